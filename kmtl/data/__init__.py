@@ -1,0 +1,1 @@
+"""Data layer: schema, featurizer, loading and validation, synthetic default, splits, tf.data."""

@@ -1,0 +1,107 @@
+"""The data contract: feature names and order, and tasks as data (name, kind, unit, transform).
+
+Features are the elemental fractions over an element vocabulary (15 elements by default), then
+six physical descriptors; the input width is `len(elements) + 6` (21 for the reference).
+"""
+
+import dataclasses
+import difflib
+
+DEFAULT_ELEMENTS = ("Al", "Co", "Cr", "Cu", "Fe", "Ni", "Mo", "Ti", "W", "Nb", "Ta", "V", "Mn",
+                    "Hf", "Zr")
+
+# Column name -> meaning and unit. Definitions in kmtl/data/featurize.py.
+DESCRIPTORS = (
+    ("atomic_size_mismatch_pct", "atomic size mismatch delta, %"),
+    ("electronegativity_difference", "Pauling electronegativity difference"),
+    ("vec", "valence electron concentration"),
+    ("mixing_entropy_j_mol_k", "ideal mixing entropy, J/(mol K)"),
+    ("mixing_enthalpy_kj_mol", "mixing enthalpy, kJ/mol"),
+    ("melting_point_k", "mean melting point, K"),
+)
+DESCRIPTOR_NAMES = tuple(name for name, _ in DESCRIPTORS)
+
+REGRESSION = "regression"
+BINARY = "binary"
+KINDS = (REGRESSION, BINARY)
+TRANSFORMS = ("none", "log")
+
+
+class SchemaError(ValueError):
+  """A task or feature specification that cannot be used."""
+
+
+def feature_names(elements=DEFAULT_ELEMENTS):
+  """The model's input columns in order: one fraction per element, then the descriptors."""
+  return tuple(elements) + DESCRIPTOR_NAMES
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  """One prediction target.
+
+  Attributes:
+    name: the target column in the data, and the model output's name.
+    kind: `regression` or `binary`.
+    unit: unit of the target in the data, for reports.
+    transform: `none` or `log` (natural log before standardisation; labels must be > 0).
+    nonnegative: labels below 0 are a data error (a resistivity or a hardness).
+  """
+  name: str
+  kind: str = REGRESSION
+  unit: str = ""
+  transform: str = "none"
+  nonnegative: bool = False
+
+  def __post_init__(self):
+    if not self.name.isidentifier():
+      raise SchemaError(f"Invalid task name {self.name!r}: use letters, digits and underscores.")
+    if self.kind not in KINDS:
+      raise SchemaError(f"Invalid kind {self.kind!r} for task {self.name!r}. "
+                        f"Expected one of {list(KINDS)}.")
+    if self.transform not in TRANSFORMS:
+      raise SchemaError(f"Invalid transform {self.transform!r} for task {self.name!r}. "
+                        f"Expected one of {list(TRANSFORMS)}.")
+    if self.kind == BINARY and self.transform != "none":
+      raise SchemaError(f"Task {self.name!r} is binary and cannot take transform "
+                        f"{self.transform!r}.")
+
+
+DEFAULT_TASKS = (
+    TaskSpec("resistivity", REGRESSION, "micro-ohm cm", "log", nonnegative=True),
+    TaskSpec("hardness", REGRESSION, "HV", "none", nonnegative=True),
+    TaskSpec("amorphous", BINARY, "", "none"),
+)
+_KNOWN = {task.name: task for task in DEFAULT_TASKS}
+
+
+def parse_tasks(text):
+  """Parses `--tasks`: comma-separated `name` (a default task) or `name:kind[:transform[:unit]]`.
+
+  Example: `resistivity,hardness,yield_strength:regression:log:MPa`.
+  """
+  specs = []
+  for item in (part.strip() for part in text.split(",")):
+    if not item:
+      continue
+    name, *rest = item.split(":")
+    if not rest:
+      if name not in _KNOWN:
+        hint = difflib.get_close_matches(name, list(_KNOWN), n=1)
+        extra = f" Did you mean {hint[0]!r}?" if hint else ""
+        raise SchemaError(f"Unknown task {name!r}: give its kind, e.g. '{name}:regression', or "
+                          f"use one of {list(_KNOWN)}.{extra}")
+      specs.append(_KNOWN[name])
+      continue
+    if len(rest) > 3:
+      raise SchemaError(f"Invalid task {item!r}: expected name:kind[:transform[:unit]].")
+    kind = rest[0]
+    transform = rest[1] if len(rest) > 1 and rest[1] else "none"
+    unit = rest[2] if len(rest) > 2 else ""
+    specs.append(TaskSpec(name, kind, unit, transform, nonnegative=transform == "log"))
+  names = [spec.name for spec in specs]
+  if not specs:
+    raise SchemaError("No task given.")
+  if len(set(names)) != len(names):
+    raise SchemaError(f"A task is listed twice in {names}.")
+  return tuple(specs)

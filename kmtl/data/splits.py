@@ -1,0 +1,152 @@
+"""Seeded train/validation/test splits, and scalers fit on training rows only.
+
+Each row lands in exactly one split, so no alloy is trained on for one task and tested on for
+another. Splits are drawn task by task, rarest task first: a task's labelled rows that an
+earlier task already placed keep their split, and the task's remaining labelled rows are split
+(stratified for binary tasks) so that its own validation and test shares come as close to the
+configured fractions as the earlier placements allow. The result depends only on the labels,
+the fractions and the seed, so every architecture sees the same split for one seed.
+"""
+
+import dataclasses
+
+import numpy as np
+from sklearn import model_selection
+from sklearn import preprocessing
+
+from kmtl.data import schema
+
+TRAIN, VAL, TEST = 0, 1, 2
+SPLIT_NAMES = ("train", "val", "test")
+UNASSIGNED = -1
+
+
+def assign_splits(labels, tasks, val_fraction, test_fraction, seed):
+  """Returns [N] int8: TRAIN, VAL or TEST for every row with at least one label, else -1."""
+  num_rows = len(next(iter(labels.values())))
+  split = np.full(num_rows, UNASSIGNED, dtype=np.int8)
+  rng = np.random.default_rng(seed)
+  by_count = sorted(tasks, key=lambda t: (np.sum(~np.isnan(labels[t.name])), t.name))
+  for task in by_count:
+    values = labels[task.name]
+    labelled = ~np.isnan(values)
+    n = int(labelled.sum())
+    if n == 0:
+      continue
+    free = np.flatnonzero(labelled & (split == UNASSIGNED))
+    need_test = max(0, round(test_fraction * n) - int(np.sum(labelled & (split == TEST))))
+    need_val = max(0, round(val_fraction * n) - int(np.sum(labelled & (split == VAL))))
+    need_test, need_val = min(need_test, len(free)), min(need_val, len(free))
+    need_val = min(need_val, len(free) - need_test)
+    strata = values[free] if task.kind == schema.BINARY else None
+    rest, test_rows = _take(free, need_test, strata, rng)
+    strata = values[rest] if task.kind == schema.BINARY else None
+    train_rows, val_rows = _take(rest, need_val, strata, rng)
+    split[train_rows], split[val_rows], split[test_rows] = TRAIN, VAL, TEST
+  return split
+
+
+def _take(rows, count, strata, rng):
+  """Splits `rows` into (rest, `count` rows), stratified by `strata` where that is possible."""
+  if count == 0:
+    return rows, rows[:0]
+  if count == len(rows):
+    return rows[:0], rows
+  seed = int(rng.integers(2**31 - 1))
+  if strata is not None and np.min(np.unique(strata, return_counts=True)[1]) >= 2 \
+      and count >= len(np.unique(strata)) and len(rows) - count >= len(np.unique(strata)):
+    return tuple(model_selection.train_test_split(rows, test_size=count, random_state=seed,
+                                                  stratify=strata))
+  return tuple(model_selection.train_test_split(rows, test_size=count, random_state=seed))
+
+
+class TargetScaler:
+  """Per-task target transform (log or none) then standardisation, fit on training labels."""
+
+  def __init__(self, task):
+    self.task = task
+    self._scaler = preprocessing.StandardScaler()
+
+  def _forward(self, y):
+    return np.log(y) if self.task.transform == "log" else y
+
+  def fit(self, y):
+    if self.task.kind == schema.REGRESSION:
+      self._scaler.fit(self._forward(np.asarray(y, np.float64)).reshape(-1, 1))
+    return self
+
+  def transform(self, y):
+    """Original units -> model units; NaN (no label) stays NaN. Binary labels pass through."""
+    y = np.asarray(y, np.float64)
+    if self.task.kind != schema.REGRESSION:
+      return y
+    return self._scaler.transform(self._forward(y).reshape(-1, 1)).ravel()
+
+  def inverse_transform(self, z):
+    """Model units -> original units."""
+    z = np.asarray(z, np.float64)
+    if self.task.kind != schema.REGRESSION:
+      return z
+    y = self._scaler.inverse_transform(z.reshape(-1, 1)).ravel()
+    return np.exp(y) if self.task.transform == "log" else y
+
+  @property
+  def mean(self):
+    return float(self._scaler.mean_[0]) if self.task.kind == schema.REGRESSION else 0.0
+
+  @property
+  def scale(self):
+    return float(self._scaler.scale_[0]) if self.task.kind == schema.REGRESSION else 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitArrays:
+  """One split in model units: features [n, F] float32, labels and masks {task: [n] float32}.
+
+  A missing label is stored as 0 with mask 0.
+  """
+  features: np.ndarray
+  labels: dict
+  masks: dict
+
+  @property
+  def num_rows(self):
+    return self.features.shape[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+  """Train, validation and test arrays plus the scalers that produced them."""
+  train: SplitArrays
+  val: SplitArrays
+  test: SplitArrays
+  row_split: np.ndarray
+  feature_scaler: preprocessing.StandardScaler
+  target_scalers: dict
+
+  def split(self, name):
+    return getattr(self, name)
+
+
+def prepare(data, val_fraction, test_fraction, seed):
+  """Splits `AlloyData`, fits the scalers on the training rows and returns `PreparedData`."""
+  row_split = assign_splits(data.labels, data.tasks, val_fraction, test_fraction, seed)
+  train_rows = row_split == TRAIN
+  feature_scaler = preprocessing.StandardScaler().fit(data.features[train_rows])
+  target_scalers = {}
+  for task in data.tasks:
+    y = data.labels[task.name]
+    target_scalers[task.name] = TargetScaler(task).fit(y[train_rows & ~np.isnan(y)])
+
+  def arrays(which):
+    rows = row_split == which
+    labels, masks = {}, {}
+    for task in data.tasks:
+      y = target_scalers[task.name].transform(data.labels[task.name][rows])
+      masks[task.name] = (~np.isnan(y)).astype(np.float32)
+      labels[task.name] = np.nan_to_num(y, nan=0.0).astype(np.float32)
+    features = feature_scaler.transform(data.features[rows]).astype(np.float32)
+    return SplitArrays(features, labels, masks)
+
+  return PreparedData(arrays(TRAIN), arrays(VAL), arrays(TEST), row_split, feature_scaler,
+                      target_scalers)

@@ -1,0 +1,91 @@
+"""Splits: disjoint, covering, stratified, seeded; scalers see training rows only."""
+
+import numpy as np
+import pytest
+
+from kmtl.data import io
+from kmtl.data import schema
+from kmtl.data import splits
+from kmtl.data import synthetic
+
+
+def _labels(seed=0, n=2000):
+  rng = np.random.default_rng(seed)
+  res = np.where(rng.random(n) < 0.95, rng.lognormal(4, 0.5, n), np.nan)
+  hard = np.where(rng.random(n) < 0.1, rng.normal(500, 100, n), np.nan)
+  afa = np.where(rng.random(n) < 0.1, (rng.random(n) < 0.3).astype(float), np.nan)
+  both_missing = np.isnan(res) & np.isnan(hard) & np.isnan(afa)
+  res[both_missing] = 50.0
+  return {"resistivity": res, "hardness": hard, "amorphous": afa}
+
+
+def test_every_labelled_row_in_exactly_one_split():
+  labels = _labels()
+  split = splits.assign_splits(labels, schema.DEFAULT_TASKS, 0.1, 0.2, seed=0)
+  assert set(np.unique(split)) == {splits.TRAIN, splits.VAL, splits.TEST}
+  assert (split != splits.UNASSIGNED).all()
+
+
+@pytest.mark.parametrize("task", ["resistivity", "hardness", "amorphous"])
+def test_each_task_gets_its_shares(task):
+  labels = _labels()
+  split = splits.assign_splits(labels, schema.DEFAULT_TASKS, 0.1, 0.2, seed=0)
+  labelled = ~np.isnan(labels[task])
+  n = labelled.sum()
+  assert abs(np.sum(split[labelled] == splits.TEST) - 0.2 * n) <= max(2, 0.02 * n)
+  assert abs(np.sum(split[labelled] == splits.VAL) - 0.1 * n) <= max(2, 0.02 * n)
+
+
+def test_binary_task_is_stratified():
+  labels = _labels()
+  split = splits.assign_splits(labels, schema.DEFAULT_TASKS, 0.1, 0.2, seed=0)
+  y = labels["amorphous"]
+  rates = [np.nanmean(y[split == s]) for s in (splits.TRAIN, splits.VAL, splits.TEST)]
+  assert max(rates) - min(rates) < 0.05
+
+
+def test_seeded_and_independent_of_anything_else():
+  labels = _labels()
+  a = splits.assign_splits(labels, schema.DEFAULT_TASKS, 0.1, 0.2, seed=4)
+  b = splits.assign_splits(labels, schema.DEFAULT_TASKS, 0.1, 0.2, seed=4)
+  c = splits.assign_splits(labels, schema.DEFAULT_TASKS, 0.1, 0.2, seed=5)
+  np.testing.assert_array_equal(a, b)
+  assert (a != c).any()
+
+
+def test_scalers_fit_on_training_rows_only():
+  data = io.load(synthetic.generate(seed=0).iloc[:3000])
+  prepared = splits.prepare(data, 0.1, 0.2, seed=0)
+  train = prepared.row_split == splits.TRAIN
+  np.testing.assert_allclose(prepared.feature_scaler.mean_, data.features[train].mean(axis=0),
+                             rtol=1e-4, atol=1e-6)
+  hard = data.labels["hardness"]
+  scaler = prepared.target_scalers["hardness"]
+  assert scaler.mean == pytest.approx(np.mean(hard[train & ~np.isnan(hard)]))
+  rho = data.labels["resistivity"]
+  assert prepared.target_scalers["resistivity"].mean == pytest.approx(
+      np.mean(np.log(rho[train & ~np.isnan(rho)])))
+  # Changing every test row's features and labels leaves the scalers as they were.
+  features = data.features.copy()
+  features[prepared.row_split == splits.TEST] *= 3.0
+  labels = {k: np.where(prepared.row_split == splits.TEST, v * 3.0, v)
+            if k != "amorphous" else v for k, v in data.labels.items()}
+  changed = splits.prepare(io.AlloyData(features, data.feature_names, labels, data.tasks,
+                                        data.elements, data.row_numbers), 0.1, 0.2, seed=0)
+  np.testing.assert_array_equal(changed.row_split, prepared.row_split)
+  np.testing.assert_allclose(changed.feature_scaler.mean_, prepared.feature_scaler.mean_)
+  assert changed.target_scalers["hardness"].mean == scaler.mean
+
+
+def test_target_round_trip_and_missing_labels():
+  data = io.load(synthetic.generate(seed=0).iloc[:3000])
+  prepared = splits.prepare(data, 0.1, 0.2, seed=0)
+  for task in data.tasks:
+    scaler = prepared.target_scalers[task.name]
+    y = data.labels[task.name][prepared.row_split == splits.TEST]
+    y = y[~np.isnan(y)]
+    np.testing.assert_allclose(scaler.inverse_transform(scaler.transform(y)), y, rtol=1e-9)
+  test = prepared.test
+  hard_rows = data.labels["hardness"][prepared.row_split == splits.TEST]
+  np.testing.assert_array_equal(test.masks["hardness"], ~np.isnan(hard_rows))
+  assert (test.labels["hardness"][np.isnan(hard_rows)] == 0).all()

@@ -1,0 +1,103 @@
+"""Masked per-task losses and task weights.
+
+A task's loss is the mean, over the batch rows labelled for it, of its per-row loss times an
+optional per-row weight (LDS weights, say, which average 1 over the labelled rows):
+  L_t = sum_b m_b w_b l_b / sum_b m_b,  and exactly 0, with zero gradient, when sum_b m_b = 0.
+Regression rows use squared error (or Huber); binary rows use cross-entropy from logits with an
+optional positive-class weight.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from kmtl.data import schema
+
+REGRESSION_LOSSES = ("mse", "huber")
+TASK_WEIGHTINGS = ("equal", "inverse_count")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  """Per-row loss choices.
+
+  Attributes:
+    regression: "mse" or "huber" (on standardised targets).
+    huber_delta: the Huber threshold, in standard deviations of the target.
+    pos_weight: {binary task: weight of its positive rows}; absent tasks use 1.
+  """
+  regression: str = "mse"
+  huber_delta: float = 1.0
+  pos_weight: tuple = ()
+
+  def __post_init__(self):
+    if self.regression not in REGRESSION_LOSSES:
+      raise ValueError(f"Invalid value for `regression`. Expected one of "
+                       f"{list(REGRESSION_LOSSES)}. Received: {self.regression!r}")
+    if self.huber_delta <= 0:
+      raise ValueError(f"`huber_delta` must be > 0. Received: {self.huber_delta}")
+    if any(w <= 0 for _, w in self.pos_weight):
+      raise ValueError(f"Every `pos_weight` must be > 0. Received: {self.pos_weight}")
+
+
+def masked_mean(per_row, mask, sample_weight=None):
+  """sum(mask * weight * per_row) / sum(mask); 0 with zero gradient when nothing is labelled."""
+  mask = tf.cast(mask, per_row.dtype)
+  weighted = mask * per_row if sample_weight is None else mask * sample_weight * per_row
+  # Masked rows may hold anything (a label stored as 0): keep them out of the sum entirely.
+  weighted = tf.where(mask > 0, weighted, tf.zeros_like(weighted))
+  return tf.math.divide_no_nan(tf.reduce_sum(weighted), tf.reduce_sum(mask))
+
+
+def per_row_loss(task, labels, predictions, config=LossConfig()):
+  """[B] per-row loss of one task (regression value or binary logit predictions)."""
+  labels = tf.cast(labels, predictions.dtype)
+  if task.kind == schema.BINARY:
+    pos_weight = dict(config.pos_weight).get(task.name, 1.0)
+    return tf.nn.weighted_cross_entropy_with_logits(labels, predictions, pos_weight)
+  error = predictions - labels
+  if config.regression == "huber":
+    abs_error = tf.abs(error)
+    quadratic = tf.minimum(abs_error, config.huber_delta)
+    return 0.5 * quadratic**2 + config.huber_delta * (abs_error - quadratic)
+  return tf.square(error)
+
+
+def task_losses(tasks, labels, predictions, masks, sample_weights=None, config=LossConfig()):
+  """[T] masked losses, in the order of `tasks`.
+
+  Args:
+    tasks: the `schema.TaskSpec`s.
+    labels, predictions, masks: {task: [B]}.
+    sample_weights: optional {task: [B]} per-row weights.
+    config: a `LossConfig`.
+  """
+  sample_weights = sample_weights or {}
+  return tf.stack([
+      masked_mean(per_row_loss(t, labels[t.name], predictions[t.name], config), masks[t.name],
+                  sample_weights.get(t.name)) for t in tasks])
+
+
+def task_weights(mode, label_counts):
+  """[T] task weights: "equal", "inverse_count" (max count / count), or explicit numbers.
+
+  Inverse-count weights for the reference counts 52,388 / 800 / 840 are 1.0 / 65.5 / 62.4,
+  the study's 1.0 / 65.0 / 62.0 to its rounding.
+  """
+  counts = np.asarray(label_counts, dtype=np.float64)
+  if isinstance(mode, str):
+    if mode == "equal":
+      return np.ones_like(counts)
+    if mode == "inverse_count":
+      if (counts <= 0).any():
+        raise ValueError(f"inverse_count task weights need every task labelled; counts: "
+                         f"{counts.astype(int).tolist()}")
+      return counts.max() / counts
+    raise ValueError(f"Invalid task weighting {mode!r}. Expected one of {list(TASK_WEIGHTINGS)} "
+                     "or a comma-separated list of numbers.")
+  weights = np.asarray(mode, dtype=np.float64)
+  if weights.shape != counts.shape or (weights < 0).any() or not np.isfinite(weights).all():
+    raise ValueError(f"Expected {len(counts)} non-negative task weights. Received: "
+                     f"{list(mode)}")
+  return weights

@@ -1,0 +1,168 @@
+"""Keras functional multi-task architectures behind one builder.
+
+Every model maps `features` [B, F] to `{task: prediction [B]}` (standardised target units for
+regression, a logit for binary tasks). Reference sizes: trunk 128-128, heads 64-1.
+
+- `independent`: one network per task, F -> 128 -> 128 -> 64 -> 1; nothing is shared.
+- `shared` (hard parameter sharing): a ReLU trunk F -> 128 -> 128, then per task 128 -> 64 -> 1.
+- `structured`: the shared trunk, per-task towers 128 -> 64 giving h_s, and a learned task graph
+  A [T, T]: task t's head reads z_t = sum_s A[t, s] h_s, then 64 -> 1. A = softmax(W) row by row,
+  so every row is a convex mixture; W starts at `graph_init` on the diagonal and 0 elsewhere
+  (A[t, t] = e^g / (e^g + T - 1), 0.95 for T = 3, g = 4). An optional penalty
+  `graph_sparsity * sum_{t != s} A[t, s]` is added to `model.losses`. The trunk and the graph
+  are shared (the graph mixes every task's tower, so its gradient comes from every task);
+  towers and heads are task-specific: a tower's parameters receive gradient from other tasks
+  only through the graph, and surgery acts on the parameters all tasks pull on directly.
+"""
+
+import dataclasses
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+ARCHITECTURES = ("independent", "shared", "structured")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Layer sizes and optional regularisation (all off by default, as in the reference)."""
+  trunk_units: tuple = (128, 128)
+  head_units: tuple = (64,)
+  dropout: float = 0.0
+  l2: float = 0.0
+  graph_init: float = 4.0
+  graph_sparsity: float = 0.0
+
+  def __post_init__(self):
+    if not self.trunk_units or not self.head_units or min(self.trunk_units + self.head_units) < 1:
+      raise ValueError("Invalid layer sizes: `trunk_units` and `head_units` need positive sizes. "
+                       f"Received: {self.trunk_units}, {self.head_units}")
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f"Invalid value for `dropout`. Expected 0 <= dropout < 1. "
+                       f"Received: {self.dropout}")
+    if self.l2 < 0 or self.graph_sparsity < 0:
+      raise ValueError("`l2` and `graph_sparsity` must be >= 0.")
+
+
+@keras.saving.register_keras_serializable(package="kmtl")
+class SqueezeLast(keras.layers.Layer):
+  """[B, 1] -> [B]."""
+
+  def call(self, inputs):
+    return keras.ops.squeeze(inputs, axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    return input_shape[:-1]
+
+
+@keras.saving.register_keras_serializable(package="kmtl")
+class TaskGraph(keras.layers.Layer):
+  """Mixes T task representations [B, H] with a learned row-stochastic A [T, T]."""
+
+  def __init__(self, num_tasks, init=4.0, sparsity=0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.num_tasks, self.init, self.sparsity = num_tasks, init, sparsity
+    self.logits = self.add_weight(
+        name="logits", shape=(num_tasks, num_tasks),
+        initializer=keras.initializers.Constant(init * np.eye(num_tasks, dtype="float32")))
+
+  def adjacency(self):
+    """A [T, T]: A[t, s] is how much task t's head reads task s's tower."""
+    # softmax over each row, written out so that T = 1 (a 1 x 1 graph) is plain arithmetic.
+    return keras.ops.exp(self.logits - keras.ops.logsumexp(self.logits, axis=-1, keepdims=True))
+
+  def call(self, inputs):
+    a = self.adjacency()
+    if self.sparsity > 0:
+      off_diagonal = keras.ops.sum(a) - keras.ops.trace(a)
+      self.add_loss(self.sparsity * off_diagonal)
+    mixed = keras.ops.einsum("ts,bsh->bth", a, keras.ops.stack(inputs, axis=1))
+    return [mixed[:, t] for t in range(self.num_tasks)]
+
+  def compute_output_shape(self, input_shape):
+    return list(input_shape)
+
+  def get_config(self):
+    return {**super().get_config(), "num_tasks": self.num_tasks, "init": self.init,
+            "sparsity": self.sparsity}
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiTaskNet:
+  """A built model and what the training loop needs to know about it.
+
+  Attributes:
+    model: features [B, F] -> {task: prediction [B]}.
+    representations: features -> {task: [B, H]}, what each task's final regressor reads (FDS,
+      analysis).
+    shared_variables: trainable variables more than one task's loss depends on.
+    task_variables: {task: trainable variables only that task's loss depends on}.
+    task_graph: the structured model's TaskGraph layer (its `adjacency()`), else None.
+  """
+  model: keras.Model
+  representations: keras.Model
+  shared_variables: tuple
+  task_variables: dict
+  task_graph: TaskGraph = None
+
+
+def _dense(units, name, config, activation="relu"):
+  regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+  return keras.layers.Dense(units, activation=activation, name=name,
+                            kernel_regularizer=regularizer)
+
+
+def _stack(x, units, prefix, config, layers):
+  for i, size in enumerate(units):
+    layer = _dense(size, f"{prefix}_{i + 1}", config)
+    layers.append(layer)
+    x = layer(x)
+    if config.dropout > 0:
+      x = keras.layers.Dropout(config.dropout, name=f"{prefix}_dropout_{i + 1}")(x)
+  return x
+
+
+def build_model(arch, task_names, num_features, config=ModelConfig()):
+  """Builds `arch` for `task_names` over `num_features` inputs; returns a `MultiTaskNet`.
+
+  Raises:
+    ValueError: an unknown architecture or an empty task list.
+  """
+  if arch not in ARCHITECTURES:
+    raise ValueError(f"Invalid value for `arch`. Expected one of {list(ARCHITECTURES)}. "
+                     f"Received: {arch!r}")
+  task_names = tuple(task_names)
+  if not task_names:
+    raise ValueError("build_model needs at least one task.")
+  features = keras.Input(shape=(num_features,), name="features")
+  shared_layers, task_layers = [], {t: [] for t in task_names}
+  reps, graph = {}, None
+
+  if arch == "independent":
+    for task in task_names:
+      reps[task] = _stack(features, config.trunk_units + config.head_units, f"{task}_net",
+                          config, task_layers[task])
+  else:
+    trunk = _stack(features, config.trunk_units, "trunk", config, shared_layers)
+    for task in task_names:
+      reps[task] = _stack(trunk, config.head_units, f"{task}_tower", config, task_layers[task])
+    if arch == "structured":
+      graph = TaskGraph(len(task_names), config.graph_init, config.graph_sparsity,
+                        name="task_graph")
+      shared_layers.append(graph)
+      mixed = graph([reps[t] for t in task_names])
+      reps = dict(zip(task_names, mixed))
+
+  outputs = {}
+  for task in task_names:
+    head = _dense(1, f"{task}_head", config, activation=None)
+    task_layers[task].append(head)
+    outputs[task] = SqueezeLast(name=task)(head(reps[task]))
+  model = keras.Model(features, outputs, name=f"kmtl_{arch}")
+  representations = keras.Model(features, reps, name=f"kmtl_{arch}_representations")
+  variables = lambda layers: tuple(v for layer in layers for v in layer.trainable_variables)
+  return MultiTaskNet(model, representations, variables(shared_layers),
+                      {t: variables(task_layers[t]) for t in task_names}, graph)

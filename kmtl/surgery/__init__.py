@@ -1,0 +1,1 @@
+"""Gradient surgery and task weighting methods, one per module, registered in `registry`."""

@@ -1,0 +1,49 @@
+"""`uw`: homoscedastic uncertainty weighting (Kendall, Gal and Cipolla, "Multi-Task Learning
+Using Uncertainty to Weigh Losses for Scene Geometry and Semantics", CVPR 2018,
+arXiv:1705.07115)."""
+
+import keras
+import tensorflow as tf
+
+from kmtl.surgery import base
+
+
+class UncertaintyWeighting(base.LossWeighting):
+  """Learnable log-variances s_t = log sigma_t^2 (start at 0); the objective is
+  sum_t (exp(-s_t) L_t / 2 + s_t / 2), the paper's regression form used for every task, so
+  w_t = exp(-s_t) / 2. s takes an Adam step on that objective each step (gradient
+  (1 - exp(-s_t) L_t) / 2); a task without labels in the batch keeps its s_t.
+  State: s and the Adam slots.
+
+  Example: s = (0, 0) gives w = (0.5, 0.5); with losses (1, 1) s does not move.
+  """
+
+  name = "uw"
+
+  def __init__(self, learning_rate=1e-3):
+    super().__init__()
+    if learning_rate <= 0:
+      raise ValueError(f"`learning_rate` must be > 0. Received: {learning_rate}")
+    self.learning_rate = float(learning_rate)
+
+  def build(self, num_tasks, norm_columns=None, seed=0):
+    super().build(num_tasks, norm_columns, seed)
+    self.log_variances = tf.Variable(tf.zeros([num_tasks]), trainable=False,
+                                     name="log_variances")
+    self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
+    self.optimizer.build([self.log_variances])
+
+  def reset(self):
+    self.log_variances.assign(tf.zeros([self.num_tasks]))
+    for v in self.optimizer.variables:
+      v.assign(tf.zeros_like(v))
+
+  def weights(self, task_losses):
+    mask = base.present(task_losses)
+    w = 0.5 * tf.exp(-self.log_variances)
+    grad = 0.5 * (1.0 - tf.exp(-self.log_variances) * task_losses) * mask
+    self.optimizer.apply([grad], [self.log_variances])
+    return w
+
+  def __repr__(self):
+    return f"UncertaintyWeighting(learning_rate={self.learning_rate})"

@@ -1,0 +1,108 @@
+"""Properties every registered method must have: shapes, finiteness, absent tasks, scales,
+eager == graph, a checkpoint round trip of its state."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kmtl.surgery import registry
+
+NAMES = sorted(registry.METHODS)
+
+
+def _stack(num_tasks, num_params=6, seed=0):
+  return tf.constant(np.random.default_rng(seed).normal(size=(num_tasks, num_params)),
+                     tf.float32)
+
+
+def _built(name, num_tasks, seed=0):
+  method = registry.create(name)
+  method.build(num_tasks, norm_columns=(2, 6), seed=seed)
+  return method
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("num_tasks", [1, 2, 5])
+def test_shape_and_finite(name, num_tasks):
+  method = _built(name, num_tasks)
+  for step in range(3):
+    shared, w = method.combine(_stack(num_tasks, seed=step), tf.ones([num_tasks]) * (step + 1))
+    assert shared.shape == (6,) and w.shape == (num_tasks,)
+    assert np.all(np.isfinite(shared)) and np.all(np.isfinite(w))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_absent_task_contributes_nothing(name):
+  method = _built(name, 3)
+  grads = _stack(3).numpy()
+  grads[1] = 0.0
+  losses = tf.constant([1.0, 0.0, 2.0])
+  for _ in range(3):
+    shared, w = method.combine(tf.constant(grads), losses)
+    assert np.all(np.isfinite(shared)) and np.all(np.isfinite(w))
+  # The same result as if the absent row were not there at all, up to task weights.
+  reference = _built(name, 2)
+  for _ in range(3):
+    expected, _ = reference.combine(tf.constant(grads[[0, 2]]), tf.constant([1.0, 2.0]))
+  if name != "gradnorm":  # GradNorm keeps T = 3 weights summing to 3, so its scale differs.
+    np.testing.assert_allclose(shared, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_all_zero_stack(name):
+  method = _built(name, 3)
+  shared, w = method.combine(tf.zeros([3, 6]), tf.zeros([3]))
+  np.testing.assert_array_equal(shared, np.zeros(6))
+  assert np.all(np.isfinite(w))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("scale", [0.0, 1e-10, 1e-3, 1.0, 1e3, 1e10])
+def test_scales(name, scale):
+  method = _built(name, 3)
+  shared, w = method.combine(_stack(3) * scale, tf.ones([3]))
+  assert np.all(np.isfinite(shared)) and np.all(np.isfinite(w))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_eager_equals_graph(name):
+  eager, graph = _built(name, 3, seed=7), _built(name, 3, seed=7)
+  combine = tf.function(graph.combine)
+  for step in range(3):
+    grads, losses = _stack(3, seed=step), tf.constant([1.0, 0.5, 2.0]) * (step + 1)
+    e_shared, e_w = eager.combine(grads, losses)
+    g_shared, g_w = combine(grads, losses)
+    np.testing.assert_allclose(e_shared, g_shared, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(e_w, g_w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not registry.METHODS[n].needs_task_grads])
+def test_loss_weighting_path_equals_combine(name):
+  a, b = _built(name, 3), _built(name, 3)
+  grads, losses = _stack(3), tf.constant([1.0, 0.5, 2.0])
+  shared, w = a.combine(grads, losses)
+  w_only = b.weights(losses)
+  np.testing.assert_allclose(w, w_only)
+  np.testing.assert_allclose(shared, tf.linalg.matvec(grads, w_only, transpose_a=True),
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_round_trip(name, tmp_path):
+  method = _built(name, 3, seed=1)
+  for step in range(2):
+    method.combine(_stack(3, seed=step), tf.constant([1.0, 0.5, 2.0]))
+  path = tf.train.Checkpoint(method=method).write(str(tmp_path / "ckpt"))
+  expected = method.combine(_stack(3, seed=9), tf.constant([1.0, 0.5, 2.0]))
+
+  restored = _built(name, 3, seed=1)
+  tf.train.Checkpoint(method=restored).read(path).assert_consumed()
+  result = restored.combine(_stack(3, seed=9), tf.constant([1.0, 0.5, 2.0]))
+  for u, v in zip(expected, result):
+    np.testing.assert_allclose(u, v, rtol=1e-6)
+
+  restored.reset()
+  fresh = _built(name, 3, seed=1)
+  for u, v in zip(restored.combine(_stack(3), tf.ones([3])), fresh.combine(_stack(3),
+                                                                          tf.ones([3]))):
+    np.testing.assert_allclose(u, v, rtol=1e-6)

@@ -2,8 +2,14 @@
 
 import dataclasses
 import json
+import math
 
 from kmtl.data import schema
+
+ARCHITECTURES = ("independent", "shared", "structured")
+REGRESSION_LOSSES = ("mse", "huber")
+TASK_WEIGHTINGS = ("equal", "inverse_count")
+GRAD_MODES = ("jacobian", "loop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,7 +23,6 @@ class DataConfig:
     elements: element vocabulary for the fraction features, or "auto" (every element in the data).
     duplicates: "keep" or "drop" exact duplicate rows.
     val_fraction, test_fraction: per-task shares of the labelled rows.
-    batch_size: training batch size.
     balanced_sampling: draw training rows so that every task is equally represented.
   """
   path: str = None
@@ -27,7 +32,6 @@ class DataConfig:
   duplicates: str = "keep"
   val_fraction: float = 0.1
   test_fraction: float = 0.2
-  batch_size: int = 32
   balanced_sampling: bool = False
 
   def __post_init__(self):
@@ -38,17 +42,104 @@ class DataConfig:
     if self.val_fraction + self.test_fraction >= 1.0:
       raise ValueError("`val_fraction + test_fraction` must leave rows to train on. Received: "
                        f"{self.val_fraction} + {self.test_fraction}")
-    if self.batch_size < 1:
-      raise ValueError(f"Invalid value for `batch_size`. Expected >= 1. Received: "
-                       f"{self.batch_size}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Layer sizes and optional regularisation (all off by default, as in the reference)."""
+  trunk_units: tuple = (128, 128)
+  head_units: tuple = (64,)
+  dropout: float = 0.0
+  l2: float = 0.0
+  graph_init: float = 4.0
+  graph_sparsity: float = 0.0
+
+  def __post_init__(self):
+    if not self.trunk_units or not self.head_units or min(self.trunk_units + self.head_units) < 1:
+      raise ValueError("Invalid layer sizes: `trunk_units` and `head_units` need positive sizes. "
+                       f"Received: {self.trunk_units}, {self.head_units}")
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f"Invalid value for `dropout`. Expected 0 <= dropout < 1. "
+                       f"Received: {self.dropout}")
+    if self.l2 < 0 or self.graph_sparsity < 0:
+      raise ValueError("`l2` and `graph_sparsity` must be >= 0.")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  """Per-row loss choices.
+
+  Attributes:
+    regression: "mse" or "huber" (on standardised targets).
+    huber_delta: the Huber threshold, in standard deviations of the target.
+    pos_weight: {binary task: weight of its positive rows}; absent tasks use 1.
+  """
+  regression: str = "mse"
+  huber_delta: float = 1.0
+  pos_weight: tuple = ()
+
+  def __post_init__(self):
+    if self.regression not in REGRESSION_LOSSES:
+      raise ValueError(f"Invalid value for `regression`. Expected one of "
+                       f"{list(REGRESSION_LOSSES)}. Received: {self.regression!r}")
+    if self.huber_delta <= 0:
+      raise ValueError(f"`huber_delta` must be > 0. Received: {self.huber_delta}")
+    if any(w <= 0 for _, w in self.pos_weight):
+      raise ValueError(f"Every `pos_weight` must be > 0. Received: {self.pos_weight}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How to train.
+
+  Attributes:
+    arch: `independent`, `shared` or `structured`.
+    surgery: a name in `kmtl.surgery.registry.METHODS`.
+    surgery_kwargs: ((name, value), ...) hyper-parameters of the method.
+    task_weights: "equal", "inverse_count" (from training label counts) or a tuple of numbers.
+    epochs, learning_rate, batch_size: Adam's schedule.
+    patience: epochs without validation improvement before stopping; min_delta the improvement
+      that counts.
+    grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls.
+    jit_compile: compile the epoch function with XLA.
+  """
+  arch: str = "shared"
+  surgery: str = "none"
+  surgery_kwargs: tuple = ()
+  task_weights: object = "inverse_count"
+  epochs: int = 200
+  learning_rate: float = 1e-3
+  batch_size: int = 32
+  patience: int = 20
+  min_delta: float = 0.0
+  grad_mode: str = "jacobian"
+  jit_compile: bool = False
+
+  def __post_init__(self):
+    if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+      raise ValueError("`epochs`, `batch_size` and `patience` must be >= 1. Received: "
+                       f"{self.epochs}, {self.batch_size}, {self.patience}")
+    if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
+      raise ValueError(f"Invalid value for `learning_rate`. Expected > 0. Received: "
+                       f"{self.learning_rate}")
+    if self.grad_mode not in GRAD_MODES:
+      raise ValueError(f"Invalid value for `grad_mode`. Expected one of {list(GRAD_MODES)}. "
+                       f"Received: {self.grad_mode!r}")
+    if self.arch == "independent" and self.surgery != "none":
+      raise ValueError(f"--surgery={self.surgery} needs shared parameters; "
+                       "--arch=independent has none (use --surgery=none).")
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-  """One run: its data, seed and working directory."""
+  """One run: data, model, losses, training, seed, working directory, and whether to resume."""
   data: DataConfig = DataConfig()
+  model: ModelConfig = ModelConfig()
+  loss: LossConfig = LossConfig()
+  train: TrainConfig = TrainConfig()
   seed: int = 0
   workdir: str = None
+  resume: bool = False
 
 
 def to_json(config):

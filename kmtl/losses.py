@@ -7,38 +7,13 @@ Regression rows use squared error (or Huber); binary rows use cross-entropy from
 optional positive-class weight.
 """
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
+from kmtl import config as config_lib
 from kmtl.data import schema
 
-REGRESSION_LOSSES = ("mse", "huber")
-TASK_WEIGHTINGS = ("equal", "inverse_count")
-
-
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-  """Per-row loss choices.
-
-  Attributes:
-    regression: "mse" or "huber" (on standardised targets).
-    huber_delta: the Huber threshold, in standard deviations of the target.
-    pos_weight: {binary task: weight of its positive rows}; absent tasks use 1.
-  """
-  regression: str = "mse"
-  huber_delta: float = 1.0
-  pos_weight: tuple = ()
-
-  def __post_init__(self):
-    if self.regression not in REGRESSION_LOSSES:
-      raise ValueError(f"Invalid value for `regression`. Expected one of "
-                       f"{list(REGRESSION_LOSSES)}. Received: {self.regression!r}")
-    if self.huber_delta <= 0:
-      raise ValueError(f"`huber_delta` must be > 0. Received: {self.huber_delta}")
-    if any(w <= 0 for _, w in self.pos_weight):
-      raise ValueError(f"Every `pos_weight` must be > 0. Received: {self.pos_weight}")
+TASK_WEIGHTINGS = config_lib.TASK_WEIGHTINGS
 
 
 def masked_mean(per_row, mask, sample_weight=None):
@@ -50,7 +25,7 @@ def masked_mean(per_row, mask, sample_weight=None):
   return tf.math.divide_no_nan(tf.reduce_sum(weighted), tf.reduce_sum(mask))
 
 
-def per_row_loss(task, labels, predictions, config=LossConfig()):
+def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
   """[B] per-row loss of one task (regression value or binary logit predictions)."""
   labels = tf.cast(labels, predictions.dtype)
   if task.kind == schema.BINARY:
@@ -64,7 +39,7 @@ def per_row_loss(task, labels, predictions, config=LossConfig()):
   return tf.square(error)
 
 
-def task_losses(tasks, labels, predictions, masks, sample_weights=None, config=LossConfig()):
+def task_losses(tasks, labels, predictions, masks, sample_weights=None, config=config_lib.LossConfig()):
   """[T] masked losses, in the order of `tasks`.
 
   Args:

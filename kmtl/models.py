@@ -23,28 +23,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-ARCHITECTURES = ("independent", "shared", "structured")
+from kmtl import config as config_lib
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Layer sizes and optional regularisation (all off by default, as in the reference)."""
-  trunk_units: tuple = (128, 128)
-  head_units: tuple = (64,)
-  dropout: float = 0.0
-  l2: float = 0.0
-  graph_init: float = 4.0
-  graph_sparsity: float = 0.0
-
-  def __post_init__(self):
-    if not self.trunk_units or not self.head_units or min(self.trunk_units + self.head_units) < 1:
-      raise ValueError("Invalid layer sizes: `trunk_units` and `head_units` need positive sizes. "
-                       f"Received: {self.trunk_units}, {self.head_units}")
-    if not 0.0 <= self.dropout < 1.0:
-      raise ValueError(f"Invalid value for `dropout`. Expected 0 <= dropout < 1. "
-                       f"Received: {self.dropout}")
-    if self.l2 < 0 or self.graph_sparsity < 0:
-      raise ValueError("`l2` and `graph_sparsity` must be >= 0.")
+ARCHITECTURES = config_lib.ARCHITECTURES
 
 
 @keras.saving.register_keras_serializable(package="kmtl")
@@ -100,12 +81,15 @@ class MultiTaskNet:
       analysis).
     shared_variables: trainable variables more than one task's loss depends on.
     task_variables: {task: trainable variables only that task's loss depends on}.
+    last_shared_variables: the last shared Dense layer's kernel and bias, where gradient-norm
+      methods (GradNorm, gradient scaling) take their norms; empty for `independent`.
     task_graph: the structured model's TaskGraph layer (its `adjacency()`), else None.
   """
   model: keras.Model
   representations: keras.Model
   shared_variables: tuple
   task_variables: dict
+  last_shared_variables: tuple = ()
   task_graph: TaskGraph = None
 
 
@@ -125,7 +109,7 @@ def _stack(x, units, prefix, config, layers):
   return x
 
 
-def build_model(arch, task_names, num_features, config=ModelConfig()):
+def build_model(arch, task_names, num_features, config=config_lib.ModelConfig()):
   """Builds `arch` for `task_names` over `num_features` inputs; returns a `MultiTaskNet`.
 
   Raises:
@@ -164,5 +148,7 @@ def build_model(arch, task_names, num_features, config=ModelConfig()):
   model = keras.Model(features, outputs, name=f"kmtl_{arch}")
   representations = keras.Model(features, reps, name=f"kmtl_{arch}_representations")
   variables = lambda layers: tuple(v for layer in layers for v in layer.trainable_variables)
+  dense_shared = [layer for layer in shared_layers if isinstance(layer, keras.layers.Dense)]
   return MultiTaskNet(model, representations, variables(shared_layers),
-                      {t: variables(task_layers[t]) for t in task_names}, graph)
+                      {t: variables(task_layers[t]) for t in task_names},
+                      variables(dense_shared[-1:]), graph)

@@ -1,21 +1,23 @@
-"""Main entry: `python -m kmtl.run [--data=FILE] [--flagfile=flags/quick.cfg] ...`.
+"""Main entry: `python -m kmtl.run --arch=structured --surgery=gradnorm [--data=FILE] ...`.
 
-Flags become one frozen `config.RunConfig`; nothing below this module reads FLAGS. The data is
-loaded and validated before anything else, so bad input fails fast with a one-line error.
+Flags become one frozen `config.RunConfig`; nothing below this module reads FLAGS. The config
+and the surgery method are checked first, then the data is validated, so bad input fails fast
+with one line and a non-zero exit. Reusable flag sets: `--flagfile=flags/quick.cfg`,
+`--flagfile=flags/paper.cfg`.
 """
 
 import os
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from kmtl import atomic
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
 from kmtl import config as config_lib
 from kmtl.data import io
 from kmtl.data import schema
-from kmtl.data import splits
 
 _DATA = flags.DEFINE_string("data", None, "CSV or Parquet file; default: the embedded synthetic set.")
 _SYNTHETIC_SEED = flags.DEFINE_integer("synthetic_seed", 0, "Seed of the embedded synthetic set.")
@@ -30,10 +32,41 @@ _DUPLICATES = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES
                                 "Keep or drop exact duplicate rows.")
 _VAL_FRACTION = flags.DEFINE_float("val_fraction", 0.1, "Validation share of each task's labels.")
 _TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "Test share of each task's labels.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 _BALANCED = flags.DEFINE_bool("balanced_sampling", False, "Sample training rows task-balanced.")
+
+_ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
+_SURGERY = flags.DEFINE_string("surgery", "none",
+                               "Gradient surgery or weighting method (see kmtl/surgery).")
+_GRADNORM_ALPHA = flags.DEFINE_float("gradnorm_alpha", 1.5, "GradNorm's asymmetry alpha.")
+_TASK_WEIGHTS = flags.DEFINE_string(
+    "task_weights", "inverse_count",
+    "equal | inverse_count (max label count / task's count) | comma-separated numbers.")
+_EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum number of epochs.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Training batch size.")
+_LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
+_PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience, in epochs.")
+_GRAD_MODE = flags.DEFINE_enum("grad_mode", "jacobian", list(config_lib.GRAD_MODES),
+                               "How per-task gradients are computed.")
+_JIT = flags.DEFINE_bool("jit_compile", False, "Compile the training epoch with XLA.")
+_REGRESSION_LOSS = flags.DEFINE_enum("regression_loss", "mse",
+                                     list(config_lib.REGRESSION_LOSSES), "Regression loss.")
+_DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate after each hidden layer.")
+_L2 = flags.DEFINE_float("l2", 0.0, "L2 weight decay on kernels.")
+_GRAPH_SPARSITY = flags.DEFINE_float("graph_sparsity", 0.0,
+                                     "Penalty on the structured task graph's off-diagonal.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation and shuffling.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes its config and results.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes checkpoints and results.")
+_RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoint.")
+
+
+def _task_weights(text):
+  if text in config_lib.TASK_WEIGHTINGS:
+    return text
+  try:
+    return tuple(float(v) for v in text.split(","))
+  except ValueError:
+    raise ValueError(f"--task_weights: expected one of {list(config_lib.TASK_WEIGHTINGS)} or "
+                     f"comma-separated numbers. Received: {text!r}") from None
 
 
 def config_from_flags():
@@ -50,24 +83,24 @@ def config_from_flags():
                        f"Received: {_ELEMENTS.value!r}")
   if _DATA.value is not None and not os.path.isfile(_DATA.value):
     raise ValueError(f"--data: no such file: {_DATA.value}")
+  surgery_kwargs = (("alpha", _GRADNORM_ALPHA.value),) if _SURGERY.value == "gradnorm" else ()
   try:
-    data = config_lib.DataConfig(
-        path=_DATA.value, synthetic_seed=_SYNTHETIC_SEED.value, tasks=tasks, elements=elements,
-        duplicates=_DUPLICATES.value, val_fraction=_VAL_FRACTION.value,
-        test_fraction=_TEST_FRACTION.value, batch_size=_BATCH_SIZE.value,
-        balanced_sampling=_BALANCED.value)
+    return config_lib.RunConfig(
+        data=config_lib.DataConfig(
+            path=_DATA.value, synthetic_seed=_SYNTHETIC_SEED.value, tasks=tasks,
+            elements=elements, duplicates=_DUPLICATES.value, val_fraction=_VAL_FRACTION.value,
+            test_fraction=_TEST_FRACTION.value, balanced_sampling=_BALANCED.value),
+        model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
+                                     graph_sparsity=_GRAPH_SPARSITY.value),
+        loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),
+        train=config_lib.TrainConfig(
+            arch=_ARCH.value, surgery=_SURGERY.value, surgery_kwargs=surgery_kwargs,
+            task_weights=_task_weights(_TASK_WEIGHTS.value), epochs=_EPOCHS.value,
+            learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
+            grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value),
+        seed=_SEED.value, workdir=_WORKDIR.value, resume=_RESUME.value)
   except ValueError as e:
     raise ValueError(f"invalid flags: {e}") from None
-  return config_lib.RunConfig(data=data, seed=_SEED.value, workdir=_WORKDIR.value)
-
-
-def split_summary(prepared, tasks):
-  """Per-task label counts in each split, as printable lines."""
-  lines = [f"{'task':<16}{'kind':<12}" + "".join(f"{n:>8}" for n in splits.SPLIT_NAMES)]
-  for task in tasks:
-    counts = [int(prepared.split(n).masks[task.name].sum()) for n in splits.SPLIT_NAMES]
-    lines.append(f"{task.name:<16}{task.kind:<12}" + "".join(f"{c:>8}" for c in counts))
-  return lines
 
 
 def main(argv):
@@ -75,16 +108,33 @@ def main(argv):
     sys.exit(f"kmtl.run: error: unexpected arguments {argv[1:]}")
   try:
     cfg = config_from_flags()
+    from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+    registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
     data = io.load_from_config(cfg.data)
+    if len(cfg.data.tasks) != len(cfg.train.task_weights) and not isinstance(
+        cfg.train.task_weights, str):
+      raise ValueError(f"--task_weights: expected {len(cfg.data.tasks)} numbers, one per task. "
+                       f"Received: {_TASK_WEIGHTS.value!r}")
   except (ValueError, io.DataError) as e:
     sys.exit(f"kmtl.run: error: {e}")
-  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
-  logging.info("data: %d rows, %d features", data.num_rows, len(data.feature_names))
-  for line in split_summary(prepared, data.tasks):
-    print(line)
+  del data  # Validated; train_and_evaluate reloads it (cheap) so the library has one path.
+
+  import keras  # pylint: disable=g-import-not-at-top
+  if keras.backend.backend() != "tensorflow":
+    sys.exit(f"kmtl.run: error: kmtl needs the TensorFlow Keras backend; KERAS_BACKEND is "
+             f"{keras.backend.backend()!r}")
+  from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  from kmtl import metrics  # pylint: disable=g-import-not-at-top
+  from kmtl import train  # pylint: disable=g-import-not-at-top
+  try:
+    result = experiment.train_and_evaluate(cfg)
+  except (experiment.ExperimentError, train.TrainingError, io.DataError) as e:
+    sys.exit(f"kmtl.run: error: {e}")
+  print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, seed={cfg.seed}, "
+        f"{result['epochs_run']} epochs):")
+  print(metrics.format_table(result["test"], cfg.data.tasks))
   if cfg.workdir:
-    atomic.write_text(os.path.join(cfg.workdir, "config.json"), config_lib.to_json(cfg) + "\n")
-  print("kmtl.run: data validated; training is not implemented yet.")
+    print(f"wrote {os.path.join(cfg.workdir, 'metrics.json')}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kmtl import config as config_lib
 from kmtl import losses
 from kmtl.data import schema
 
@@ -31,7 +32,7 @@ def test_sample_weights_and_huber_by_hand():
   mse = losses.task_losses([REG], {"hardness": y}, {"hardness": pred}, {"hardness": mask},
                            {"hardness": weights})
   assert float(mse[0]) == pytest.approx((0.5 * 4.0 + 1.5 * 0.25) / 2)
-  huber = losses.per_row_loss(REG, y, pred, losses.LossConfig(regression="huber"))
+  huber = losses.per_row_loss(REG, y, pred, config_lib.LossConfig(regression="huber"))
   # |e| = 2 > 1: 0.5 + (2 - 1) = 1.5; |e| = 0.5: 0.125.
   np.testing.assert_allclose(huber.numpy()[:2], [1.5, 0.125])
 
@@ -40,7 +41,7 @@ def test_binary_cross_entropy_with_pos_weight_by_hand():
   y = tf.constant([1.0, 0.0, 1.0, 0.0])
   logits = tf.constant([0.0, 0.0, 2.0, 9.0])
   mask = tf.constant([1.0, 1.0, 1.0, 0.0])
-  config = losses.LossConfig(pos_weight=(("amorphous", 2.0),))
+  config = config_lib.LossConfig(pos_weight=(("amorphous", 2.0),))
   loss = losses.task_losses([BIN], {"amorphous": y}, {"amorphous": logits}, {"amorphous": mask},
                             config=config)
   expected = (2 * math.log(2) + math.log(2) + 2 * math.log(1 + math.exp(-2))) / 3

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from kmtl import config as config_lib
 from kmtl import models
 
 TASKS = {1: ("hardness",), 3: ("resistivity", "hardness", "amorphous"),
@@ -92,7 +93,7 @@ def test_structured_mixes_towers_by_the_graph():
 
 def test_graph_sparsity_and_l2_reach_model_losses():
   net = models.build_model("structured", ("a", "b"), 3,
-                           models.ModelConfig(graph_sparsity=0.5, l2=1e-3))
+                           config_lib.ModelConfig(graph_sparsity=0.5, l2=1e-3))
   net.model(np.ones((2, 3), np.float32))
   a = np.asarray(net.task_graph.adjacency())
   penalties = [float(v) for v in net.model.losses]
@@ -101,7 +102,7 @@ def test_graph_sparsity_and_l2_reach_model_losses():
 
 
 def test_dropout_only_in_training():
-  net = models.build_model("shared", ("a",), 3, models.ModelConfig(dropout=0.5))
+  net = models.build_model("shared", ("a",), 3, config_lib.ModelConfig(dropout=0.5))
   x = np.ones((64, 3), np.float32)
   np.testing.assert_allclose(net.model(x)["a"], net.model(x)["a"])
   assert not np.allclose(net.model(x, training=True)["a"], net.model(x, training=True)["a"])
@@ -120,7 +121,7 @@ def test_bad_arguments():
   with pytest.raises(ValueError, match="Expected one of"):
     models.build_model("sharde", ("a",), 3)
   with pytest.raises(ValueError, match="dropout"):
-    models.ModelConfig(dropout=1.5)
+    config_lib.ModelConfig(dropout=1.5)
 
 
 def test_saves_and_reloads(tmp_path):

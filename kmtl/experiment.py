@@ -1,0 +1,130 @@
+"""One experiment end to end: data, split, model, method, training, test metrics, artifacts.
+
+`train_and_evaluate(cfg)` is what `python -m kmtl.run` calls and what tests call. Its workdir
+receives `config.json`, `checkpoints/` (every epoch, for `--resume`), `history.jsonl` (one line
+per epoch), `model.keras` (best weights), `preprocessing.json` (the scalers) and `metrics.json`.
+
+Resume order: with `resume`, the latest checkpoint in `workdir/checkpoints` is restored and
+training continues after its epoch (an error if there is none); without it, a workdir that
+already holds checkpoints is an error, so a finished run is never silently overwritten.
+"""
+
+import json
+import os
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kmtl import atomic
+from kmtl import config as config_lib
+from kmtl import models
+from kmtl import train
+from kmtl.data import io
+from kmtl.data import splits
+from kmtl.surgery import registry
+
+
+class ExperimentError(ValueError):
+  """A run that cannot start as asked (resume without a checkpoint, a used workdir)."""
+
+
+def set_seeds(seed):
+  """Python, NumPy and TF seeds, and deterministic TF ops."""
+  keras.utils.set_random_seed(seed)
+  tf.config.experimental.enable_op_determinism()
+
+
+def preprocessing_summary(prepared, data):
+  """The fitted scalers as plain numbers, for export and for reading results back."""
+  return {
+      "feature_names": list(data.feature_names),
+      "feature_mean": prepared.feature_scaler.mean_.tolist(),
+      "feature_scale": prepared.feature_scaler.scale_.tolist(),
+      "targets": {name: {"kind": s.task.kind, "transform": s.task.transform, "unit": s.task.unit,
+                         "mean": s.mean, "scale": s.scale}
+                  for name, s in prepared.target_scalers.items()},
+  }
+
+
+def _save_model(model, path):
+  tmp = os.path.join(os.path.dirname(path), ".partial." + os.path.basename(path))
+  model.save(tmp)
+  os.replace(tmp, path)
+
+
+def train_and_evaluate(cfg, on_epoch_end=None):
+  """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json."""
+  start = time.perf_counter()
+  method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
+  checkpoint_dir = os.path.join(cfg.workdir, "checkpoints") if cfg.workdir else None
+  latest = tf.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
+  if cfg.resume and latest is None:
+    raise ExperimentError(f"--resume: no checkpoint in {checkpoint_dir}")
+  if not cfg.resume and latest is not None:
+    raise ExperimentError(f"--workdir={cfg.workdir} already holds a run; pass --resume to "
+                          "continue it or choose another --workdir")
+
+  set_seeds(cfg.seed)
+  data = io.load_from_config(cfg.data)
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+  net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
+                           len(data.feature_names), cfg.model)
+  trainer = train.Trainer(cfg.train, net, data.tasks, prepared, method, seed=cfg.seed,
+                          loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling)
+
+  manager = None
+  if cfg.workdir:
+    os.makedirs(cfg.workdir, exist_ok=True)
+    atomic.write_text(os.path.join(cfg.workdir, "config.json"), config_lib.to_json(cfg) + "\n")
+    checkpoint = trainer.checkpoint()
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+    if latest is not None:
+      checkpoint.restore(latest).assert_existing_objects_matched()
+      logging.info("resumed from %s (epoch %d)", latest, int(trainer.epoch.numpy()))
+
+  def record_epoch(record):
+    if cfg.workdir:
+      with open(os.path.join(cfg.workdir, "history.jsonl"), "a", encoding="utf-8") as f:
+        f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+    if on_epoch_end is not None:
+      on_epoch_end(record)
+
+  trainer.fit(manager, record_epoch)
+  _, test_metrics = trainer.evaluate(prepared.test)
+  val_losses, val_metrics = trainer.evaluate(prepared.val)
+  stopping = trainer.stopping
+  result = {
+      "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
+      "test": test_metrics, "val": val_metrics,
+      "val_loss": dict(zip([t.name for t in data.tasks], val_losses.tolist())),
+      "epochs_run": int(trainer.epoch.numpy()),
+      "best_epoch": dict(zip(stopping.names, stopping.best_epoch.numpy().tolist())),
+      "task_weights": dict(zip([t.name for t in data.tasks],
+                               trainer.base_weights.numpy().tolist())),
+      "num_params": int(net.model.count_params()),
+      "num_rows": {name: int(prepared.split(name).num_rows) for name in splits.SPLIT_NAMES},
+      "seconds": time.perf_counter() - start,
+  }
+  if cfg.workdir:
+    _save_model(net.model, os.path.join(cfg.workdir, "model.keras"))
+    atomic.write_text(os.path.join(cfg.workdir, "preprocessing.json"),
+                      json.dumps(preprocessing_summary(prepared, data), indent=2) + "\n")
+    atomic.write_text(os.path.join(cfg.workdir, "metrics.json"),
+                      json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
+  return result
+
+
+def json_safe(value):
+  """Plain JSON: NumPy scalars as numbers, NaN and infinities as null (undefined metrics)."""
+  if isinstance(value, dict):
+    return {k: json_safe(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [json_safe(v) for v in value]
+  if isinstance(value, (np.floating, np.integer)):
+    value = value.item()
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value

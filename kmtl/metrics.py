@@ -1,0 +1,72 @@
+"""Per-task metrics in original units: R2, MAE, RMSE (and MAPE) for regression; recall,
+precision, F1, accuracy and AUROC at a decision threshold for binary tasks."""
+
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from kmtl.data import schema
+
+REGRESSION_METRICS = ("r2", "mae", "rmse", "mape")
+BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "threshold")
+HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall"}
+
+
+def sigmoid(logits):
+  return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+
+
+def task_metrics(task, y_true, y_pred, threshold=0.5):
+  """Metrics of one task over its labelled rows.
+
+  Args:
+    task: its `schema.TaskSpec`.
+    y_true: [n] labels in original units (0/1 for binary tasks).
+    y_pred: [n] predictions in original units; for binary tasks, probabilities.
+    threshold: decision threshold on the probability.
+
+  Returns:
+    {metric: float}; NaN where a metric is undefined (AUROC with one class, R2 with < 2 rows).
+  """
+  y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+  nan = float("nan")
+  if len(y_true) == 0:
+    names = REGRESSION_METRICS if task.kind == schema.REGRESSION else BINARY_METRICS
+    return {name: nan for name in names} | {"count": 0}
+  if task.kind == schema.REGRESSION:
+    out = {
+        "r2": float(sk_metrics.r2_score(y_true, y_pred)) if len(y_true) > 1 else nan,
+        "mae": float(sk_metrics.mean_absolute_error(y_true, y_pred)),
+        "rmse": float(np.sqrt(sk_metrics.mean_squared_error(y_true, y_pred))),
+        "mape": (float(sk_metrics.mean_absolute_percentage_error(y_true, y_pred))
+                 if (y_true > 0).all() else nan),
+    }
+  else:
+    labels = (y_pred >= threshold).astype(int)
+    truth = y_true.astype(int)
+    out = {
+        "recall": float(sk_metrics.recall_score(truth, labels, zero_division=0)),
+        "precision": float(sk_metrics.precision_score(truth, labels, zero_division=0)),
+        "f1": float(sk_metrics.f1_score(truth, labels, zero_division=0)),
+        "accuracy": float(sk_metrics.accuracy_score(truth, labels)),
+        "auroc": (float(sk_metrics.roc_auc_score(truth, y_pred))
+                  if len(np.unique(truth)) == 2 else nan),
+        "threshold": float(threshold),
+    }
+  out["count"] = int(len(y_true))
+  return out
+
+
+def format_table(results, tasks):
+  """A printable per-task table of `{task: metrics}`."""
+  lines = []
+  for kind, names in ((schema.REGRESSION, REGRESSION_METRICS[:3]),
+                      (schema.BINARY, BINARY_METRICS[:5])):
+    chosen = [t for t in tasks if t.kind == kind]
+    if not chosen:
+      continue
+    lines.append(f"{'task':<16}{'n':>7}" + "".join(f"{n:>11}" for n in names))
+    for task in chosen:
+      row = results[task.name]
+      lines.append(f"{task.name:<16}{row['count']:>7}"
+                   + "".join(f"{row[n]:>11.4g}" for n in names))
+  return "\n".join(lines)

@@ -1,0 +1,327 @@
+"""The training loop: a custom GradientTape step run many times per `tf.function` call.
+
+One call trains a whole epoch: the training split lives in memory as tensors, the epoch's
+shuffle is a stateless permutation of (seed, epoch), and an in-graph loop runs every batch.
+Each step computes the masked task losses [T], scales them by the configured task weights,
+stacks the per-task gradients of the shared parameters as [T, P] (when the method needs them),
+lets the surgery method combine them, and applies one Adam update: shared parameters take the
+combined gradient, task-specific parameters the gradient of sum_t w_t L_t with the method's
+task weights w. Regularisation losses (`model.losses`) are added once, after the method.
+
+Per epoch, in Python: validation losses and metrics, early stopping (one criterion for the
+model, or one per task for `independent`, as separate single-task runs would), a checkpoint.
+"""
+
+import math
+import sys
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kmtl import config as config_lib
+from kmtl import losses as losses_lib
+from kmtl import metrics as metrics_lib
+from kmtl.data import schema
+
+class TrainingError(RuntimeError):
+  """Training cannot go on (a non-finite loss or gradient); the message says where."""
+
+
+def _flat(tensors):
+  return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+
+
+def _zeros_for_none(grads, variables):
+  return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+
+
+class EarlyStopping(tf.Module):
+  """Best-so-far tracking per stopping unit: score, epochs without improvement, stopped flag
+  and a copy of the unit's variables at its best epoch (all checkpointed)."""
+
+  def __init__(self, units, patience, min_delta):
+    super().__init__(name="early_stopping")
+    self.names = [name for name, _, _ in units]
+    self.unit_vars = [variables for _, variables, _ in units]
+    self.unit_tasks = [tasks for _, _, tasks in units]
+    self.patience, self.min_delta = patience, min_delta
+    n = len(units)
+    self.best_score = tf.Variable(tf.fill([n], np.inf), trainable=False)
+    self.best_epoch = tf.Variable(tf.zeros([n], tf.int64), trainable=False)
+    self.bad_epochs = tf.Variable(tf.zeros([n], tf.int64), trainable=False)
+    self.stopped = tf.Variable(tf.zeros([n], tf.bool), trainable=False)
+    self.best_values = [[tf.Variable(v, trainable=False) for v in variables]
+                        for variables in self.unit_vars]
+
+  def update(self, scores, epoch):
+    """Records one epoch's validation scores [units]; returns the units that stopped now."""
+    best, bad = self.best_score.numpy(), self.bad_epochs.numpy()
+    stopped, best_epoch = self.stopped.numpy(), self.best_epoch.numpy()
+    newly_stopped = []
+    for u, score in enumerate(scores):
+      if stopped[u]:
+        continue
+      if score < best[u] - self.min_delta:
+        best[u], bad[u], best_epoch[u] = score, 0, epoch
+        for copy, v in zip(self.best_values[u], self.unit_vars[u]):
+          copy.assign(v)
+      else:
+        bad[u] += 1
+        if bad[u] >= self.patience:
+          stopped[u] = True
+          newly_stopped.append(u)
+    self.best_score.assign(best)
+    self.bad_epochs.assign(bad)
+    self.stopped.assign(stopped)
+    self.best_epoch.assign(best_epoch)
+    return newly_stopped
+
+  def restore_best(self):
+    for copies, variables in zip(self.best_values, self.unit_vars):
+      for copy, v in zip(copies, variables):
+        v.assign(copy)
+
+
+class Trainer:
+  """Trains a `models.MultiTaskNet` on `splits.PreparedData` with a surgery method."""
+
+  def __init__(self, config, net, tasks, prepared, method, seed=0, loss_config=None,
+               balanced_sampling=False):
+    self.config, self.net, self.tasks, self.method = config, net, tuple(tasks), method
+    self.loss_config = loss_config or config_lib.LossConfig()
+    self.model = net.model
+    self.seed = seed
+    self.num_tasks = len(tasks)
+    train = prepared.train
+    self.num_train = train.num_rows
+    self.batch_size = min(config.batch_size, self.num_train)
+    names = [t.name for t in tasks]
+    self.features = tf.constant(train.features)
+    self.labels = tf.constant(np.stack([train.labels[n] for n in names], axis=1))
+    self.masks = tf.constant(np.stack([train.masks[n] for n in names], axis=1))
+    self.sample_weights = tf.ones_like(self.masks)
+    self.balanced_sampling = balanced_sampling
+    labelled = [np.flatnonzero(train.masks[n] > 0) for n in names]
+    self.rows_by_task = tf.ragged.constant([r for r in labelled if len(r)], dtype=tf.int32)
+    self.val, self.prepared = prepared.val, prepared
+
+    counts = [int(train.masks[n].sum()) for n in names]
+    self.base_weights = tf.constant(losses_lib.task_weights(config.task_weights, counts),
+                                    tf.float32)
+    self.shared_vars = list(net.shared_variables)
+    self.task_vars = [v for t in names for v in net.task_variables[t]]
+    self.shared_sizes = [int(np.prod(v.shape)) for v in self.shared_vars]
+    method.build(self.num_tasks, self._norm_columns(), seed=seed)
+
+    self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    self.optimizer.build(self.model.trainable_variables)
+    self.task_active = tf.Variable(tf.ones([self.num_tasks]), trainable=False)
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    self.failed_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    self.failed_task = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    if config.arch == "independent":
+      units = [(n, list(net.task_variables[n]), [i]) for i, n in enumerate(names)]
+    else:
+      units = [("model", list(self.model.variables), list(range(self.num_tasks)))]
+    self.stopping = EarlyStopping(units, config.patience, config.min_delta)
+    self._train_epoch = tf.function(self._epoch_body, jit_compile=config.jit_compile)
+    self._predict = tf.function(lambda x: self.model(x, training=False))
+
+  def _norm_columns(self):
+    """Columns of the [T, P] stack holding the last shared layer's kernel and bias."""
+    last = {id(v) for v in self.net.last_shared_variables}
+    if not last:
+      return None
+    starts = np.concatenate([[0], np.cumsum(self.shared_sizes)])
+    chosen = [i for i, v in enumerate(self.shared_vars) if id(v) in last]
+    return int(starts[chosen[0]]), int(starts[chosen[-1] + 1])
+
+  def checkpoint(self):
+    """Everything a resumed run needs to continue exactly where it stopped."""
+    return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, method=self.method,
+                               stopping=self.stopping, task_active=self.task_active,
+                               epoch=self.epoch)
+
+  def _task_losses(self, labels, predictions, masks, sample_weights):
+    names = [t.name for t in self.tasks]
+    as_dict = lambda m: {n: m[:, i] for i, n in enumerate(names)}
+    return losses_lib.task_losses(self.tasks, as_dict(labels), predictions, as_dict(masks),
+                                  as_dict(sample_weights), self.loss_config)
+
+  def _step(self, x, y, m, sw):
+    """One update; returns (unweighted task losses [T], method task weights [T], finite)."""
+    method = self.method
+    with tf.GradientTape(persistent=True) as tape:
+      predictions = self.model(x, training=True)
+      raw = self._task_losses(y, predictions, m, sw)
+      weighted = raw * self.base_weights * self.task_active
+      regularization = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
+
+    if method.needs_task_grads:
+      if self.config.grad_mode == "jacobian":
+        jacobian = tape.jacobian(weighted, self.shared_vars, experimental_use_pfor=True)
+        jacobian = _zeros_for_none(jacobian, [tf.zeros([self.num_tasks, *v.shape])
+                                              for v in self.shared_vars])
+        stack = tf.concat([tf.reshape(j, [self.num_tasks, -1]) for j in jacobian], axis=1)
+      else:
+        # Slicing `weighted` here would fall outside the tape: select task t by a one-hot
+        # output gradient instead.
+        stack = tf.stack([
+            _flat(_zeros_for_none(
+                tape.gradient(weighted, self.shared_vars,
+                              output_gradients=tf.one_hot(t, self.num_tasks)),
+                self.shared_vars)) for t in range(self.num_tasks)])
+      shared_flat, task_weights = method.combine(stack, weighted)
+      shared_flat = tf.stop_gradient(shared_flat)
+      task_weights = tf.stop_gradient(task_weights)
+      # d(sum_t w_t L_t)/d(task parameters), with w held constant.
+      task_grads = _zeros_for_none(
+          tape.gradient(weighted, self.task_vars, output_gradients=task_weights),
+          self.task_vars)
+      shared_grads = [tf.reshape(g, v.shape) for g, v in
+                      zip(tf.split(shared_flat, self.shared_sizes), self.shared_vars)]
+      grads = shared_grads + task_grads
+    else:
+      task_weights = tf.stop_gradient(method.weights(weighted))
+      grads = _zeros_for_none(
+          tape.gradient(weighted, self.shared_vars + self.task_vars,
+                        output_gradients=task_weights), self.shared_vars + self.task_vars)
+    variables = self.shared_vars + self.task_vars
+    if self.model.losses:
+      extra = _zeros_for_none(tape.gradient(regularization, variables), variables)
+      grads = [g + e for g, e in zip(grads, extra)]
+    del tape
+    finite = tf.logical_and(tf.reduce_all(tf.math.is_finite(raw)),
+                            tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+    self.optimizer.apply(grads, variables)
+    return raw, task_weights, finite, tf.math.is_finite(raw)
+
+  def _epoch_body(self, epoch):
+    """Trains one epoch in-graph; returns per-task mean train loss and mean task weights."""
+    seed = tf.stack([tf.cast(self.seed, tf.int64), epoch])
+    if self.balanced_sampling:
+      order = self._balanced_order(seed)
+    else:
+      order = tf.random.experimental.stateless_shuffle(tf.range(self.num_train), seed)
+    steps = self.num_train // self.batch_size
+    loss_sum = tf.zeros([self.num_tasks])
+    loss_count = tf.zeros([self.num_tasks])
+    weight_sum = tf.zeros([self.num_tasks])
+    for step in tf.range(steps):
+      rows = order[step * self.batch_size:(step + 1) * self.batch_size]
+      m = tf.gather(self.masks, rows)
+      raw, weights, finite, task_finite = self._step(
+          tf.gather(self.features, rows), tf.gather(self.labels, rows), m,
+          tf.gather(self.sample_weights, rows))
+      if not finite:
+        self.failed_step.assign(tf.cast(step, tf.int64))
+        bad = tf.where(tf.logical_not(task_finite))
+        self.failed_task.assign(tf.cond(tf.size(bad) > 0, lambda: bad[0, 0],
+                                        lambda: tf.constant(-1, tf.int64)))
+        break
+      present = tf.cast(tf.reduce_sum(m, axis=0) > 0, tf.float32)
+      loss_sum += raw * present
+      loss_count += present
+      weight_sum += weights
+    return (tf.math.divide_no_nan(loss_sum, loss_count),
+            weight_sum / tf.cast(tf.maximum(steps, 1), tf.float32))
+
+  def _balanced_order(self, seed):
+    """An epoch of row indices where each draw picks a task uniformly (among tasks with
+    training labels), then one of its labelled rows uniformly: rare tasks are over-sampled."""
+    num_tasks = tf.cast(self.rows_by_task.nrows(), tf.int32)
+    task = tf.random.stateless_uniform([self.num_train], seed, maxval=num_tasks, dtype=tf.int32)
+    uniform = tf.random.stateless_uniform([self.num_train], seed + 1)
+    counts = tf.cast(tf.gather(self.rows_by_task.row_lengths(), task), tf.float32)
+    position = tf.cast(tf.floor(uniform * counts), tf.int64)
+    starts = tf.gather(self.rows_by_task.row_starts(), task)
+    return tf.gather(self.rows_by_task.flat_values, starts + position)
+
+  def predict(self, features, chunk=8192):
+    """{task: [n] model-unit predictions} for [n, F] scaled features, in chunks."""
+    parts = [self._predict(tf.constant(features[i:i + chunk]))
+             for i in range(0, max(len(features), 1), chunk)]
+    return {t.name: np.concatenate([np.asarray(p[t.name]) for p in parts]) for t in self.tasks}
+
+  def evaluate(self, split):
+    """(task losses [T] in model units, {task: metrics in original units}) on SplitArrays."""
+    predictions = self.predict(split.features)
+    task_losses = self._task_losses(
+        tf.constant(np.stack([split.labels[t.name] for t in self.tasks], axis=1)),
+        {k: tf.constant(v) for k, v in predictions.items()},
+        tf.constant(np.stack([split.masks[t.name] for t in self.tasks], axis=1)),
+        tf.ones([split.num_rows, self.num_tasks])).numpy()
+    return task_losses, self.metrics_of(split, predictions)
+
+  def metrics_of(self, split, predictions):
+    out = {}
+    for task in self.tasks:
+      rows = split.masks[task.name] > 0
+      scaler = self.prepared.target_scalers[task.name]
+      y_true = scaler.inverse_transform(split.labels[task.name][rows])
+      if task.kind == schema.BINARY:
+        y_pred = metrics_lib.sigmoid(predictions[task.name][rows])
+      else:
+        y_pred = scaler.inverse_transform(predictions[task.name][rows])
+      out[task.name] = metrics_lib.task_metrics(task, y_true, y_pred)
+    return out
+
+  def _unit_scores(self, val_losses):
+    has_val = np.array([self.val.masks[t.name].sum() > 0 for t in self.tasks])
+    scores = []
+    for tasks in self.stopping.unit_tasks:
+      chosen = [t for t in tasks if has_val[t]]
+      scores.append(float(np.mean(val_losses[chosen])) if chosen else 0.0)
+    return scores
+
+  def fit(self, manager=None, on_epoch_end=None):
+    """Trains from `self.epoch` on until every unit stopped or `epochs` ran; restores the best
+    weights. Returns the per-epoch history (a list of dicts)."""
+    history = []
+    progbar = keras.utils.Progbar(self.config.epochs) if sys.stderr.isatty() else None
+    while int(self.epoch.numpy()) < self.config.epochs and not self.stopping.stopped.numpy().all():
+      epoch = int(self.epoch.numpy()) + 1
+      start = time.perf_counter()
+      train_losses, weights = self._train_epoch(tf.constant(epoch, tf.int64))
+      if int(self.failed_step.numpy()) >= 0:
+        task = int(self.failed_task.numpy())
+        where = f"task {self.tasks[task].name!r}" if task >= 0 else "a gradient"
+        raise TrainingError(f"non-finite loss or gradient in {where} at epoch {epoch}, step "
+                            f"{int(self.failed_step.numpy()) + 1}; nothing of this epoch "
+                            "was saved")
+      val_losses, val_metrics = self.evaluate(self.val)
+      newly_stopped = self.stopping.update(self._unit_scores(val_losses), epoch)
+      for u in newly_stopped:
+        for t in self.stopping.unit_tasks[u]:
+          self.task_active[t].assign(0.0)
+      self.epoch.assign(epoch)
+      record = {"epoch": epoch, "seconds": time.perf_counter() - start,
+                "train_loss": dict(zip([t.name for t in self.tasks], train_losses.numpy().tolist())),
+                "val_loss": dict(zip([t.name for t in self.tasks], val_losses.tolist())),
+                "task_weights": weights.numpy().tolist(), "val": val_metrics,
+                "stopped": [self.stopping.names[u] for u in newly_stopped]}
+      history.append(record)
+      if manager is not None:
+        manager.save(checkpoint_number=epoch)
+      self._log(record, progbar)
+      if on_epoch_end is not None:
+        on_epoch_end(record)
+    self.stopping.restore_best()
+    return history
+
+  def _log(self, record, progbar):
+    headline = []
+    for task in self.tasks:
+      name = metrics_lib.HEADLINE[task.kind]
+      headline.append((f"{task.name}_{name}", record["val"][task.name][name]))
+    if progbar is not None:
+      progbar.update(record["epoch"], values=[(k, v) for k, v in headline if math.isfinite(v)])
+      return
+    logging.info("epoch %d/%d %.1fs train_loss %s | val %s%s", record["epoch"],
+                 self.config.epochs, record["seconds"],
+                 " ".join(f"{k}={v:.4f}" for k, v in record["train_loss"].items()),
+                 " ".join(f"{k}={v:.4f}" for k, v in headline),
+                 f" | stopped {', '.join(record['stopped'])}" if record["stopped"] else "")

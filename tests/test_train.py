@@ -1,0 +1,125 @@
+"""The training loop end to end on tiny data: every arch x method, masks, determinism, resume,
+non-finite detection."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kmtl import config as config_lib
+from kmtl import experiment
+from kmtl import train
+from kmtl.surgery import registry
+from tests import helpers
+
+COMBINATIONS = [("independent", "none")] + [
+    (arch, method) for arch in ("shared", "structured") for method in sorted(registry.METHODS)]
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+  path = tmp_path_factory.mktemp("data") / "tiny.parquet"
+  helpers.tiny_frame().to_parquet(path)
+  return str(path)
+
+
+def _config(tiny_path, workdir=None, **train_kwargs):
+  defaults = dict(epochs=3, batch_size=32, learning_rate=3e-3, patience=5)
+  defaults.update(train_kwargs)
+  return config_lib.RunConfig(data=config_lib.DataConfig(path=tiny_path),
+                              train=config_lib.TrainConfig(**defaults), seed=1,
+                              workdir=None if workdir is None else str(workdir))
+
+
+@pytest.mark.parametrize("arch, surgery", COMBINATIONS)
+def test_every_arch_and_method_learns(tiny_path, arch, surgery):
+  history = []
+  result = experiment.train_and_evaluate(_config(tiny_path, arch=arch, surgery=surgery),
+                                         on_epoch_end=history.append)
+  assert len(history) == 3
+  first, last = history[0]["train_loss"], history[-1]["train_loss"]
+  assert sum(last.values()) < sum(first.values())
+  for task_metrics in result["test"].values():
+    values = [v for k, v in task_metrics.items() if k != "count"]
+    assert np.all(np.isfinite(values))
+  assert result["test"]["hardness"]["r2"] > 0.0
+
+
+def test_same_seed_same_numbers(tiny_path):
+  a = experiment.train_and_evaluate(_config(tiny_path, surgery="pcgrad"))
+  b = experiment.train_and_evaluate(_config(tiny_path, surgery="pcgrad"))
+  assert a["test"] == b["test"]
+
+
+def test_grad_modes_agree(tiny_path):
+  a = experiment.train_and_evaluate(_config(tiny_path, surgery="gradnorm", grad_mode="loop"))
+  b = experiment.train_and_evaluate(_config(tiny_path, surgery="gradnorm",
+                                            grad_mode="jacobian"))
+  for task in a["test"]:
+    for name, value in a["test"][task].items():
+      assert value == pytest.approx(b["test"][task][name], rel=1e-3, abs=1e-4)
+
+
+def test_resume_after_interruption_matches_uninterrupted(tiny_path, tmp_path):
+  kwargs = dict(arch="structured", surgery="pcgrad", epochs=4)
+  straight = experiment.train_and_evaluate(_config(tiny_path, tmp_path / "a", **kwargs))
+
+  class Interrupted(Exception):
+    pass
+
+  def stop_after_two(record):
+    if record["epoch"] == 2:
+      raise Interrupted()
+  with pytest.raises(Interrupted):
+    experiment.train_and_evaluate(_config(tiny_path, tmp_path / "b", **kwargs),
+                                  on_epoch_end=stop_after_two)
+  assert not (tmp_path / "b" / "metrics.json").exists()
+  resumed_cfg = config_lib.RunConfig(**{**_config(tiny_path, tmp_path / "b", **kwargs).__dict__,
+                                        "resume": True})
+  resumed = experiment.train_and_evaluate(resumed_cfg)
+  assert resumed["test"] == straight["test"]
+  assert resumed["epochs_run"] == 4
+  epochs = [json.loads(line)["epoch"] for line in open(tmp_path / "b" / "history.jsonl")]
+  assert epochs == [1, 2, 3, 4]
+
+
+def test_workdir_artifacts_and_reuse_guard(tiny_path, tmp_path):
+  cfg = _config(tiny_path, tmp_path, epochs=2)
+  experiment.train_and_evaluate(cfg)
+  for name in ("config.json", "metrics.json", "model.keras", "preprocessing.json",
+               "history.jsonl"):
+    assert (tmp_path / name).exists(), name
+  assert any(p.startswith("ckpt") for p in os.listdir(tmp_path / "checkpoints"))
+  metrics = json.loads((tmp_path / "metrics.json").read_text())
+  assert set(metrics["test"]) == {"resistivity", "hardness", "amorphous"}
+  with pytest.raises(experiment.ExperimentError, match="already holds a run"):
+    experiment.train_and_evaluate(cfg)
+  with pytest.raises(experiment.ExperimentError, match="no checkpoint"):
+    experiment.train_and_evaluate(config_lib.RunConfig(
+        **{**_config(tiny_path, tmp_path / "new").__dict__, "resume": True}))
+
+
+def test_independent_tasks_stop_on_their_own(tiny_path):
+  history = []
+  result = experiment.train_and_evaluate(
+      _config(tiny_path, arch="independent", epochs=40, patience=2, learning_rate=1e-2),
+      on_epoch_end=history.append)
+  assert set(result["best_epoch"]) == {"resistivity", "hardness", "amorphous"}
+  stops = {name: r["epoch"] for r in history for name in r["stopped"]}
+  assert len(stops) == 3 and len(set(stops.values())) > 1  # each task stopped at its own epoch
+  assert result["epochs_run"] == max(stops.values())
+
+
+def test_non_finite_loss_stops_with_task_epoch_and_step(tiny_path, tmp_path):
+  cfg = _config(tiny_path, tmp_path, learning_rate=1e30)
+  with pytest.raises(train.TrainingError,
+                     match=r"non-finite loss or gradient in .* at epoch 1, step \d+"):
+    experiment.train_and_evaluate(cfg)
+  assert not (tmp_path / "metrics.json").exists()
+  assert not (tmp_path / "model.keras").exists()
+
+
+def test_config_rejects_surgery_on_independent():
+  with pytest.raises(ValueError, match="needs shared parameters"):
+    config_lib.TrainConfig(arch="independent", surgery="pcgrad")

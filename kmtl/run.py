@@ -1,8 +1,8 @@
 """Main entry: `python -m kmtl.run --arch=structured --surgery=gradnorm [--data=FILE] ...`.
 
-Flags become one frozen `config.RunConfig`; nothing below this module reads FLAGS. The config
-and the surgery method are checked first, then the data is validated, so bad input fails fast
-with one line and a non-zero exit. Reusable flag sets: `--flagfile=flags/quick.cfg`,
+Flags become one frozen `config.RunConfig`; nothing below this module reads FLAGS. The config,
+the data and then the surgery method are checked before training, so bad input fails fast with
+one line and a non-zero exit. Reusable flag sets: `--flagfile=flags/quick.cfg`,
 `--flagfile=flags/paper.cfg`.
 """
 
@@ -108,13 +108,14 @@ def main(argv):
     sys.exit(f"kmtl.run: error: unexpected arguments {argv[1:]}")
   try:
     cfg = config_from_flags()
-    from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
-    registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
-    data = io.load_from_config(cfg.data)
     if len(cfg.data.tasks) != len(cfg.train.task_weights) and not isinstance(
         cfg.train.task_weights, str):
       raise ValueError(f"--task_weights: expected {len(cfg.data.tasks)} numbers, one per task. "
                        f"Received: {_TASK_WEIGHTS.value!r}")
+    # Data errors come before TensorFlow is imported, so they print nothing but their line.
+    data = io.load_from_config(cfg.data)
+    from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+    registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   except (ValueError, io.DataError) as e:
     sys.exit(f"kmtl.run: error: {e}")
   del data  # Validated; train_and_evaluate reloads it (cheap) so the library has one path.

@@ -100,8 +100,13 @@ class TrainConfig:
     epochs, learning_rate, batch_size: Adam's schedule.
     patience: epochs without validation improvement before stopping; min_delta the improvement
       that counts.
-    grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls.
+    grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls
+      (the loop measured faster on a 2-core CPU: tools/bench_train.py).
     jit_compile: compile the epoch function with XLA.
+    summaries: compute per-epoch training-split metrics and write TensorBoard summaries.
+    grad_stats: accumulate gradient norms, cosines and conflict between tasks (TensorBoard).
+      Methods that build the [T, P] stack give them at every step for free; for the others
+      the stack is built at every `grad_stats_every`-th step only, to keep the cost low.
   """
   arch: str = "shared"
   surgery: str = "none"
@@ -112,13 +117,17 @@ class TrainConfig:
   batch_size: int = 32
   patience: int = 20
   min_delta: float = 0.0
-  grad_mode: str = "jacobian"
+  grad_mode: str = "loop"
   jit_compile: bool = False
+  summaries: bool = True
+  grad_stats: bool = True
+  grad_stats_every: int = 32
 
   def __post_init__(self):
-    if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
-      raise ValueError("`epochs`, `batch_size` and `patience` must be >= 1. Received: "
-                       f"{self.epochs}, {self.batch_size}, {self.patience}")
+    if min(self.epochs, self.batch_size, self.patience, self.grad_stats_every) < 1:
+      raise ValueError("`epochs`, `batch_size`, `patience` and `grad_stats_every` must be >= 1. "
+                       f"Received: {self.epochs}, {self.batch_size}, {self.patience}, "
+                       f"{self.grad_stats_every}")
     if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
       raise ValueError(f"Invalid value for `learning_rate`. Expected > 0. Received: "
                        f"{self.learning_rate}")

@@ -21,6 +21,7 @@ import tensorflow as tf
 from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import models
+from kmtl import summaries
 from kmtl import train
 from kmtl.data import io
 from kmtl.data import splits
@@ -47,6 +48,15 @@ def preprocessing_summary(prepared, data):
                          "mean": s.mean, "scale": s.scale}
                   for name, s in prepared.target_scalers.items()},
   }
+
+
+def hparams(cfg):
+  """The run's settings as the flat values TensorBoard's HParams dashboard compares."""
+  weights = cfg.train.task_weights
+  return {"arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
+          "lr": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
+          "task_weights": weights if isinstance(weights, str) else ",".join(map(str, weights)),
+          "balanced_sampling": cfg.data.balanced_sampling}
 
 
 def _save_model(model, path):
@@ -85,7 +95,13 @@ def train_and_evaluate(cfg, on_epoch_end=None):
       checkpoint.restore(latest).assert_existing_objects_matched()
       logging.info("resumed from %s (epoch %d)", latest, int(trainer.epoch.numpy()))
 
+  writer = None
+  if cfg.workdir and cfg.train.summaries:
+    writer = summaries.Writer(os.path.join(cfg.workdir, "tb"), data.tasks, hparams(cfg))
+
   def record_epoch(record):
+    if writer is not None:
+      writer.write_epoch(record)
     if cfg.workdir:
       with open(os.path.join(cfg.workdir, "history.jsonl"), "a", encoding="utf-8") as f:
         f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
@@ -93,8 +109,8 @@ def train_and_evaluate(cfg, on_epoch_end=None):
       on_epoch_end(record)
 
   trainer.fit(manager, record_epoch)
-  _, test_metrics = trainer.evaluate(prepared.test)
-  val_losses, val_metrics = trainer.evaluate(prepared.val)
+  _, test_metrics = trainer.evaluate(prepared.test, final=True)
+  val_losses, val_metrics = trainer.evaluate(prepared.val, final=True)
   stopping = trainer.stopping
   result = {
       "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
@@ -108,6 +124,9 @@ def train_and_evaluate(cfg, on_epoch_end=None):
       "num_rows": {name: int(prepared.split(name).num_rows) for name in splits.SPLIT_NAMES},
       "seconds": time.perf_counter() - start,
   }
+  if writer is not None:
+    writer.write_final(test_metrics, result["epochs_run"])
+    writer.close()
   if cfg.workdir:
     _save_model(net.model, os.path.join(cfg.workdir, "model.keras"))
     atomic.write_text(os.path.join(cfg.workdir, "preprocessing.json"),

@@ -1,6 +1,11 @@
 """Per-task metrics in original units: R2, MAE, RMSE (and MAPE) for regression; recall,
 precision, F1, accuracy and AUROC at a decision threshold for binary tasks."""
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # pylint: disable=g-import-not-at-top
 import numpy as np
 from sklearn import metrics as sk_metrics
 
@@ -9,6 +14,46 @@ from kmtl.data import schema
 REGRESSION_METRICS = ("r2", "mae", "rmse", "mape")
 BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "threshold")
 HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall"}
+
+
+class EpochMetrics:
+  """Per-epoch metrics of one task with Keras metrics over all rows at once; masked rows get
+  sample weight 0. MAPE is reported as a fraction, like scikit-learn's. AUROC is Keras's
+  trapezoidal estimate over 1,000 thresholds (the end-of-run report uses scikit-learn's exact
+  value)."""
+
+  def __init__(self, task, threshold=0.5):
+    self.task, self.threshold = task, threshold
+    if task.kind == schema.REGRESSION:
+      self.metrics = {"r2": keras.metrics.R2Score(), "mae": keras.metrics.MeanAbsoluteError(),
+                      "rmse": keras.metrics.RootMeanSquaredError(),
+                      "mape": keras.metrics.MeanAbsolutePercentageError()}
+    else:
+      self.metrics = {
+          "recall": keras.metrics.Recall(thresholds=threshold),
+          "precision": keras.metrics.Precision(thresholds=threshold),
+          "f1": keras.metrics.F1Score(threshold=threshold),
+          "accuracy": keras.metrics.BinaryAccuracy(threshold=threshold),
+          "auroc": keras.metrics.AUC(num_thresholds=1000, curve="ROC"),
+      }
+
+  def __call__(self, y_true, y_pred, mask):
+    """{metric: float} for [n] labels and predictions in original units (probabilities for
+    binary tasks), counting only rows with mask 1."""
+    mask = np.asarray(mask, np.float32)
+    column = lambda a: np.asarray(a, np.float32).reshape(-1, 1)
+    out = {}
+    for name, metric in self.metrics.items():
+      metric.reset_state()
+      metric.update_state(column(y_true), column(y_pred), sample_weight=mask)
+      out[name] = float(np.ravel(metric.result())[0])
+    if self.task.kind == schema.REGRESSION:
+      positive = (np.asarray(y_true)[mask > 0] > 0).all()
+      out["mape"] = out["mape"] / 100.0 if positive else float("nan")
+    else:
+      out["threshold"] = float(self.threshold)
+    out["count"] = int(mask.sum())
+    return out
 
 
 def sigmoid(logits):

@@ -45,9 +45,13 @@ _EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum number of epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 _LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
 _PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience, in epochs.")
-_GRAD_MODE = flags.DEFINE_enum("grad_mode", "jacobian", list(config_lib.GRAD_MODES),
+_GRAD_MODE = flags.DEFINE_enum("grad_mode", "loop", list(config_lib.GRAD_MODES),
                                "How per-task gradients are computed.")
 _JIT = flags.DEFINE_bool("jit_compile", False, "Compile the training epoch with XLA.")
+_SUMMARIES = flags.DEFINE_bool("summaries", True,
+                               "Write TensorBoard summaries under --workdir/tb.")
+_GRAD_STATS = flags.DEFINE_bool("grad_stats", True,
+                                "Track gradient norms, cosines and conflict between tasks.")
 _REGRESSION_LOSS = flags.DEFINE_enum("regression_loss", "mse",
                                      list(config_lib.REGRESSION_LOSSES), "Regression loss.")
 _DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate after each hidden layer.")
@@ -97,7 +101,8 @@ def config_from_flags():
             arch=_ARCH.value, surgery=_SURGERY.value, surgery_kwargs=surgery_kwargs,
             task_weights=_task_weights(_TASK_WEIGHTS.value), epochs=_EPOCHS.value,
             learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
-            grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value),
+            grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value, summaries=_SUMMARIES.value,
+            grad_stats=_GRAD_STATS.value),
         seed=_SEED.value, workdir=_WORKDIR.value, resume=_RESUME.value)
   except ValueError as e:
     raise ValueError(f"invalid flags: {e}") from None

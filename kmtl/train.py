@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmtl import config as config_lib
+from kmtl import gradients
 from kmtl import losses as losses_lib
 from kmtl import metrics as metrics_lib
 from kmtl.data import schema
@@ -127,6 +128,7 @@ class Trainer:
     else:
       units = [("model", list(self.model.variables), list(range(self.num_tasks)))]
     self.stopping = EarlyStopping(units, config.patience, config.min_delta)
+    self.epoch_metrics = {t.name: metrics_lib.EpochMetrics(t) for t in tasks}
     self._train_epoch = tf.function(self._epoch_body, jit_compile=config.jit_compile)
     self._predict = tf.function(lambda x: self.model(x, training=False))
 
@@ -151,8 +153,24 @@ class Trainer:
     return losses_lib.task_losses(self.tasks, as_dict(labels), predictions, as_dict(masks),
                                   as_dict(sample_weights), self.loss_config)
 
-  def _step(self, x, y, m, sw):
-    """One update; returns (unweighted task losses [T], method task weights [T], finite)."""
+  def _stack(self, tape, weighted):
+    """[T, P] per-task gradients of the shared parameters, from the step's persistent tape."""
+    if self.config.grad_mode == "jacobian":
+      jacobian = tape.jacobian(weighted, self.shared_vars, experimental_use_pfor=True)
+      jacobian = _zeros_for_none(jacobian, [tf.zeros([self.num_tasks, *v.shape])
+                                            for v in self.shared_vars])
+      return tf.concat([tf.reshape(j, [self.num_tasks, -1]) for j in jacobian], axis=1)
+    # Slicing `weighted` here would fall outside the tape: select task t by a one-hot output
+    # gradient instead.
+    return tf.stack([
+        _flat(_zeros_for_none(
+            tape.gradient(weighted, self.shared_vars,
+                          output_gradients=tf.one_hot(t, self.num_tasks)),
+            self.shared_vars)) for t in range(self.num_tasks)])
+
+  def _step(self, x, y, m, sw, sample_stats):
+    """One update. Returns (unweighted task losses [T], method task weights [T], all finite,
+    per-task finite [T], the [T, P] stack or zeros, whether the stack is real, shared grads)."""
     method = self.method
     with tf.GradientTape(persistent=True) as tape:
       predictions = self.model(x, training=True)
@@ -160,20 +178,10 @@ class Trainer:
       weighted = raw * self.base_weights * self.task_active
       regularization = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
 
+    num_shared = int(sum(self.shared_sizes))
     if method.needs_task_grads:
-      if self.config.grad_mode == "jacobian":
-        jacobian = tape.jacobian(weighted, self.shared_vars, experimental_use_pfor=True)
-        jacobian = _zeros_for_none(jacobian, [tf.zeros([self.num_tasks, *v.shape])
-                                              for v in self.shared_vars])
-        stack = tf.concat([tf.reshape(j, [self.num_tasks, -1]) for j in jacobian], axis=1)
-      else:
-        # Slicing `weighted` here would fall outside the tape: select task t by a one-hot
-        # output gradient instead.
-        stack = tf.stack([
-            _flat(_zeros_for_none(
-                tape.gradient(weighted, self.shared_vars,
-                              output_gradients=tf.one_hot(t, self.num_tasks)),
-                self.shared_vars)) for t in range(self.num_tasks)])
+      stack = self._stack(tape, weighted)
+      have_stack = tf.constant(True)
       shared_flat, task_weights = method.combine(stack, weighted)
       shared_flat = tf.stop_gradient(shared_flat)
       task_weights = tf.stop_gradient(task_weights)
@@ -189,6 +197,12 @@ class Trainer:
       grads = _zeros_for_none(
           tape.gradient(weighted, self.shared_vars + self.task_vars,
                         output_gradients=task_weights), self.shared_vars + self.task_vars)
+      have_stack = tf.logical_and(sample_stats, num_shared > 0)
+      if self.config.grad_stats and num_shared > 0:
+        stack = tf.cond(sample_stats, lambda: self._stack(tape, weighted),
+                        lambda: tf.zeros([self.num_tasks, num_shared]))
+      else:
+        stack = tf.zeros([self.num_tasks, num_shared])
     variables = self.shared_vars + self.task_vars
     if self.model.losses:
       extra = _zeros_for_none(tape.gradient(regularization, variables), variables)
@@ -197,10 +211,12 @@ class Trainer:
     finite = tf.logical_and(tf.reduce_all(tf.math.is_finite(raw)),
                             tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
     self.optimizer.apply(grads, variables)
-    return raw, task_weights, finite, tf.math.is_finite(raw)
+    return (raw, task_weights, finite, tf.math.is_finite(raw), stack, have_stack,
+            grads[:len(self.shared_vars)])
 
   def _epoch_body(self, epoch):
-    """Trains one epoch in-graph; returns per-task mean train loss and mean task weights."""
+    """Trains one epoch in-graph. Returns the per-task mean train loss [T], mean weighted loss
+    [T], mean method task weights [T] and the gradient-statistics accumulator."""
     seed = tf.stack([tf.cast(self.seed, tf.int64), epoch])
     if self.balanced_sampling:
       order = self._balanced_order(seed)
@@ -208,14 +224,17 @@ class Trainer:
       order = tf.random.experimental.stateless_shuffle(tf.range(self.num_train), seed)
     steps = self.num_train // self.batch_size
     loss_sum = tf.zeros([self.num_tasks])
+    weighted_sum = tf.zeros([self.num_tasks])
     loss_count = tf.zeros([self.num_tasks])
     weight_sum = tf.zeros([self.num_tasks])
+    stats = gradients.zeros(self.num_tasks)
     for step in tf.range(steps):
       rows = order[step * self.batch_size:(step + 1) * self.batch_size]
       m = tf.gather(self.masks, rows)
-      raw, weights, finite, task_finite = self._step(
+      sample_stats = tf.equal(step % self.config.grad_stats_every, 0)
+      raw, weights, finite, task_finite, stack, have_stack, shared_grads = self._step(
           tf.gather(self.features, rows), tf.gather(self.labels, rows), m,
-          tf.gather(self.sample_weights, rows))
+          tf.gather(self.sample_weights, rows), sample_stats)
       if not finite:
         self.failed_step.assign(tf.cast(step, tf.int64))
         bad = tf.where(tf.logical_not(task_finite))
@@ -224,10 +243,16 @@ class Trainer:
         break
       present = tf.cast(tf.reduce_sum(m, axis=0) > 0, tf.float32)
       loss_sum += raw * present
+      weighted_sum += raw * present * self.base_weights * weights
       loss_count += present
       weight_sum += weights
+      if self.config.grad_stats:
+        stats = gradients.accumulate(stats, stack, present * self.task_active,
+                                     tf.cast(have_stack, tf.float32))
+        stats = gradients.add_update_norm(stats, shared_grads)
     return (tf.math.divide_no_nan(loss_sum, loss_count),
-            weight_sum / tf.cast(tf.maximum(steps, 1), tf.float32))
+            tf.math.divide_no_nan(weighted_sum, loss_count),
+            weight_sum / tf.cast(tf.maximum(steps, 1), tf.float32), stats)
 
   def _balanced_order(self, seed):
     """An epoch of row indices where each draw picks a task uniformly (among tasks with
@@ -246,7 +271,7 @@ class Trainer:
              for i in range(0, max(len(features), 1), chunk)]
     return {t.name: np.concatenate([np.asarray(p[t.name]) for p in parts]) for t in self.tasks}
 
-  def evaluate(self, split):
+  def evaluate(self, split, final=False):
     """(task losses [T] in model units, {task: metrics in original units}) on SplitArrays."""
     predictions = self.predict(split.features)
     task_losses = self._task_losses(
@@ -254,19 +279,26 @@ class Trainer:
         {k: tf.constant(v) for k, v in predictions.items()},
         tf.constant(np.stack([split.masks[t.name] for t in self.tasks], axis=1)),
         tf.ones([split.num_rows, self.num_tasks])).numpy()
-    return task_losses, self.metrics_of(split, predictions)
+    return task_losses, self.metrics_of(split, predictions, final)
 
-  def metrics_of(self, split, predictions):
+  def _original_units(self, task, split, predictions):
+    scaler = self.prepared.target_scalers[task.name]
+    y_true = scaler.inverse_transform(split.labels[task.name])
+    if task.kind == schema.BINARY:
+      return y_true, metrics_lib.sigmoid(predictions[task.name])
+    return y_true, scaler.inverse_transform(predictions[task.name])
+
+  def metrics_of(self, split, predictions, final=False):
+    """{task: metrics in original units}: Keras metrics per epoch, scikit-learn when `final`."""
     out = {}
     for task in self.tasks:
-      rows = split.masks[task.name] > 0
-      scaler = self.prepared.target_scalers[task.name]
-      y_true = scaler.inverse_transform(split.labels[task.name][rows])
-      if task.kind == schema.BINARY:
-        y_pred = metrics_lib.sigmoid(predictions[task.name][rows])
+      mask = split.masks[task.name]
+      y_true, y_pred = self._original_units(task, split, predictions)
+      if final:
+        rows = mask > 0
+        out[task.name] = metrics_lib.task_metrics(task, y_true[rows], y_pred[rows])
       else:
-        y_pred = scaler.inverse_transform(predictions[task.name][rows])
-      out[task.name] = metrics_lib.task_metrics(task, y_true, y_pred)
+        out[task.name] = self.epoch_metrics[task.name](y_true, y_pred, mask)
     return out
 
   def _unit_scores(self, val_losses):
@@ -285,7 +317,8 @@ class Trainer:
     while int(self.epoch.numpy()) < self.config.epochs and not self.stopping.stopped.numpy().all():
       epoch = int(self.epoch.numpy()) + 1
       start = time.perf_counter()
-      train_losses, weights = self._train_epoch(tf.constant(epoch, tf.int64))
+      train_losses, weighted_losses, weights, stats = self._train_epoch(
+          tf.constant(epoch, tf.int64))
       if int(self.failed_step.numpy()) >= 0:
         task = int(self.failed_task.numpy())
         where = f"task {self.tasks[task].name!r}" if task >= 0 else "a gradient"
@@ -293,6 +326,7 @@ class Trainer:
                             f"{int(self.failed_step.numpy()) + 1}; nothing of this epoch "
                             "was saved")
       val_losses, val_metrics = self.evaluate(self.val)
+
       newly_stopped = self.stopping.update(self._unit_scores(val_losses), epoch)
       for u in newly_stopped:
         for t in self.stopping.unit_tasks[u]:
@@ -301,8 +335,20 @@ class Trainer:
       record = {"epoch": epoch, "seconds": time.perf_counter() - start,
                 "train_loss": dict(zip([t.name for t in self.tasks], train_losses.numpy().tolist())),
                 "val_loss": dict(zip([t.name for t in self.tasks], val_losses.tolist())),
-                "task_weights": weights.numpy().tolist(), "val": val_metrics,
+                "weighted_loss": dict(zip([t.name for t in self.tasks],
+                                          weighted_losses.numpy().tolist())),
+                "task_weights": dict(zip([t.name for t in self.tasks],
+                                         weights.numpy().tolist())),
+                "val": val_metrics,
+                "learning_rate": float(self.optimizer.learning_rate.numpy()),
                 "stopped": [self.stopping.names[u] for u in newly_stopped]}
+      if self.config.summaries:
+        record["train"] = self.metrics_of(self.prepared.train,
+                                          self.predict(self.prepared.train.features))
+      if self.config.grad_stats:
+        record["grad"] = gradients.summarize(stats, [t.name for t in self.tasks])
+      if self.net.task_graph is not None:
+        record["task_graph"] = np.asarray(self.net.task_graph.adjacency()).tolist()
       history.append(record)
       if manager is not None:
         manager.save(checkpoint_number=epoch)

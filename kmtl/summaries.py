@@ -1,0 +1,131 @@
+"""TensorBoard summaries: the only module that writes `tf.summary`.
+
+Under `workdir/tb`: `train/` and `val/` hold per-epoch scalars (`{task}/loss`,
+`{task}/weighted_loss`, `{task}/{metric}`, `learning_rate`, `task_weight/{task}`,
+`grad/norm/{task}`, `grad/cosine/{a}_vs_{b}`, `grad/angle_deg/{a}_vs_{b}`,
+`grad/conflict_fraction/{a}_vs_{b}`, `grad/update_norm`, `task_graph/{t}_from_{s}` and the
+`task_graph` heatmap image); the root holds the hparams of the run, the custom-scalars layout
+(each metric across tasks on one chart) and the final `test/{task}/{metric}` scalars.
+"""
+
+import os
+
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+import tensorflow as tf
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+from tensorboard.plugins.hparams import api as hp
+
+from kmtl import metrics as metrics_lib
+
+_CELL = 48
+_MARGIN = 96
+
+
+def task_graph_image(adjacency, task_names):
+  """[1, H, W, 3] uint8 heatmap of A (white 0 to dark blue 1), values in the cells, task names
+  on both axes: row t is what task t's head reads, column s the tower it reads from."""
+  a = np.asarray(adjacency, np.float64)
+  t = a.shape[0]
+  size = _MARGIN + _CELL * t
+  image = Image.new("RGB", (size, size), "white")
+  draw = ImageDraw.Draw(image)
+  for i in range(t):
+    for j in range(t):
+      shade = 1.0 - float(np.clip(a[i, j], 0.0, 1.0))
+      colour = (int(30 + 225 * shade), int(60 + 195 * shade), 255)
+      x, y = _MARGIN + j * _CELL, _MARGIN + i * _CELL
+      draw.rectangle([x, y, x + _CELL - 1, y + _CELL - 1], fill=colour, outline="grey")
+      draw.text((x + 6, y + _CELL // 2 - 5), f"{a[i, j]:.2f}",
+                fill="white" if a[i, j] > 0.5 else "black")
+  for k, name in enumerate(task_names):
+    draw.text((4, _MARGIN + k * _CELL + _CELL // 2 - 5), name[:14], fill="black")
+    draw.text((_MARGIN + k * _CELL + 2, _MARGIN - 14 - 12 * (k % 2)), name[:8], fill="black")
+  draw.text((4, 4), "row: reader, column: source", fill="black")
+  return np.asarray(image, np.uint8)[None]
+
+
+def _layout(metric_names):
+  per_metric = [layout_pb2.Chart(title=name, multiline=layout_pb2.MultilineChartContent(
+      tag=[rf"^[^/]+/{name}$"])) for name in metric_names]
+  gradients = [layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(
+      tag=[rf"^{prefix}/.*"])) for title, prefix in (
+          ("gradient norm per task", "grad/norm"), ("cosine between tasks", "grad/cosine"),
+          ("angle between tasks (deg)", "grad/angle_deg"),
+          ("fraction of steps in conflict", "grad/conflict_fraction"),
+          ("task weights", "task_weight"), ("task graph edges", "task_graph"))]
+  return layout_pb2.Layout(category=[
+      layout_pb2.Category(title="each metric across tasks", chart=per_metric),
+      layout_pb2.Category(title="gradient dynamics", chart=gradients)])
+
+
+class Writer:
+  """Writes one run's summaries; `write_epoch` takes the trainer's per-epoch record."""
+
+  def __init__(self, logdir, tasks, hparams):
+    self.tasks = tuple(tasks)
+    self.names = [t.name for t in tasks]
+    self.root = tf.summary.create_file_writer(logdir)
+    self.train = tf.summary.create_file_writer(os.path.join(logdir, "train"))
+    self.val = tf.summary.create_file_writer(os.path.join(logdir, "val"))
+    metric_names = ["loss", "weighted_loss"]
+    for kind in (metrics_lib.REGRESSION_METRICS, metrics_lib.BINARY_METRICS):
+      metric_names += [m for m in kind if m != "threshold"]
+    test_metrics = [hp.Metric(f"test/{t.name}/{metrics_lib.HEADLINE[t.kind]}") for t in tasks]
+    with self.root.as_default():
+      tf.summary.experimental.write_raw_pb(
+          custom_scalar_summary.pb(_layout(metric_names)).SerializeToString(), step=0)
+      hp.hparams_config(hparams=[hp.HParam(k) for k in hparams], metrics=test_metrics)
+      hp.hparams(hparams)
+    self.root.flush()
+
+  def _task_scalars(self, prefix_values, step):
+    for name, values in prefix_values.items():
+      for metric, value in values.items():
+        if metric not in ("count", "threshold") and value is not None and np.isfinite(value):
+          tf.summary.scalar(f"{name}/{metric}", value, step=step)
+
+  def write_epoch(self, record):
+    step = record["epoch"]
+    with self.train.as_default():
+      for name in self.names:
+        tf.summary.scalar(f"{name}/loss", record["train_loss"][name], step=step)
+        tf.summary.scalar(f"{name}/weighted_loss", record["weighted_loss"][name], step=step)
+        tf.summary.scalar(f"task_weight/{name}", record["task_weights"][name], step=step)
+      self._task_scalars(record.get("train", {}), step)
+      tf.summary.scalar("learning_rate", record["learning_rate"], step=step)
+      grad = record.get("grad")
+      if grad:
+        for name, value in grad["norm"].items():
+          tf.summary.scalar(f"grad/norm/{name}", value, step=step)
+        for stat in ("cosine", "angle_deg", "conflict_fraction"):
+          for pair, value in grad[stat].items():
+            tf.summary.scalar(f"grad/{stat}/{pair.replace(':', '_vs_')}", value, step=step)
+        if "update_norm" in grad:
+          tf.summary.scalar("grad/update_norm", grad["update_norm"], step=step)
+      if "task_graph" in record:
+        a = np.asarray(record["task_graph"])
+        for i, reader in enumerate(self.names):
+          for j, source in enumerate(self.names):
+            tf.summary.scalar(f"task_graph/{reader}_from_{source}", a[i, j], step=step)
+        tf.summary.image("task_graph", task_graph_image(a, self.names), step=step)
+    with self.val.as_default():
+      for name in self.names:
+        tf.summary.scalar(f"{name}/loss", record["val_loss"][name], step=step)
+      self._task_scalars(record["val"], step)
+    self.train.flush()
+    self.val.flush()
+
+  def write_final(self, test_metrics, step):
+    with self.root.as_default():
+      for name, values in test_metrics.items():
+        for metric, value in values.items():
+          if metric not in ("count", "threshold") and value is not None and np.isfinite(value):
+            tf.summary.scalar(f"test/{name}/{metric}", value, step=step)
+    self.root.flush()
+
+  def close(self):
+    for writer in (self.root, self.train, self.val):
+      writer.close()

@@ -1,0 +1,61 @@
+"""Per-epoch Keras metrics and the final scikit-learn report agree, masked rows excluded."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from kmtl import metrics
+from kmtl.data import schema
+
+REG = schema.TaskSpec("hardness", schema.REGRESSION, nonnegative=True)
+BIN = schema.TaskSpec("amorphous", schema.BINARY)
+
+# Rows 2 and 5 are masked: their wild values must not count.
+Y_REG = np.array([100.0, 200.0, -1e6, 300.0, 400.0, 1e9])
+P_REG = np.array([110.0, 190.0, 5.0, 330.0, 380.0, 0.0])
+Y_BIN = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+P_BIN = np.array([0.9, 0.2, 0.1, 0.6, 0.7, 0.4, 0.3])
+
+
+def test_regression_matches_sklearn_on_labelled_rows():
+  mask = np.array([1, 1, 0, 1, 1, 0], np.float32)
+  rows = mask > 0
+  y, p = Y_REG[rows], P_REG[rows]
+  epoch = metrics.EpochMetrics(REG)(Y_REG, P_REG, mask)
+  final = metrics.task_metrics(REG, y, p)
+  expected = {"r2": sk.r2_score(y, p), "mae": sk.mean_absolute_error(y, p),
+              "rmse": np.sqrt(sk.mean_squared_error(y, p)),
+              "mape": sk.mean_absolute_percentage_error(y, p)}
+  for name, value in expected.items():
+    assert epoch[name] == pytest.approx(value, rel=1e-5), name
+    assert final[name] == pytest.approx(value, rel=1e-12), name
+  # By hand: errors 10, -10, 30, -20 -> MAE 17.5.
+  assert final["mae"] == pytest.approx(17.5)
+  assert epoch["count"] == final["count"] == 4
+
+
+def test_binary_matches_sklearn_on_labelled_rows():
+  mask = np.array([1, 1, 0, 1, 1, 1, 1], np.float32)
+  rows = mask > 0
+  y, p = Y_BIN[rows], P_BIN[rows]
+  labels = (p >= 0.5).astype(int)
+  epoch = metrics.EpochMetrics(BIN)(Y_BIN, P_BIN, mask)
+  final = metrics.task_metrics(BIN, y, p)
+  # Labelled: y = 1 0 1 0 0 1, predicted 1 0 1 1 0 0 -> TP 2, FP 1, FN 1.
+  assert final["recall"] == pytest.approx(2 / 3) and final["precision"] == pytest.approx(2 / 3)
+  expected = {"recall": sk.recall_score(y, labels), "precision": sk.precision_score(y, labels),
+              "f1": sk.f1_score(y, labels), "accuracy": sk.accuracy_score(y, labels)}
+  for name, value in expected.items():
+    assert epoch[name] == pytest.approx(value, rel=1e-5), name
+    assert final[name] == pytest.approx(value, rel=1e-12), name
+  assert final["auroc"] == pytest.approx(sk.roc_auc_score(y, p))
+  assert epoch["auroc"] == pytest.approx(final["auroc"], abs=0.01)
+  assert final["threshold"] == epoch["threshold"] == 0.5
+
+
+def test_undefined_metrics_are_nan():
+  one_class = metrics.task_metrics(BIN, np.ones(3), np.array([0.2, 0.7, 0.9]))
+  assert np.isnan(one_class["auroc"])
+  with_zero = metrics.task_metrics(REG, np.array([0.0, 1.0]), np.array([0.5, 1.0]))
+  assert np.isnan(with_zero["mape"])
+  assert metrics.task_metrics(REG, np.array([]), np.array([]))["count"] == 0

@@ -105,8 +105,9 @@ class TrainConfig:
     jit_compile: compile the epoch function with XLA.
     summaries: compute per-epoch training-split metrics and write TensorBoard summaries.
     grad_stats: accumulate gradient norms, cosines and conflict between tasks (TensorBoard).
-      Methods that build the [T, P] stack give them at every step for free; for the others
-      the stack is built at every `grad_stats_every`-th step only, to keep the cost low.
+      Methods that build the [T, P] stack anyway give them at every step; methods that only
+      weight losses build it for the statistics at every `grad_stats_every`-th step only
+      (T extra backward passes each time), which keeps the cost to a few percent.
   """
   arch: str = "shared"
   surgery: str = "none"
@@ -121,7 +122,7 @@ class TrainConfig:
   jit_compile: bool = False
   summaries: bool = True
   grad_stats: bool = True
-  grad_stats_every: int = 32
+  grad_stats_every: int = 64
 
   def __post_init__(self):
     if min(self.epochs, self.batch_size, self.patience, self.grad_stats_every) < 1:

@@ -8,6 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # pylint: disable=g-import-not-at-top
 import numpy as np
 from sklearn import metrics as sk_metrics
+import tensorflow as tf
 
 from kmtl.data import schema
 
@@ -37,16 +38,25 @@ class EpochMetrics:
           "auroc": keras.metrics.AUC(num_thresholds=1000, curve="ROC"),
       }
 
+    self._compute = tf.function(self._results, input_signature=[
+        tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32),
+        tf.TensorSpec([None], tf.float32)])
+
+  def _results(self, y_true, y_pred, mask):
+    out = {}
+    for name, metric in self.metrics.items():
+      metric.reset_state()
+      metric.update_state(y_true, y_pred, sample_weight=mask)
+      out[name] = tf.reshape(metric.result(), [-1])[0]
+    return out
+
   def __call__(self, y_true, y_pred, mask):
     """{metric: float} for [n] labels and predictions in original units (probabilities for
     binary tasks), counting only rows with mask 1."""
     mask = np.asarray(mask, np.float32)
-    column = lambda a: np.asarray(a, np.float32).reshape(-1, 1)
-    out = {}
-    for name, metric in self.metrics.items():
-      metric.reset_state()
-      metric.update_state(column(y_true), column(y_pred), sample_weight=mask)
-      out[name] = float(np.ravel(metric.result())[0])
+    column = lambda a: tf.constant(np.asarray(a, np.float32).reshape(-1, 1))
+    results = self._compute(column(y_true), column(y_pred), tf.constant(mask))
+    out = {name: float(value) for name, value in results.items()}
     if self.task.kind == schema.REGRESSION:
       positive = (np.asarray(y_true)[mask > 0] > 0).all()
       out["mape"] = out["mape"] / 100.0 if positive else float("nan")

@@ -61,6 +61,9 @@ _GRAPH_SPARSITY = flags.DEFINE_float("graph_sparsity", 0.0,
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation and shuffling.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes checkpoints and results.")
 _RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoint.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", None, "After training, export a SavedModel for TF Serving under this "
+    "directory (needs --workdir).")
 
 
 def _task_weights(text):
@@ -113,6 +116,8 @@ def main(argv):
     sys.exit(f"kmtl.run: error: unexpected arguments {argv[1:]}")
   try:
     cfg = config_from_flags()
+    if _EXPORT_DIR.value and not cfg.workdir:
+      raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
     if len(cfg.data.tasks) != len(cfg.train.task_weights) and not isinstance(
         cfg.train.task_weights, str):
       raise ValueError(f"--task_weights: expected {len(cfg.data.tasks)} numbers, one per task. "
@@ -141,6 +146,12 @@ def main(argv):
   print(metrics.format_table(result["test"], cfg.data.tasks))
   if cfg.workdir:
     print(f"wrote {os.path.join(cfg.workdir, 'metrics.json')}")
+  if _EXPORT_DIR.value:
+    from kmtl import export  # pylint: disable=g-import-not-at-top
+    try:
+      print(f"exported {export.export_run(cfg.workdir, _EXPORT_DIR.value)}")
+    except export.ExportError as e:
+      sys.exit(f"kmtl.run: error: {e}")
 
 
 if __name__ == "__main__":

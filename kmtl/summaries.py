@@ -4,7 +4,8 @@ Under `workdir/tb`: `train/` and `val/` hold per-epoch scalars (`{task}/loss`,
 `{task}/weighted_loss`, `{task}/{metric}`, `learning_rate`, `task_weight/{task}`,
 `grad/norm/{task}`, `grad/cosine/{a}_vs_{b}`, `grad/angle_deg/{a}_vs_{b}`,
 `grad/conflict_fraction/{a}_vs_{b}`, `grad/update_norm`, `task_graph/{t}_from_{s}` and the
-`task_graph` heatmap image); the root holds the hparams of the run, the custom-scalars layout
+`task_graph` heatmap image; training-split metrics come from up to 4,096 labelled training rows
+per task, drawn once per run); the root holds the hparams of the run, the custom-scalars layout
 (each metric across tasks on one chart) and the final `test/{task}/{metric}` scalars.
 """
 

@@ -26,6 +26,10 @@ from kmtl import gradients
 from kmtl import losses as losses_lib
 from kmtl import metrics as metrics_lib
 from kmtl.data import schema
+from kmtl.data import splits
+
+# Training-split metrics each epoch use at most this many labelled rows per task.
+PROBE_ROWS_PER_TASK = 4096
 
 class TrainingError(RuntimeError):
   """Training cannot go on (a non-finite loss or gradient); the message says where."""
@@ -108,6 +112,7 @@ class Trainer:
     labelled = [np.flatnonzero(train.masks[n] > 0) for n in names]
     self.rows_by_task = tf.ragged.constant([r for r in labelled if len(r)], dtype=tf.int32)
     self.val, self.prepared = prepared.val, prepared
+    self.train_probe = self._probe(train, names, seed)
 
     counts = [int(train.masks[n].sum()) for n in names]
     self.base_weights = tf.constant(losses_lib.task_weights(config.task_weights, counts),
@@ -131,6 +136,22 @@ class Trainer:
     self.epoch_metrics = {t.name: metrics_lib.EpochMetrics(t) for t in tasks}
     self._train_epoch = tf.function(self._epoch_body, jit_compile=config.jit_compile)
     self._predict = tf.function(lambda x: self.model(x, training=False))
+
+  @staticmethod
+  def _probe(train, names, seed):
+    """The training rows whose per-epoch metrics are reported: for each task up to
+    `PROBE_ROWS_PER_TASK` of its labelled rows (all of them for rare tasks), drawn once."""
+    rng = np.random.default_rng(seed)
+    chosen = set()
+    for name in names:
+      rows = np.flatnonzero(train.masks[name] > 0)
+      if len(rows) > PROBE_ROWS_PER_TASK:
+        rows = rng.choice(rows, PROBE_ROWS_PER_TASK, replace=False)
+      chosen.update(rows.tolist())
+    rows = np.array(sorted(chosen), dtype=np.int64)
+    return splits.SplitArrays(train.features[rows],
+                              {n: v[rows] for n, v in train.labels.items()},
+                              {n: v[rows] for n, v in train.masks.items()})
 
   def _norm_columns(self):
     """Columns of the [T, P] stack holding the last shared layer's kernel and bias."""
@@ -168,9 +189,11 @@ class Trainer:
                           output_gradients=tf.one_hot(t, self.num_tasks)),
             self.shared_vars)) for t in range(self.num_tasks)])
 
-  def _step(self, x, y, m, sw, sample_stats):
-    """One update. Returns (unweighted task losses [T], method task weights [T], all finite,
-    per-task finite [T], the [T, P] stack or zeros, whether the stack is real, shared grads)."""
+  def _step(self, x, y, m, sw, with_stats):
+    """One update. `with_stats` (a Python bool: two traced variants, no per-step branch) asks
+    for the [T, P] stack even from methods that do not need it. Returns (unweighted task
+    losses [T], method task weights [T], all finite, per-task finite [T], the stack or None,
+    the shared parameters' gradients)."""
     method = self.method
     with tf.GradientTape(persistent=True) as tape:
       predictions = self.model(x, training=True)
@@ -178,10 +201,9 @@ class Trainer:
       weighted = raw * self.base_weights * self.task_active
       regularization = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
 
-    num_shared = int(sum(self.shared_sizes))
+    stack = None
     if method.needs_task_grads:
       stack = self._stack(tape, weighted)
-      have_stack = tf.constant(True)
       shared_flat, task_weights = method.combine(stack, weighted)
       shared_flat = tf.stop_gradient(shared_flat)
       task_weights = tf.stop_gradient(task_weights)
@@ -197,12 +219,8 @@ class Trainer:
       grads = _zeros_for_none(
           tape.gradient(weighted, self.shared_vars + self.task_vars,
                         output_gradients=task_weights), self.shared_vars + self.task_vars)
-      have_stack = tf.logical_and(sample_stats, num_shared > 0)
-      if self.config.grad_stats and num_shared > 0:
-        stack = tf.cond(sample_stats, lambda: self._stack(tape, weighted),
-                        lambda: tf.zeros([self.num_tasks, num_shared]))
-      else:
-        stack = tf.zeros([self.num_tasks, num_shared])
+      if with_stats and self.shared_vars:
+        stack = self._stack(tape, weighted)
     variables = self.shared_vars + self.task_vars
     if self.model.losses:
       extra = _zeros_for_none(tape.gradient(regularization, variables), variables)
@@ -211,48 +229,71 @@ class Trainer:
     finite = tf.logical_and(tf.reduce_all(tf.math.is_finite(raw)),
                             tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
     self.optimizer.apply(grads, variables)
-    return (raw, task_weights, finite, tf.math.is_finite(raw), stack, have_stack,
+    return (raw, task_weights, finite, tf.math.is_finite(raw), stack,
             grads[:len(self.shared_vars)])
+
+  def _train_step(self, order, step, totals, with_stats):
+    """Runs step `step` of the epoch and adds its measurements to `totals`."""
+    rows = order[step * self.batch_size:(step + 1) * self.batch_size]
+    m = tf.gather(self.masks, rows)
+    raw, weights, finite, task_finite, stack, shared_grads = self._step(
+        tf.gather(self.features, rows), tf.gather(self.labels, rows), m,
+        tf.gather(self.sample_weights, rows), with_stats)
+    # Record the first failure without branching; the loops stop on it.
+    first_failure = tf.logical_and(tf.logical_not(finite), self.failed_step < 0)
+    bad_task = tf.cast(tf.argmin(tf.cast(task_finite, tf.int32)), tf.int64)
+    self.failed_task.assign(tf.where(first_failure, tf.where(
+        tf.reduce_all(task_finite), tf.constant(-1, tf.int64), bad_task), self.failed_task))
+    self.failed_step.assign(tf.where(first_failure, tf.cast(step, tf.int64), self.failed_step))
+    present = tf.cast(tf.reduce_sum(m, axis=0) > 0, tf.float32)
+    totals = {
+        **totals,
+        "loss_sum": totals["loss_sum"] + raw * present,
+        "weighted_sum": totals["weighted_sum"] + raw * present * self.base_weights * weights,
+        "loss_count": totals["loss_count"] + present,
+        "weight_sum": totals["weight_sum"] + weights,
+    }
+    if stack is not None and self.config.grad_stats:
+      stats = gradients.accumulate(totals["stats"], stack, present * self.task_active, 1.0)
+      totals["stats"] = gradients.add_update_norm(stats, shared_grads)
+    return totals
 
   def _epoch_body(self, epoch):
     """Trains one epoch in-graph. Returns the per-task mean train loss [T], mean weighted loss
-    [T], mean method task weights [T] and the gradient-statistics accumulator."""
+    [T], mean method task weights [T] and the gradient-statistics accumulator.
+
+    Methods that build the stack take statistics at every step; for the others, steps run in
+    chunks of `grad_stats_every` whose first step also builds the stack for the statistics.
+    """
     seed = tf.stack([tf.cast(self.seed, tf.int64), epoch])
     if self.balanced_sampling:
       order = self._balanced_order(seed)
     else:
       order = tf.random.experimental.stateless_shuffle(tf.range(self.num_train), seed)
     steps = self.num_train // self.batch_size
-    loss_sum = tf.zeros([self.num_tasks])
-    weighted_sum = tf.zeros([self.num_tasks])
-    loss_count = tf.zeros([self.num_tasks])
-    weight_sum = tf.zeros([self.num_tasks])
-    stats = gradients.zeros(self.num_tasks)
-    for step in tf.range(steps):
-      rows = order[step * self.batch_size:(step + 1) * self.batch_size]
-      m = tf.gather(self.masks, rows)
-      sample_stats = tf.equal(step % self.config.grad_stats_every, 0)
-      raw, weights, finite, task_finite, stack, have_stack, shared_grads = self._step(
-          tf.gather(self.features, rows), tf.gather(self.labels, rows), m,
-          tf.gather(self.sample_weights, rows), sample_stats)
-      if not finite:
-        self.failed_step.assign(tf.cast(step, tf.int64))
-        bad = tf.where(tf.logical_not(task_finite))
-        self.failed_task.assign(tf.cond(tf.size(bad) > 0, lambda: bad[0, 0],
-                                        lambda: tf.constant(-1, tf.int64)))
-        break
-      present = tf.cast(tf.reduce_sum(m, axis=0) > 0, tf.float32)
-      loss_sum += raw * present
-      weighted_sum += raw * present * self.base_weights * weights
-      loss_count += present
-      weight_sum += weights
-      if self.config.grad_stats:
-        stats = gradients.accumulate(stats, stack, present * self.task_active,
-                                     tf.cast(have_stack, tf.float32))
-        stats = gradients.add_update_norm(stats, shared_grads)
-    return (tf.math.divide_no_nan(loss_sum, loss_count),
-            tf.math.divide_no_nan(weighted_sum, loss_count),
-            weight_sum / tf.cast(tf.maximum(steps, 1), tf.float32), stats)
+    zeros = tf.zeros([self.num_tasks])
+    totals = {"loss_sum": zeros, "weighted_sum": zeros, "loss_count": zeros,
+              "weight_sum": zeros, "stats": gradients.zeros(self.num_tasks)}
+    sampled = self.config.grad_stats and not self.method.needs_task_grads
+    every = self.config.grad_stats_every if sampled else 1
+    if every == 1:
+      step = 0
+      while step < steps and self.failed_step < 0:
+        totals = self._train_step(order, step, totals, with_stats=self.config.grad_stats)
+        step += 1
+    else:
+      start = 0
+      while start < steps and self.failed_step < 0:
+        totals = self._train_step(order, start, totals, with_stats=True)
+        step = start + 1
+        while step < tf.minimum(start + every, steps) and self.failed_step < 0:
+          totals = self._train_step(order, step, totals, with_stats=False)
+          step += 1
+        start += every
+    count = totals["loss_count"]
+    return (tf.math.divide_no_nan(totals["loss_sum"], count),
+            tf.math.divide_no_nan(totals["weighted_sum"], count),
+            totals["weight_sum"] / tf.cast(tf.maximum(steps, 1), tf.float32), totals["stats"])
 
   def _balanced_order(self, seed):
     """An epoch of row indices where each draw picks a task uniformly (among tasks with
@@ -343,8 +384,8 @@ class Trainer:
                 "learning_rate": float(self.optimizer.learning_rate.numpy()),
                 "stopped": [self.stopping.names[u] for u in newly_stopped]}
       if self.config.summaries:
-        record["train"] = self.metrics_of(self.prepared.train,
-                                          self.predict(self.prepared.train.features))
+        record["train"] = self.metrics_of(self.train_probe,
+                                          self.predict(self.train_probe.features))
       if self.config.grad_stats:
         record["grad"] = gradients.summarize(stats, [t.name for t in self.tasks])
       if self.net.task_graph is not None:

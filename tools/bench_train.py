@@ -11,6 +11,7 @@ that baseline in the same run; a large float32 matmul's GFLOP/s is printed as a 
 
 import os
 import statistics
+import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -23,6 +24,7 @@ import tensorflow as tf
 
 from kmtl import config as config_lib
 from kmtl import models
+from kmtl import summaries
 from kmtl import train
 from kmtl.data import io
 from kmtl.data import schema
@@ -36,6 +38,11 @@ _METHODS = flags.DEFINE_list("methods", ["none", "pcgrad", "gradnorm", "gradscal
 _GRAD_MODES = flags.DEFINE_list("grad_modes", ["loop", "jacobian"],
                                 "Per-task gradient modes to measure for pcgrad.")
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
+_REPEATS = flags.DEFINE_integer("overhead_repeats", 3,
+                                "Alternating off/on measurements per method.")
+_OVERHEAD_METHODS = flags.DEFINE_list(
+    "overhead_methods", ["none", "pcgrad"],
+    "Methods whose whole-epoch time is compared with summaries on and off (batch 32).")
 
 
 def matmul_gflops(n=2048, repeats=10):
@@ -90,6 +97,32 @@ def keras_fit_steps_per_second(prepared, tasks, batch_size, epochs):
   return steps / statistics.median(timer.times[1:])
 
 
+def epoch_seconds_with_and_without_summaries(prepared, tasks, method, epochs):
+  """Median whole-epoch wall time (training, validation, metrics, summaries) with summaries
+  and gradient statistics off, then on."""
+  out = []
+  for on in (False, True):
+    keras.utils.set_random_seed(0)
+    net = models.build_model(_ARCH.value, [t.name for t in tasks],
+                             prepared.train.features.shape[1])
+    cfg = config_lib.TrainConfig(arch=_ARCH.value, surgery=method, epochs=epochs + 1,
+                                 patience=epochs + 1, summaries=on, grad_stats=on)
+    trainer = train.Trainer(cfg, net, tasks, prepared, registry.create(method))
+    ends = []
+    with tempfile.TemporaryDirectory() as logdir:
+      writer = summaries.Writer(logdir, tasks, {"method": method}) if on else None
+
+      def on_epoch_end(record, writer=writer):
+        if writer is not None:
+          writer.write_epoch(record)
+        ends.append(time.perf_counter())
+      trainer.fit(on_epoch_end=on_epoch_end)
+      if writer is not None:
+        writer.close()
+    out.append(statistics.median(np.diff(ends)))
+  return out
+
+
 def main(argv):
   del argv
   keras.utils.set_random_seed(0)
@@ -111,6 +144,17 @@ def main(argv):
       share = rate * batch_size * 258e3 / (gflops * 1e9)
       print(f"{method:<12}{mode:<11}{rate:>9.0f}{rate / baseline:>8.2f}{share:>11.3f}",
             flush=True)
+
+  print("\nsummaries overhead, batch 32, whole epochs (train + validation + metrics + writing):")
+  for method in _OVERHEAD_METHODS.value:
+    pairs = [epoch_seconds_with_and_without_summaries(prepared, data.tasks, method,
+                                                      _EPOCHS.value)
+             for _ in range(_REPEATS.value)]
+    ratios = [on / off for off, on in pairs]
+    print(f"{method:<12} off {statistics.median(p[0] for p in pairs):.2f} s  "
+          f"on {statistics.median(p[1] for p in pairs):.2f} s  "
+          f"ratio median {statistics.median(ratios):.3f} "
+          f"(pairs: {', '.join(f'{r:.3f}' for r in ratios)})", flush=True)
 
 
 if __name__ == "__main__":

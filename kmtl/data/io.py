@@ -240,6 +240,31 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
   )
 
 
+@dataclasses.dataclass(frozen=True)
+class FeatureTable:
+  """Validated inputs for prediction: features [N, F], source row numbers and identifiers."""
+  features: np.ndarray
+  feature_names: tuple
+  row_numbers: np.ndarray
+  identifiers: dict
+
+
+IDENTIFIER_COLUMNS = ("id", "name") + COMPOSITION_COLUMNS
+
+
+def load_features(source, elements):
+  """Validates a table's features only (no targets needed), over a fixed element vocabulary.
+
+  Raises:
+    DataError: with a one-line message naming the file, row and column.
+  """
+  frame, name = read_table(source), os.fspath(source)
+  features, elements, _ = _features(frame, tuple(elements), name)
+  identifiers = {c: frame[c].to_numpy() for c in IDENTIFIER_COLUMNS if c in frame.columns}
+  return FeatureTable(features.astype(np.float32), schema.feature_names(elements),
+                      np.arange(1, len(frame) + 1), identifiers)
+
+
 def load_from_config(config):
   """`AlloyData` for a `config.DataConfig`: its file, or the embedded synthetic default."""
   if config.path is None:

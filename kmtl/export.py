@@ -1,0 +1,159 @@
+"""Export a trained run as a SavedModel that TF Serving loads as it is.
+
+Layout: `EXPORT_DIR/<model_name>/<version>/` with `saved_model.pb`, `variables/` and
+`assets.extra/kmtl_metadata.json` (schema, tasks, training config, test metrics). The version is
+the next free integer, so an export never overwrites a served one; it is written under a
+temporary name and renamed when complete.
+
+Signature `serving_default`:
+  input  `features`: float32 [None, F], raw (unscaled) features in the schema's order (the
+         element fractions, then the six descriptors; F = 21 for the reference schema; the
+         order is in the metadata file);
+  outputs, in original units: one float32 [None] per regression task, named after it
+         (`resistivity` in micro-ohm cm, `hardness` in HV), and per binary task
+         `<task>_probability` (float32) and `<task>_label` (int64, probability >= threshold).
+Feature standardisation and the inverse target transforms are part of the graph; only standard
+TF ops are used. Compositions are not a signature input: parsing formulas such as
+"Al(NiB)2" and looking up element tables is Python work, which `python -m kmtl.predict` does
+before calling this signature.
+
+    python -m kmtl.export --workdir=runs/sg --export_dir=serving [--model_name=kmtl]
+"""
+
+import json
+import os
+import shutil
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # pylint: disable=g-import-not-at-top
+import tensorflow as tf
+
+from kmtl import atomic
+from kmtl import models  # pylint: disable=unused-import  (registers the custom layers)
+from kmtl.data import schema
+
+METADATA = os.path.join("assets.extra", "kmtl_metadata.json")
+THRESHOLD = 0.5
+
+
+class ExportError(ValueError):
+  """The run cannot be exported (missing files, an unusable export directory)."""
+
+
+def _read_json(workdir, name):
+  path = os.path.join(workdir, name)
+  if not os.path.exists(path):
+    raise ExportError(f"{path}: missing; is {workdir} a finished kmtl run?")
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def serving_function(model, preprocessing):
+  """A tf.function: raw features [None, F] -> {output name: [None]} in original units."""
+  mean = tf.constant(preprocessing["feature_mean"], tf.float32)
+  scale = tf.constant(preprocessing["feature_scale"], tf.float32)
+  targets = preprocessing["targets"]
+  width = len(preprocessing["feature_names"])
+
+  @tf.function(input_signature=[tf.TensorSpec([None, width], tf.float32, name="features")])
+  def serve(features):
+    outputs = model((features - mean) / scale, training=False)
+    result = {}
+    for name, target in targets.items():
+      z = outputs[name]
+      if target["kind"] == schema.BINARY:
+        probability = tf.sigmoid(z)
+        result[f"{name}_probability"] = tf.identity(probability, name=f"{name}_probability")
+        result[f"{name}_label"] = tf.cast(probability >= THRESHOLD, tf.int64,
+                                          name=f"{name}_label")
+      else:
+        y = z * target["scale"] + target["mean"]
+        if target["transform"] == "log":
+          y = tf.exp(y)
+        result[name] = tf.identity(y, name=name)
+    return result
+
+  return serve
+
+
+def next_version(model_dir):
+  """1 + the largest numeric version under `model_dir` (1 if none)."""
+  if not os.path.isdir(model_dir):
+    return 1
+  versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
+  return max(versions, default=0) + 1
+
+
+def export_run(workdir, export_dir, model_name="kmtl"):
+  """Exports the best model of a finished run; returns the new version directory."""
+  preprocessing = _read_json(workdir, "preprocessing.json")
+  metadata = {
+      "feature_names": preprocessing["feature_names"],
+      "targets": preprocessing["targets"],
+      "threshold": THRESHOLD,
+      "config": _read_json(workdir, "config.json"),
+      "test_metrics": _read_json(workdir, "metrics.json").get("test"),
+  }
+  model_path = os.path.join(workdir, "model.keras")
+  if not os.path.exists(model_path):
+    raise ExportError(f"{model_path}: missing; is {workdir} a finished kmtl run?")
+  model = keras.models.load_model(model_path)
+
+  model_dir = os.path.join(export_dir, model_name)
+  os.makedirs(model_dir, exist_ok=True)
+  version = next_version(model_dir)
+  final = os.path.join(model_dir, str(version))
+  partial = os.path.join(model_dir, f".partial-{version}-{os.getpid()}")
+  try:
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serving_function(model, preprocessing))
+    archive.write_out(partial, verbose=False)
+    atomic.write_text(os.path.join(partial, METADATA), json.dumps(metadata, indent=2) + "\n")
+    os.rename(partial, final)
+  finally:
+    if os.path.exists(partial):
+      shutil.rmtree(partial)
+  return final
+
+
+def resolve_version(model):
+  """A version directory: `model` itself if it holds saved_model.pb, else its newest version."""
+  if os.path.exists(os.path.join(model, "saved_model.pb")):
+    return model
+  versions = [d for d in os.listdir(model) if d.isdigit()] if os.path.isdir(model) else []
+  if not versions:
+    raise ExportError(f"--model={model}: no saved_model.pb and no numeric version directory")
+  return os.path.join(model, str(max(int(v) for v in versions)))
+
+
+def read_metadata(version_dir):
+  path = os.path.join(version_dir, METADATA)
+  if not os.path.exists(path):
+    raise ExportError(f"{path}: missing; was this model exported by kmtl?")
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+if __name__ == "__main__":
+  import sys
+
+  from absl import app
+  from absl import flags
+
+  _WORKDIR = flags.DEFINE_string("workdir", None, "A finished run's working directory.")
+  _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "TF Serving model base directory.")
+  _MODEL_NAME = flags.DEFINE_string("model_name", "kmtl", "Model name (a subdirectory).")
+  flags.mark_flags_as_required(["workdir", "export_dir"])
+
+  def main(argv):
+    if len(argv) > 1:
+      sys.exit(f"kmtl.export: error: unexpected arguments {argv[1:]}")
+    try:
+      path = export_run(_WORKDIR.value, _EXPORT_DIR.value, _MODEL_NAME.value)
+    except (ExportError, OSError) as e:
+      sys.exit(f"kmtl.export: error: {e}")
+    print(f"exported {path}")
+
+  app.run(main)

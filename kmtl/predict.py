@@ -1,0 +1,59 @@
+"""Predict with an exported model: `python -m kmtl.predict --model=DIR --data=new.csv --out=pred.csv`.
+
+`--model` is a SavedModel version directory or a model base directory (its newest version is
+used). The data goes through the same validation as training: either every feature column of
+the model's schema or a `composition` (or `formula`) column, featurized over the model's element
+vocabulary. The output holds the source row number, any identifier columns (`id`, `name`,
+`composition`, `formula`) and one column per model output, in original units; it is written
+atomically (CSV or Parquet by extension).
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+import pandas as pd
+
+from kmtl.data import io
+from kmtl.data import schema
+
+_MODEL = flags.DEFINE_string("model", None, "Exported model (version or base directory).")
+_DATA = flags.DEFINE_string("data", None, "CSV or Parquet file of alloys.")
+_OUT = flags.DEFINE_string("out", None, "Where to write predictions (.csv or .parquet).")
+
+
+def predict_table(version_dir, metadata, table):
+  """{output name: [N]} from the SavedModel for a validated `io.FeatureTable`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  serve = tf.saved_model.load(version_dir).signatures["serving_default"]
+  outputs = serve(features=tf.constant(table.features))
+  del metadata
+  return {name: value.numpy() for name, value in sorted(outputs.items())}
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"kmtl.predict: error: unexpected arguments {argv[1:]}")
+  for flag in (_MODEL, _DATA, _OUT):
+    if not flag.value:
+      sys.exit(f"kmtl.predict: error: --{flag.name} is required")
+  from kmtl import export  # pylint: disable=g-import-not-at-top
+  try:
+    version_dir = export.resolve_version(_MODEL.value)
+    metadata = export.read_metadata(version_dir)
+    names = metadata["feature_names"]
+    elements = names[:len(names) - len(schema.DESCRIPTOR_NAMES)]
+    table = io.load_features(_DATA.value, elements)
+    outputs = predict_table(version_dir, metadata, table)
+    frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})
+    io.write_table(frame, _OUT.value)
+  except (export.ExportError, io.DataError) as e:
+    sys.exit(f"kmtl.predict: error: {e}")
+  print(f"wrote {len(frame)} predictions to {_OUT.value}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,147 @@
+"""Export for TF Serving and the predict command."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from kmtl import config as config_lib
+from kmtl import experiment
+from kmtl import export
+from kmtl.data import io
+from kmtl.data import schema
+from tests import helpers
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  root = tmp_path_factory.mktemp("export")
+  frame = helpers.tiny_frame(per_task=60)
+  data_path = root / "tiny.csv"
+  frame.to_csv(data_path, index=False)
+  workdir = root / "run"
+  experiment.train_and_evaluate(config_lib.RunConfig(
+      data=config_lib.DataConfig(path=str(data_path)),
+      train=config_lib.TrainConfig(arch="structured", surgery="pcgrad", epochs=2),
+      workdir=str(workdir)))
+  return root, workdir, frame
+
+
+def _expected_outputs(workdir, features):
+  """The in-memory Keras model on scaled features, then the inverse transforms by hand."""
+  model = keras.models.load_model(workdir / "model.keras")
+  prep = json.loads((workdir / "preprocessing.json").read_text())
+  scaled = (features - np.array(prep["feature_mean"])) / np.array(prep["feature_scale"])
+  raw = model(scaled.astype(np.float32))
+  out = {}
+  for name, target in prep["targets"].items():
+    z = np.asarray(raw[name], np.float64)
+    if target["kind"] == schema.BINARY:
+      out[f"{name}_probability"] = 1 / (1 + np.exp(-z))
+      out[f"{name}_label"] = (out[f"{name}_probability"] >= 0.5).astype(np.int64)
+    else:
+      y = z * target["scale"] + target["mean"]
+      out[name] = np.exp(y) if target["transform"] == "log" else y
+  return out
+
+
+def test_serving_default_in_a_fresh_process_matches_keras(trained, tmp_path):
+  _, workdir, frame = trained
+  version = export.export_run(str(workdir), str(tmp_path / "serving"))
+  assert version == str(tmp_path / "serving" / "kmtl" / "1")
+  features = frame[list(schema.feature_names())].to_numpy(np.float32)[:25]
+  np.save(tmp_path / "x.npy", features)
+  script = (
+      "import json, sys, numpy as np, tensorflow as tf\n"
+      f"m = tf.saved_model.load({version!r})\n"
+      f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+      "out = m.signatures['serving_default'](features=tf.constant(x))\n"
+      "json.dump({k: v.numpy().tolist() for k, v in out.items()}, sys.stdout)\n")
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+  served = json.loads(result.stdout)
+  expected = _expected_outputs(workdir, features)
+  assert set(served) == set(expected) == {"resistivity", "hardness", "amorphous_probability",
+                                          "amorphous_label"}
+  for name, values in expected.items():
+    np.testing.assert_allclose(served[name], values, rtol=1e-5, atol=1e-6)
+  metadata = export.read_metadata(version)
+  assert metadata["feature_names"] == list(schema.feature_names())
+  assert set(metadata["test_metrics"]) == {"resistivity", "hardness", "amorphous"}
+
+
+def test_saved_model_cli_lists_the_signature(trained, tmp_path):
+  _, workdir, _ = trained
+  version = export.export_run(str(workdir), str(tmp_path / "serving"))
+  cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable),
+                                                        "saved_model_cli")
+  result = subprocess.run([cli, "show", "--dir", version, "--tag_set", "serve",
+                           "--signature_def", "serving_default"],
+                          capture_output=True, text=True, check=True)
+  text = result.stdout
+  assert "inputs['features'] tensor_info:" in text
+  assert "dtype: DT_FLOAT" in text and "shape: (-1, 21)" in text
+  for name, dtype in (("resistivity", "DT_FLOAT"), ("hardness", "DT_FLOAT"),
+                      ("amorphous_probability", "DT_FLOAT"), ("amorphous_label", "DT_INT64")):
+    block = text.split(f"outputs['{name}'] tensor_info:")[1].split("outputs[")[0]
+    assert dtype in block and "shape: (-1)" in block
+
+
+def test_versions_count_up_and_a_failed_export_leaves_nothing(trained, tmp_path, monkeypatch):
+  _, workdir, _ = trained
+  base = tmp_path / "serving"
+  export.export_run(str(workdir), str(base))
+  assert export.next_version(str(base / "kmtl")) == 2
+
+  # Fail after the SavedModel is written, while its metadata is being written.
+  seen = []
+
+  def fail_writing_metadata(path, text):
+    del text
+    seen.append(os.listdir(os.path.dirname(os.path.dirname(path))))
+    raise OSError("disk full")
+  monkeypatch.setattr(export.atomic, "write_text", fail_writing_metadata)
+  with pytest.raises(OSError, match="disk full"):
+    export.export_run(str(workdir), str(base))
+  assert "saved_model.pb" in seen[0]  # the failure really came mid-export
+  assert sorted(os.listdir(base / "kmtl")) == ["1"]
+
+
+def test_predict_command_matches_the_served_numbers(trained, tmp_path):
+  root, workdir, frame = trained
+  base = tmp_path / "serving"
+  version = export.export_run(str(workdir), str(base))
+  new = frame[["composition"]].iloc[:10]
+  new.to_csv(tmp_path / "new.csv", index=False)
+  out = tmp_path / "pred.csv"
+  subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={base / 'kmtl'}",
+                  f"--data={tmp_path / 'new.csv'}", f"--out={out}"], check=True,
+                 capture_output=True)
+  predicted = pd.read_csv(out)
+  assert list(predicted["composition"]) == list(new["composition"])
+  assert list(predicted["row"]) == list(range(1, 11))
+  features = io.load_features(tmp_path / "new.csv", schema.DEFAULT_ELEMENTS).features
+  expected = _expected_outputs(workdir, features)
+  for name, values in expected.items():
+    np.testing.assert_allclose(predicted[name], values, rtol=1e-5, atol=1e-6)
+  del root, version
+
+
+def test_predict_bad_input_is_one_line(trained, tmp_path):
+  _, workdir, _ = trained
+  base = tmp_path / "serving"
+  export.export_run(str(workdir), str(base))
+  (tmp_path / "bad.csv").write_text("composition\nFe70Ni30\nCu50Qq50\n")
+  result = subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={base}/kmtl",
+                           f"--data={tmp_path / 'bad.csv'}", f"--out={tmp_path / 'p.csv'}"],
+                          capture_output=True, text=True, check=False)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f"kmtl.predict: error: {tmp_path / 'bad.csv'}: row 2, column 'composition'")
+  assert not (tmp_path / "p.csv").exists()

@@ -10,6 +10,7 @@ ARCHITECTURES = ("independent", "shared", "structured")
 REGRESSION_LOSSES = ("mse", "huber")
 TASK_WEIGHTINGS = ("equal", "inverse_count")
 GRAD_MODES = ("jacobian", "loop")
+IMBALANCE_METHODS = ("lds", "fds", "bmse")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,12 +142,52 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImbalanceConfig:
+  """Deep imbalanced regression (kmtl/imbalance), for regression tasks.
+
+  Attributes:
+    methods: any of "lds", "fds", "bmse" ("bmse" replaces reweighting, so not with "lds").
+    tasks: the regression tasks they apply to; empty means every regression task.
+    bins: equal-width label bins over each task's training labels (model units).
+    kernel, kernel_size, sigma: the smoothing window (the paper's gaussian, 5, 2).
+    reweight: LDS "sqrt_inv" (the paper's default) or "inverse".
+    fds_momentum, fds_start_epoch: FDS running-statistics momentum and first calibrated epoch.
+    bmse_init_noise: Balanced MSE's initial noise sigma (model units).
+  """
+  methods: tuple = ()
+  tasks: tuple = ()
+  bins: int = 50
+  kernel: str = "gaussian"
+  kernel_size: int = 5
+  sigma: float = 2.0
+  reweight: str = "sqrt_inv"
+  fds_momentum: float = 0.9
+  fds_start_epoch: int = 2
+  bmse_init_noise: float = 1.0
+
+  def __post_init__(self):
+    unknown = [m for m in self.methods if m not in IMBALANCE_METHODS]
+    if unknown:
+      raise ValueError(f"Invalid value for `--imbalance`: {unknown[0]!r}. Expected a "
+                       f"comma-separated subset of {list(IMBALANCE_METHODS)}.")
+    if len(set(self.methods)) != len(self.methods):
+      raise ValueError(f"`--imbalance` lists a method twice: {list(self.methods)}")
+    if "bmse" in self.methods and "lds" in self.methods:
+      raise ValueError("`--imbalance=lds,bmse` is not a valid combination: Balanced MSE "
+                       "already corrects for the label distribution (combine it with fds).")
+    if self.bins < 2 or self.kernel_size < 1 or self.kernel_size % 2 == 0 or self.sigma <= 0:
+      raise ValueError("Imbalance settings need bins >= 2, an odd kernel size and sigma > 0. "
+                       f"Received: {self.bins}, {self.kernel_size}, {self.sigma}")
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
   """One run: data, model, losses, training, seed, working directory, and whether to resume."""
   data: DataConfig = DataConfig()
   model: ModelConfig = ModelConfig()
   loss: LossConfig = LossConfig()
   train: TrainConfig = TrainConfig()
+  imbalance: ImbalanceConfig = ImbalanceConfig()
   seed: int = 0
   workdir: str = None
   resume: bool = False

@@ -24,7 +24,12 @@ from kmtl import models
 from kmtl import summaries
 from kmtl import train
 from kmtl.data import io
+from kmtl.data import schema
 from kmtl.data import splits
+from kmtl.imbalance import bmse
+from kmtl.imbalance import fds
+from kmtl.imbalance import lds
+from kmtl.imbalance import smoothing
 from kmtl.surgery import registry
 
 
@@ -50,12 +55,64 @@ def preprocessing_summary(prepared, data):
   }
 
 
+def imbalance_tasks(imbalance, tasks):
+  """Indices of the tasks the imbalance methods apply to; binary or unknown ones are errors."""
+  if not imbalance.methods:
+    return []
+  by_name = {t.name: i for i, t in enumerate(tasks)}
+  if not imbalance.tasks:
+    chosen = [i for i, t in enumerate(tasks) if t.kind == schema.REGRESSION]
+    if not chosen:
+      raise ExperimentError(f"--imbalance={','.join(imbalance.methods)} needs a regression "
+                            "task; every task here is binary")
+    return chosen
+  for name in imbalance.tasks:
+    if name not in by_name:
+      raise ExperimentError(f"--imbalance_tasks: {name!r} is not one of the tasks {list(by_name)}")
+    if tasks[by_name[name]].kind != schema.REGRESSION:
+      raise ExperimentError(f"--imbalance_tasks: task {name!r} is binary; LDS, FDS and "
+                            "Balanced MSE apply to regression tasks")
+  return [by_name[name] for name in imbalance.tasks]
+
+
+def imbalance_parts(imbalance, tasks, prepared, feature_dim):
+  """The Trainer arguments that realise `imbalance` (LDS weights, FDS, Balanced MSE)."""
+  chosen = imbalance_tasks(imbalance, tasks)
+  train_split = prepared.train
+  parts = {}
+  if "lds" in imbalance.methods:
+    weights = np.ones((train_split.num_rows, len(tasks)), np.float32)
+    for t in chosen:
+      name = tasks[t].name
+      weights[:, t] = lds.lds_weights(
+          train_split.labels[name], train_split.masks[name], imbalance.bins,
+          imbalance.reweight, imbalance.kernel, imbalance.kernel_size, imbalance.sigma)
+    parts["sample_weights"] = weights
+  state = {}
+  if "fds" in imbalance.methods:
+    edges = {t: smoothing.bin_edges(
+        train_split.labels[tasks[t].name][train_split.masks[tasks[t].name] > 0],
+        imbalance.bins) for t in chosen}
+    parts["feature_smoothing"] = state["fds"] = fds.FeatureSmoothing(
+        chosen, edges, feature_dim, imbalance.fds_momentum, imbalance.fds_start_epoch,
+        imbalance.kernel, imbalance.kernel_size, imbalance.sigma)
+  if "bmse" in imbalance.methods:
+    names = [tasks[t].name for t in chosen]
+    balanced = state["bmse"] = bmse.BalancedMSE(names, imbalance.bmse_init_noise)
+    parts["batch_losses"] = {n: balanced.loss_fn(n) for n in names}
+    parts["extra_task_variables"] = {n: [balanced.noise_sigma[n]] for n in names}
+  if state:
+    parts["extra_state"] = state
+  return parts
+
+
 def hparams(cfg):
   """The run's settings as the flat values TensorBoard's HParams dashboard compares."""
   weights = cfg.train.task_weights
   return {"arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
           "lr": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
           "task_weights": weights if isinstance(weights, str) else ",".join(map(str, weights)),
+          "imbalance": ",".join(cfg.imbalance.methods) or "none",
           "balanced_sampling": cfg.data.balanced_sampling}
 
 
@@ -83,7 +140,9 @@ def train_and_evaluate(cfg, on_epoch_end=None):
   net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                            len(data.feature_names), cfg.model)
   trainer = train.Trainer(cfg.train, net, data.tasks, prepared, method, seed=cfg.seed,
-                          loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling)
+                          loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
+                          **imbalance_parts(cfg.imbalance, data.tasks, prepared,
+                                            cfg.model.head_units[-1]))
 
   manager = None
   if cfg.workdir:
@@ -114,6 +173,7 @@ def train_and_evaluate(cfg, on_epoch_end=None):
   stopping = trainer.stopping
   result = {
       "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
+      "imbalance": list(cfg.imbalance.methods),
       "test": test_metrics, "val": val_metrics,
       "val_loss": dict(zip([t.name for t in data.tasks], val_losses.tolist())),
       "epochs_run": int(trainer.epoch.numpy()),

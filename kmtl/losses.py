@@ -39,7 +39,8 @@ def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
   return tf.square(error)
 
 
-def task_losses(tasks, labels, predictions, masks, sample_weights=None, config=config_lib.LossConfig()):
+def task_losses(tasks, labels, predictions, masks, sample_weights=None,
+                config=config_lib.LossConfig(), batch_losses=None):
   """[T] masked losses, in the order of `tasks`.
 
   Args:
@@ -47,11 +48,18 @@ def task_losses(tasks, labels, predictions, masks, sample_weights=None, config=c
     labels, predictions, masks: {task: [B]}.
     sample_weights: optional {task: [B]} per-row weights.
     config: a `LossConfig`.
+    batch_losses: optional {task: fn(labels, predictions, mask) -> scalar} replacing the
+      per-row loss of a task with a batch-level one (Balanced MSE).
   """
-  sample_weights = sample_weights or {}
-  return tf.stack([
-      masked_mean(per_row_loss(t, labels[t.name], predictions[t.name], config), masks[t.name],
-                  sample_weights.get(t.name)) for t in tasks])
+  sample_weights, batch_losses = sample_weights or {}, batch_losses or {}
+  out = []
+  for t in tasks:
+    if t.name in batch_losses:
+      out.append(batch_losses[t.name](labels[t.name], predictions[t.name], masks[t.name]))
+    else:
+      out.append(masked_mean(per_row_loss(t, labels[t.name], predictions[t.name], config),
+                             masks[t.name], sample_weights.get(t.name)))
+  return tf.stack(out)
 
 
 def task_weights(mode, label_counts):

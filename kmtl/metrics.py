@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from kmtl.data import schema
 
-REGRESSION_METRICS = ("r2", "mae", "rmse", "mape")
+REGRESSION_METRICS = ("r2", "mae", "rmse", "mape", "tail_mae")
+TAIL_FRACTION = 0.1
 BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "threshold")
 HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall"}
 
@@ -94,6 +95,7 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
         "rmse": float(np.sqrt(sk_metrics.mean_squared_error(y_true, y_pred))),
         "mape": (float(sk_metrics.mean_absolute_percentage_error(y_true, y_pred))
                  if (y_true > 0).all() else nan),
+        "tail_mae": tail_mae(y_true, y_pred),
     }
   else:
     labels = (y_pred >= threshold).astype(int)
@@ -109,6 +111,16 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
     }
   out["count"] = int(len(y_true))
   return out
+
+
+def tail_mae(y_true, y_pred, fraction=TAIL_FRACTION):
+  """MAE over the rows whose label lies in the bottom or top `fraction` of the labels: how
+  well the rare extremes of an imbalanced target are predicted."""
+  if len(y_true) < 2:
+    return float("nan")
+  low, high = np.quantile(y_true, [fraction, 1.0 - fraction])
+  tail = (y_true <= low) | (y_true >= high)
+  return float(sk_metrics.mean_absolute_error(y_true[tail], y_pred[tail]))
 
 
 def format_table(results, tasks):

@@ -84,6 +84,7 @@ class MultiTaskNet:
     last_shared_variables: the last shared Dense layer's kernel and bias, where gradient-norm
       methods (GradNorm, gradient scaling) take their norms; empty for `independent`.
     task_graph: the structured model's TaskGraph layer (its `adjacency()`), else None.
+    heads: {task: (Dense(1), SqueezeLast)}, the final regressors; see `head`.
   """
   model: keras.Model
   representations: keras.Model
@@ -91,6 +92,13 @@ class MultiTaskNet:
   task_variables: dict
   last_shared_variables: tuple = ()
   task_graph: TaskGraph = None
+  heads: dict = None
+
+  def head(self, task, representation):
+    """Task's final regressor on its representation [B, H] -> prediction [B] (the model's
+    own layers, so `model(x)` equals `head(t, representations(x)[t])`)."""
+    dense, squeeze = self.heads[task]
+    return squeeze(dense(representation))
 
 
 def _dense(units, name, config, activation="relu"):
@@ -140,15 +148,16 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig())
       mixed = graph([reps[t] for t in task_names])
       reps = dict(zip(task_names, mixed))
 
-  outputs = {}
+  outputs, heads = {}, {}
   for task in task_names:
     head = _dense(1, f"{task}_head", config, activation=None)
     task_layers[task].append(head)
-    outputs[task] = SqueezeLast(name=task)(head(reps[task]))
+    heads[task] = (head, SqueezeLast(name=task))
+    outputs[task] = heads[task][1](head(reps[task]))
   model = keras.Model(features, outputs, name=f"kmtl_{arch}")
   representations = keras.Model(features, reps, name=f"kmtl_{arch}_representations")
   variables = lambda layers: tuple(v for layer in layers for v in layer.trainable_variables)
   dense_shared = [layer for layer in shared_layers if isinstance(layer, keras.layers.Dense)]
   return MultiTaskNet(model, representations, variables(shared_layers),
                       {t: variables(task_layers[t]) for t in task_names},
-                      variables(dense_shared[-1:]), graph)
+                      variables(dense_shared[-1:]), graph, heads)

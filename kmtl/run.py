@@ -58,6 +58,14 @@ _DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate after each hidden la
 _L2 = flags.DEFINE_float("l2", 0.0, "L2 weight decay on kernels.")
 _GRAPH_SPARSITY = flags.DEFINE_float("graph_sparsity", 0.0,
                                      "Penalty on the structured task graph's off-diagonal.")
+_IMBALANCE = flags.DEFINE_list(
+    "imbalance", [], "Deep imbalanced regression methods: any of lds, fds, bmse "
+    "(e.g. --imbalance=lds,fds).")
+_IMBALANCE_TASKS = flags.DEFINE_list(
+    "imbalance_tasks", [], "Regression tasks the imbalance methods apply to (default: all).")
+_LDS_KERNEL = flags.DEFINE_enum("lds_kernel", "gaussian", ["gaussian", "triangular", "laplace"],
+                                "LDS / FDS smoothing kernel.")
+_IMBALANCE_BINS = flags.DEFINE_integer("imbalance_bins", 50, "Label bins for LDS / FDS.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation and shuffling.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes checkpoints and results.")
 _RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoint.")
@@ -106,6 +114,9 @@ def config_from_flags():
             learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
             grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value, summaries=_SUMMARIES.value,
             grad_stats=_GRAD_STATS.value),
+        imbalance=config_lib.ImbalanceConfig(
+            methods=tuple(_IMBALANCE.value), tasks=tuple(_IMBALANCE_TASKS.value),
+            bins=_IMBALANCE_BINS.value, kernel=_LDS_KERNEL.value),
         seed=_SEED.value, workdir=_WORKDIR.value, resume=_RESUME.value)
   except ValueError as e:
     raise ValueError(f"invalid flags: {e}") from None
@@ -116,6 +127,14 @@ def main(argv):
     sys.exit(f"kmtl.run: error: unexpected arguments {argv[1:]}")
   try:
     cfg = config_from_flags()
+    unknown = [t for t in cfg.imbalance.tasks if t not in {x.name for x in cfg.data.tasks}]
+    if unknown:
+      raise ValueError(f"--imbalance_tasks: {unknown[0]!r} is not one of --tasks")
+    binary = [t.name for t in cfg.data.tasks
+              if t.name in cfg.imbalance.tasks and t.kind == schema.BINARY]
+    if binary:
+      raise ValueError(f"--imbalance_tasks: task {binary[0]!r} is binary; LDS, FDS and "
+                       "Balanced MSE apply to regression tasks")
     if _EXPORT_DIR.value and not cfg.workdir:
       raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
     if len(cfg.data.tasks) != len(cfg.train.task_weights) and not isinstance(
@@ -139,7 +158,7 @@ def main(argv):
   from kmtl import train  # pylint: disable=g-import-not-at-top
   try:
     result = experiment.train_and_evaluate(cfg)
-  except (experiment.ExperimentError, train.TrainingError, io.DataError) as e:
+  except (experiment.ExperimentError, train.TrainingError, io.DataError, ValueError) as e:
     sys.exit(f"kmtl.run: error: {e}")
   print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, seed={cfg.seed}, "
         f"{result['epochs_run']} epochs):")

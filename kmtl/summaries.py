@@ -73,7 +73,7 @@ class Writer:
     self.val = tf.summary.create_file_writer(os.path.join(logdir, "val"))
     metric_names = ["loss", "weighted_loss"]
     for kind in (metrics_lib.REGRESSION_METRICS, metrics_lib.BINARY_METRICS):
-      metric_names += [m for m in kind if m != "threshold"]
+      metric_names += [m for m in kind if m not in ("threshold", "tail_mae")]
     test_metrics = [hp.Metric(f"test/{t.name}/{metrics_lib.HEADLINE[t.kind]}") for t in tasks]
     with self.root.as_default():
       tf.summary.experimental.write_raw_pb(

@@ -94,7 +94,12 @@ class Trainer:
   """Trains a `models.MultiTaskNet` on `splits.PreparedData` with a surgery method."""
 
   def __init__(self, config, net, tasks, prepared, method, seed=0, loss_config=None,
-               balanced_sampling=False):
+               balanced_sampling=False, sample_weights=None, feature_smoothing=None,
+               batch_losses=None, extra_task_variables=None, extra_state=None):
+    """Args beyond the obvious: `sample_weights` [N_train, T] per-row loss weights (LDS);
+    `feature_smoothing` an FDS object; `batch_losses` {task: batch loss fn} (Balanced MSE)
+    with its `extra_task_variables` {task: [variables]}; `extra_state` {name: trackable} to
+    checkpoint."""
     self.config, self.net, self.tasks, self.method = config, net, tuple(tasks), method
     self.loss_config = loss_config or config_lib.LossConfig()
     self.model = net.model
@@ -107,7 +112,11 @@ class Trainer:
     self.features = tf.constant(train.features)
     self.labels = tf.constant(np.stack([train.labels[n] for n in names], axis=1))
     self.masks = tf.constant(np.stack([train.masks[n] for n in names], axis=1))
-    self.sample_weights = tf.ones_like(self.masks)
+    self.sample_weights = (tf.ones_like(self.masks) if sample_weights is None
+                           else tf.constant(sample_weights, tf.float32))
+    self.feature_smoothing = feature_smoothing
+    self.batch_losses = batch_losses or {}
+    self.extra_state = extra_state or {}
     self.balanced_sampling = balanced_sampling
     labelled = [np.flatnonzero(train.masks[n] > 0) for n in names]
     self.rows_by_task = tf.ragged.constant([r for r in labelled if len(r)], dtype=tf.int32)
@@ -118,12 +127,13 @@ class Trainer:
     self.base_weights = tf.constant(losses_lib.task_weights(config.task_weights, counts),
                                     tf.float32)
     self.shared_vars = list(net.shared_variables)
-    self.task_vars = [v for t in names for v in net.task_variables[t]]
+    extra = extra_task_variables or {}
+    self.task_vars = [v for t in names for v in list(net.task_variables[t]) + extra.get(t, [])]
     self.shared_sizes = [int(np.prod(v.shape)) for v in self.shared_vars]
     method.build(self.num_tasks, self._norm_columns(), seed=seed)
 
     self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-    self.optimizer.build(self.model.trainable_variables)
+    self.optimizer.build(self.shared_vars + self.task_vars)
     self.task_active = tf.Variable(tf.ones([self.num_tasks]), trainable=False)
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.failed_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
@@ -166,13 +176,25 @@ class Trainer:
     """Everything a resumed run needs to continue exactly where it stopped."""
     return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, method=self.method,
                                stopping=self.stopping, task_active=self.task_active,
-                               epoch=self.epoch)
+                               epoch=self.epoch, **self.extra_state)
 
-  def _task_losses(self, labels, predictions, masks, sample_weights):
+  def _task_losses(self, labels, predictions, masks, sample_weights, training=True):
+    """[T] losses; evaluation uses the plain per-row losses (no batch-level Balanced MSE)."""
     names = [t.name for t in self.tasks]
     as_dict = lambda m: {n: m[:, i] for i, n in enumerate(names)}
     return losses_lib.task_losses(self.tasks, as_dict(labels), predictions, as_dict(masks),
-                                  as_dict(sample_weights), self.loss_config)
+                                  as_dict(sample_weights), self.loss_config,
+                                  self.batch_losses if training else None)
+
+  def _forward(self, x, y, m, epoch):
+    """Training-mode predictions; with FDS, the regression heads read calibrated inputs."""
+    if self.feature_smoothing is None:
+      return self.model(x, training=True)
+    reps = self.net.representations(x, training=True)
+    for t in self.feature_smoothing.task_indices:
+      name = self.tasks[t].name
+      reps[name] = self.feature_smoothing.calibrate(t, reps[name], y[:, t], m[:, t], epoch)
+    return {task.name: self.net.head(task.name, reps[task.name]) for task in self.tasks}
 
   def _stack(self, tape, weighted):
     """[T, P] per-task gradients of the shared parameters, from the step's persistent tape."""
@@ -189,14 +211,14 @@ class Trainer:
                           output_gradients=tf.one_hot(t, self.num_tasks)),
             self.shared_vars)) for t in range(self.num_tasks)])
 
-  def _step(self, x, y, m, sw, with_stats):
+  def _step(self, x, y, m, sw, epoch, with_stats):
     """One update. `with_stats` (a Python bool: two traced variants, no per-step branch) asks
     for the [T, P] stack even from methods that do not need it. Returns (unweighted task
     losses [T], method task weights [T], all finite, per-task finite [T], the stack or None,
     the shared parameters' gradients)."""
     method = self.method
     with tf.GradientTape(persistent=True) as tape:
-      predictions = self.model(x, training=True)
+      predictions = self._forward(x, y, m, epoch)
       raw = self._task_losses(y, predictions, m, sw)
       weighted = raw * self.base_weights * self.task_active
       regularization = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
@@ -232,13 +254,13 @@ class Trainer:
     return (raw, task_weights, finite, tf.math.is_finite(raw), stack,
             grads[:len(self.shared_vars)])
 
-  def _train_step(self, order, step, totals, with_stats):
+  def _train_step(self, order, step, epoch, totals, with_stats):
     """Runs step `step` of the epoch and adds its measurements to `totals`."""
     rows = order[step * self.batch_size:(step + 1) * self.batch_size]
     m = tf.gather(self.masks, rows)
     raw, weights, finite, task_finite, stack, shared_grads = self._step(
         tf.gather(self.features, rows), tf.gather(self.labels, rows), m,
-        tf.gather(self.sample_weights, rows), with_stats)
+        tf.gather(self.sample_weights, rows), epoch, with_stats)
     # Record the first failure without branching; the loops stop on it.
     first_failure = tf.logical_and(tf.logical_not(finite), self.failed_step < 0)
     bad_task = tf.cast(tf.argmin(tf.cast(task_finite, tf.int32)), tf.int64)
@@ -279,21 +301,33 @@ class Trainer:
     if every == 1:
       step = 0
       while step < steps and self.failed_step < 0:
-        totals = self._train_step(order, step, totals, with_stats=self.config.grad_stats)
+        totals = self._train_step(order, step, epoch, totals,
+                                  with_stats=self.config.grad_stats)
         step += 1
     else:
       start = 0
       while start < steps and self.failed_step < 0:
-        totals = self._train_step(order, start, totals, with_stats=True)
+        totals = self._train_step(order, start, epoch, totals, with_stats=True)
         step = start + 1
         while step < tf.minimum(start + every, steps) and self.failed_step < 0:
-          totals = self._train_step(order, step, totals, with_stats=False)
+          totals = self._train_step(order, step, epoch, totals, with_stats=False)
           step += 1
         start += every
     count = totals["loss_count"]
     return (tf.math.divide_no_nan(totals["loss_sum"], count),
             tf.math.divide_no_nan(totals["weighted_sum"], count),
             totals["weight_sum"] / tf.cast(tf.maximum(steps, 1), tf.float32), totals["stats"])
+
+  def _update_feature_statistics(self):
+    """FDS: per-bin statistics of every training row's head input, once per epoch."""
+    train = self.prepared.train
+    reps = [self.net.representations(tf.constant(train.features[i:i + 8192]), training=False)
+            for i in range(0, train.num_rows, 8192)]
+    for t in self.feature_smoothing.task_indices:
+      name = self.tasks[t].name
+      features = np.concatenate([np.asarray(r[name]) for r in reps])
+      self.feature_smoothing.update(t, features, train.labels[name], train.masks[name])
+    self.feature_smoothing.finish_update()
 
   def _balanced_order(self, seed):
     """An epoch of row indices where each draw picks a task uniformly (among tasks with
@@ -319,7 +353,7 @@ class Trainer:
         tf.constant(np.stack([split.labels[t.name] for t in self.tasks], axis=1)),
         {k: tf.constant(v) for k, v in predictions.items()},
         tf.constant(np.stack([split.masks[t.name] for t in self.tasks], axis=1)),
-        tf.ones([split.num_rows, self.num_tasks])).numpy()
+        tf.ones([split.num_rows, self.num_tasks]), training=False).numpy()
     return task_losses, self.metrics_of(split, predictions, final)
 
   def _original_units(self, task, split, predictions):
@@ -366,6 +400,8 @@ class Trainer:
         raise TrainingError(f"non-finite loss or gradient in {where} at epoch {epoch}, step "
                             f"{int(self.failed_step.numpy()) + 1}; nothing of this epoch "
                             "was saved")
+      if self.feature_smoothing is not None:
+        self._update_feature_statistics()
       val_losses, val_metrics = self.evaluate(self.val)
 
       newly_stopped = self.stopping.update(self._unit_scores(val_losses), epoch)

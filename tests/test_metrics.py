@@ -31,6 +31,8 @@ def test_regression_matches_sklearn_on_labelled_rows():
     assert final[name] == pytest.approx(value, rel=1e-12), name
   # By hand: errors 10, -10, 30, -20 -> MAE 17.5.
   assert final["mae"] == pytest.approx(17.5)
+  # 10% / 90% quantiles of (100, 200, 300, 400) are 130 and 370: the tail is 100 and 400.
+  assert final["tail_mae"] == pytest.approx((10 + 20) / 2)
   assert epoch["count"] == final["count"] == 4
 
 

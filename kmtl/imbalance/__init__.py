@@ -1,0 +1,1 @@
+"""Deep imbalanced regression: LDS (label reweighting), FDS (feature smoothing), Balanced MSE."""

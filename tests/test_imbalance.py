@@ -1,0 +1,147 @@
+"""Deep imbalanced regression: LDS by hand, flat densities, FDS identity, BMC by hand, and a
+tiny run of every imbalance method with every surgery method."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kmtl import config as config_lib
+from kmtl import experiment
+from kmtl.imbalance import bmse
+from kmtl.imbalance import fds
+from kmtl.imbalance import lds
+from kmtl.imbalance import smoothing
+from kmtl.surgery import registry
+from tests import helpers
+
+
+def test_kernel_windows_by_hand():
+  np.testing.assert_allclose(smoothing.kernel_window("triangular", 5), [1 / 3, 2 / 3, 1, 2 / 3,
+                                                                         1 / 3])
+  g = smoothing.kernel_window("gaussian", 5, 2.0)
+  np.testing.assert_allclose(g, np.exp(-np.array([4, 1, 0, 1, 4]) / 8.0))
+  np.testing.assert_allclose(smoothing.kernel_window("laplace", 3, 1.0),
+                             [math.exp(-1), 1, math.exp(-1)])
+  with pytest.raises(ValueError, match="odd"):
+    smoothing.kernel_window("gaussian", 4)
+
+
+def test_lds_weights_by_hand():
+  # Labels in 3 bins over [0, 3]: counts (4, 1, 1) -> sqrt (2, 1, 1). Triangular window of
+  # size 3 is (1/2, 1, 1/2); edges repeat: bin 0: 2/2 + 2 + 1/2 = 3.5; bin 1: 1 + 1 + 0.5 = 2.5;
+  # bin 2: 0.5 + 1 + 0.5 = 2. Raw weights 1/3.5 (x4), 1/2.5, 1/2; mean = (4/3.5 + 0.4 + 0.5)/6.
+  labels = np.array([0.1, 0.2, 0.3, 0.4, 1.5, 3.0, 9.9])
+  mask = np.array([1, 1, 1, 1, 1, 1, 0])
+  w = lds.lds_weights(labels, mask, num_bins=3, reweight="sqrt_inv", kernel="triangular",
+                      size=3)
+  raw = np.array([1 / 3.5] * 4 + [1 / 2.5, 1 / 2.0])
+  np.testing.assert_allclose(w[:6], raw / raw.mean())
+  assert w[6] == 0.0 and w[:6].mean() == pytest.approx(1.0)
+  # The rare top bin weighs most, the crowded bottom bin least.
+  assert w[5] > w[4] > w[0]
+
+
+def test_uniform_labels_have_a_flat_density():
+  labels = np.repeat(np.arange(20) + 0.5, 7)
+  edges = smoothing.bin_edges(np.array([0.0, 20.0]), 20)
+  for reweight in ("sqrt_inv", "inverse"):
+    for kernel in ("gaussian", "triangular", "laplace"):
+      density = lds.smoothed_density(labels, edges, reweight, kernel)
+      np.testing.assert_allclose(density, density[0])
+  w = lds.lds_weights(labels, np.ones_like(labels), num_bins=20)
+  np.testing.assert_allclose(w, 1.0)
+
+
+def test_fds_with_identical_statistics_is_the_identity():
+  edges = {0: np.linspace(-2, 2, 5)}
+  smoother = fds.FeatureSmoothing([0], edges, feature_dim=3, start_epoch=1)
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(40, 3)).astype(np.float32)
+  y = rng.uniform(-2, 2, size=40).astype(np.float32)
+  smoother.update(0, z, y, np.ones(40))
+  smoother.finish_update()
+  stats = smoother.stats[0]
+  stats["smoothed_mean"].assign(stats["mean"])
+  stats["smoothed_var"].assign(stats["var"])
+  out = smoother.calibrate(0, tf.constant(z), tf.constant(y), tf.ones(40), tf.constant(3))
+  np.testing.assert_allclose(out, z, rtol=1e-5, atol=1e-5)
+
+
+def test_fds_calibration_by_hand():
+  smoother = fds.FeatureSmoothing([0], {0: np.array([0.0, 1.0, 2.0])}, feature_dim=1,
+                                  start_epoch=1)
+  s = smoother.stats[0]
+  s["mean"].assign([[1.0], [2.0]])
+  s["var"].assign([[4.0], [1.0]])
+  s["smoothed_mean"].assign([[0.0], [2.0]])
+  s["smoothed_var"].assign([[1.0], [100.0]])
+  smoother.finish_update()
+  z = tf.constant([[3.0], [3.0], [3.0]])
+  y = tf.constant([0.5, 1.5, 0.5])
+  out = smoother.calibrate(0, z, y, tf.constant([1.0, 1.0, 0.0]), tf.constant(2)).numpy()
+  # Bin 0: (3 - 1) * sqrt(1/4) + 0 = 1; bin 1: (3 - 2) * sqrt(clip(100, 0.1, 10)) + 2;
+  # unlabelled row unchanged.
+  np.testing.assert_allclose(out[:, 0], [1.0, 2.0 + math.sqrt(10.0), 3.0], rtol=1e-6)
+  before = smoother.calibrate(0, z, y, tf.ones(3), tf.constant(0)).numpy()
+  np.testing.assert_allclose(before, z)  # before the start epoch
+
+
+def test_bmc_loss_by_hand():
+  # p = (0, 1, 2), y = (0, 1, 3), sigma^2 = 0.5 so 2 sigma^2 = 1: logits_ij = -(p_i - y_j)^2.
+  p, y = tf.constant([0.0, 1.0, 2.0]), tf.constant([0.0, 1.0, 3.0])
+  sigma = tf.constant(math.sqrt(0.5))
+  rows = [[0, -1, -9], [-1, 0, -4], [-4, -1, -1]]
+  expected = np.mean([-rows[i][i] + math.log(sum(math.exp(v) for v in rows[i]))
+                      for i in range(3)]) * 1.0
+  assert float(bmse.bmc_loss(p, y, tf.ones(3), sigma)) == pytest.approx(expected, rel=1e-6)
+  # Masking row 2 leaves a 2-row batch.
+  two = np.mean([-r[i] + math.log(math.exp(r[0]) + math.exp(r[1]))
+                 for i, r in enumerate(rows[:2])])
+  assert float(bmse.bmc_loss(p, y, tf.constant([1.0, 1.0, 0.0]), sigma)) == pytest.approx(
+      two, rel=1e-6)
+  assert float(bmse.bmc_loss(p, y, tf.zeros(3), sigma)) == 0.0
+
+
+def test_invalid_combinations():
+  with pytest.raises(ValueError, match="not a valid combination"):
+    config_lib.ImbalanceConfig(methods=("lds", "bmse"))
+  with pytest.raises(ValueError, match="Invalid value for `--imbalance`"):
+    config_lib.ImbalanceConfig(methods=("smote",))
+  tasks = config_lib.DataConfig().tasks
+  with pytest.raises(experiment.ExperimentError, match="'amorphous' is binary"):
+    experiment.imbalance_tasks(config_lib.ImbalanceConfig(methods=("lds",),
+                                                          tasks=("amorphous",)), tasks)
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+  path = tmp_path_factory.mktemp("data") / "tiny.parquet"
+  helpers.tiny_frame(per_task=50).to_parquet(path)
+  return str(path)
+
+
+@pytest.mark.parametrize("methods", [("lds",), ("fds",), ("bmse",), ("lds", "fds")])
+@pytest.mark.parametrize("surgery", sorted(registry.METHODS))
+def test_every_imbalance_method_with_every_surgery(tiny_path, methods, surgery):
+  history = []
+  result = experiment.train_and_evaluate(config_lib.RunConfig(
+      data=config_lib.DataConfig(path=tiny_path),
+      train=config_lib.TrainConfig(surgery=surgery, epochs=3, grad_stats=False,
+                                   summaries=False),
+      imbalance=config_lib.ImbalanceConfig(methods=methods, fds_start_epoch=2)),
+      on_epoch_end=history.append)
+  for record in history:
+    assert np.all(np.isfinite(list(record["train_loss"].values())))
+  for task_metrics in result["test"].values():
+    assert np.all(np.isfinite([v for k, v in task_metrics.items() if k != "count"]))
+
+
+@pytest.mark.parametrize("arch", ["independent", "structured"])
+def test_lds_and_fds_with_other_architectures(tiny_path, arch):
+  result = experiment.train_and_evaluate(config_lib.RunConfig(
+      data=config_lib.DataConfig(path=tiny_path),
+      train=config_lib.TrainConfig(arch=arch, epochs=3, summaries=False),
+      imbalance=config_lib.ImbalanceConfig(methods=("lds", "fds"), fds_start_epoch=2)))
+  assert np.isfinite(result["test"]["hardness"]["r2"])

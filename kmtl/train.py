@@ -144,7 +144,8 @@ class Trainer:
       units = [("model", list(self.model.variables), list(range(self.num_tasks)))]
     self.stopping = EarlyStopping(units, config.patience, config.min_delta)
     self.epoch_metrics = {t.name: metrics_lib.EpochMetrics(t) for t in tasks}
-    self._train_epoch = tf.function(self._epoch_body, jit_compile=config.jit_compile)
+    self._order = tf.function(self._epoch_order)
+    self._compiled_epoch = tf.function(self._epoch_body, jit_compile=config.jit_compile)
     self._predict = tf.function(lambda x: self.model(x, training=False))
 
   @staticmethod
@@ -162,6 +163,19 @@ class Trainer:
     return splits.SplitArrays(train.features[rows],
                               {n: v[rows] for n, v in train.labels.items()},
                               {n: v[rows] for n, v in train.masks.items()})
+
+  def _train_epoch(self, epoch):
+    """One epoch in one graph call. If XLA refuses an op, log it and run without XLA."""
+    order = self._order(epoch)
+    try:
+      return self._compiled_epoch(epoch, order)
+    except tf.errors.InvalidArgumentError as e:
+      if not self.config.jit_compile or "XLA" not in str(e):
+        raise
+      logging.warning("XLA cannot compile the training epoch (%s); continuing without XLA",
+                      str(e).splitlines()[0][:300])
+      self._compiled_epoch = tf.function(self._epoch_body)
+      return self._compiled_epoch(epoch, order)
 
   def _norm_columns(self):
     """Columns of the [T, P] stack holding the last shared layer's kernel and bias."""
@@ -280,18 +294,20 @@ class Trainer:
       totals["stats"] = gradients.add_update_norm(stats, shared_grads)
     return totals
 
-  def _epoch_body(self, epoch):
+  def _epoch_order(self, epoch):
+    """The epoch's row order from (seed, epoch): a stateless permutation, or balanced draws."""
+    seed = tf.stack([tf.cast(self.seed, tf.int64), epoch])
+    if self.balanced_sampling:
+      return self._balanced_order(seed)
+    return tf.random.experimental.stateless_shuffle(tf.range(self.num_train), seed)
+
+  def _epoch_body(self, epoch, order):
     """Trains one epoch in-graph. Returns the per-task mean train loss [T], mean weighted loss
     [T], mean method task weights [T] and the gradient-statistics accumulator.
 
     Methods that build the stack take statistics at every step; for the others, steps run in
     chunks of `grad_stats_every` whose first step also builds the stack for the statistics.
     """
-    seed = tf.stack([tf.cast(self.seed, tf.int64), epoch])
-    if self.balanced_sampling:
-      order = self._balanced_order(seed)
-    else:
-      order = tf.random.experimental.stateless_shuffle(tf.range(self.num_train), seed)
     steps = self.num_train // self.batch_size
     zeros = tf.zeros([self.num_tasks])
     totals = {"loss_sum": zeros, "weighted_sum": zeros, "loss_count": zeros,

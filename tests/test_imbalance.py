@@ -128,7 +128,7 @@ def test_every_imbalance_method_with_every_surgery(tiny_path, methods, surgery):
   history = []
   result = experiment.train_and_evaluate(config_lib.RunConfig(
       data=config_lib.DataConfig(path=tiny_path),
-      train=config_lib.TrainConfig(surgery=surgery, epochs=3, grad_stats=False,
+      train=config_lib.TrainConfig(surgery=surgery, epochs=2, grad_stats=False,
                                    summaries=False),
       imbalance=config_lib.ImbalanceConfig(methods=methods, fds_start_epoch=2)),
       on_epoch_end=history.append)

@@ -20,6 +20,16 @@ the same featurizer as real data. Targets follow the physics the reference study
   mismatch, negative mixing enthalpy, many components); the label is a Bernoulli draw from the
   logistic probability, which is its label noise.
 
+Calibration (single-task models only; nothing here was tuned on multi-task or surgery results):
+the two noise levels were set so that the `independent` baseline, trained with the reference
+settings, lands near the reference study's STL figures (resistivity R2 0.962, hardness R2 0.697,
+amorphous recall 0.771, within 0.03). `python -m kmtl.reproduce --grid=independent --seeds=5`
+(seeds 0-4, 2 workers) gave, as mean and sample sd over seeds:
+  noise 0.08 / 0.15 (first guess):   R2 0.9406 +- 0.0011, R2 0.789 +- 0.031, recall 0.746 +- 0.061
+  noise 0.062 / 0.195 (these values): R2 0.9628 +- 0.0008, R2 0.681 +- 0.032, recall 0.746 +- 0.065
+The new noise levels were computed from the noise ceilings (the R2 of the noiseless target
+against the noisy labels) plus the gap the first run showed; the amorphous rule was not changed.
+
 Write it with `python -m kmtl.data.synthetic --out=alloys.parquet --seed=0`.
 """
 
@@ -48,13 +58,13 @@ FRACTION_DECIMALS = 6  # Fractions are rounded so the composition string reprodu
 # CoCrFeNi-type alloys near 100 micro-ohm cm, as measured for such alloys.
 NORDHEIM_BASE = 100.0
 LINDE = 8.0
-RESISTIVITY_LOG_NOISE = 0.08  # sd of ln(rho) noise
+RESISTIVITY_LOG_NOISE = 0.062  # sd of ln(rho) noise; calibrated, see the module docstring
 
 # Hardness, HV. Solid-solution strengthening grows with size mismatch, cohesion with T_m, BCC
 # (low VEC) is harder than FCC (high VEC); the scale puts the median near typical HEAs (~500 HV).
 HARDNESS_SCALE = 70.0
 HARDNESS_EXPONENTS = {"delta": 0.5, "t_melt": 1.0, "vec": -0.8, "s_mix": 0.3}
-HARDNESS_LOG_NOISE = 0.15  # sd of ln(HV) noise
+HARDNESS_LOG_NOISE = 0.195  # sd of ln(HV) noise; calibrated, see the module docstring
 
 # Amorphous-forming ability: logit = b0 + b_delta (delta - 6.4) + b_h (-H_mix - 12)
 #   + b_s (S_mix / R - 1.1); delta > 6.4 % and H_mix < -12 kJ/mol are the Guo-Liu criteria for

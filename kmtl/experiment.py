@@ -75,7 +75,7 @@ def imbalance_tasks(imbalance, tasks):
   return [by_name[name] for name in imbalance.tasks]
 
 
-def imbalance_parts(imbalance, tasks, prepared, feature_dim):
+def imbalance_parts(imbalance, tasks, prepared, feature_dim, seed=0):
   """The Trainer arguments that realise `imbalance` (LDS weights, FDS, Balanced MSE)."""
   chosen = imbalance_tasks(imbalance, tasks)
   train_split = prepared.train
@@ -98,7 +98,9 @@ def imbalance_parts(imbalance, tasks, prepared, feature_dim):
         imbalance.kernel, imbalance.kernel_size, imbalance.sigma)
   if "bmse" in imbalance.methods:
     names = [tasks[t].name for t in chosen]
-    balanced = state["bmse"] = bmse.BalancedMSE(names, imbalance.bmse_init_noise)
+    balanced = state["bmse"] = bmse.BalancedMSE(
+        {n: train_split.labels[n][train_split.masks[n] > 0] for n in names},
+        imbalance.bmse_init_noise, seed)
     parts["batch_losses"] = {n: balanced.loss_fn(n) for n in names}
     parts["extra_task_variables"] = {n: [balanced.noise_sigma[n]] for n in names}
   if state:
@@ -142,7 +144,7 @@ def train_and_evaluate(cfg, on_epoch_end=None):
   trainer = train.Trainer(cfg.train, net, data.tasks, prepared, method, seed=cfg.seed,
                           loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
                           **imbalance_parts(cfg.imbalance, data.tasks, prepared,
-                                            cfg.model.head_units[-1]))
+                                            cfg.model.head_units[-1], cfg.seed))
 
   manager = None
   if cfg.workdir:

@@ -102,6 +102,24 @@ def test_bmc_loss_by_hand():
   assert float(bmse.bmc_loss(p, y, tf.constant([1.0, 1.0, 0.0]), sigma)) == pytest.approx(
       two, rel=1e-6)
   assert float(bmse.bmc_loss(p, y, tf.zeros(3), sigma)) == 0.0
+  # With a label bank (0, 3): row 0 (p 0, y 0) has candidates 0 | 0, 3 -> logits 0 | 0, -9;
+  # row 1 (p 1, y 1): 0 | -1, -4. Row 2 is masked.
+  bank = tf.constant([0.0, 3.0])
+  row0 = math.log(1 + 1 + math.exp(-9))
+  row1 = math.log(1 + math.exp(-1) + math.exp(-4))
+  assert float(bmse.bmc_loss(p, y, tf.constant([1.0, 1.0, 0.0]), sigma, bank)) == pytest.approx(
+      (row0 + row1) / 2, rel=1e-6)
+
+
+def test_bmc_bank_trains_a_task_with_one_label_per_batch():
+  # One labelled row: the batch form has nothing to compare with; the bank form does.
+  p, y, mask = tf.Variable([0.5, 0.0]), tf.constant([2.0, 0.0]), tf.constant([1.0, 0.0])
+  balanced = bmse.BalancedMSE({"hardness": np.array([0.0, 1.0, 2.0, 3.0])}, 1.0)
+  with tf.GradientTape(persistent=True) as tape:
+    batch_form = bmse.bmc_loss(p, y, mask, tf.constant(1.0))
+    bank_form = balanced.loss_fn("hardness")(y, p, mask)
+  assert float(batch_form) == 0.0
+  assert float(bank_form) > 0.0 and float(tape.gradient(bank_form, p)[0]) < 0.0
 
 
 def test_invalid_combinations():

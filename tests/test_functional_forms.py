@@ -1,24 +1,13 @@
-"""tools/functional_forms.py recognises the form that generated a target."""
-
-import importlib.util
-import pathlib
+"""The functional-form analysis recognises the form that generated a target."""
 
 import numpy as np
 
+from kmtl import analysis as tool
 from kmtl.data import schema
 from kmtl.data import synthetic
 
 
-def _tool():
-  path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "functional_forms.py"
-  spec = importlib.util.spec_from_file_location("functional_forms", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def test_each_generating_form_fits_best():
-  tool = _tool()
   frame = synthetic.generate(0).iloc[:600]
   names = list(schema.feature_names())
   x = frame[names].to_numpy(np.float64)

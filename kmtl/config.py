@@ -25,6 +25,9 @@ class DataConfig:
     duplicates: "keep" or "drop" exact duplicate rows.
     val_fraction, test_fraction: per-task shares of the labelled rows.
     balanced_sampling: draw training rows so that every task is equally represented.
+    group_split: keep every canonical composition in one split (repeated measurements of an
+      alloy never leak between train and test).
+    average_repeats: collapse repeated compositions into one row with averaged labels.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -34,6 +37,8 @@ class DataConfig:
   val_fraction: float = 0.1
   test_fraction: float = 0.2
   balanced_sampling: bool = False
+  group_split: bool = False
+  average_repeats: bool = False
 
   def __post_init__(self):
     for name in ("val_fraction", "test_fraction"):

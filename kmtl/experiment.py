@@ -138,7 +138,8 @@ def train_and_evaluate(cfg, on_epoch_end=None):
 
   set_seeds(cfg.seed)
   data = io.load_from_config(cfg.data)
-  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                            cfg.data.group_split)
   net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                            len(data.feature_names), cfg.model)
   trainer = train.Trainer(cfg.train, net, data.tasks, prepared, method, seed=cfg.seed,

@@ -33,6 +33,11 @@ _DUPLICATES = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES
 _VAL_FRACTION = flags.DEFINE_float("val_fraction", 0.1, "Validation share of each task's labels.")
 _TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "Test share of each task's labels.")
 _BALANCED = flags.DEFINE_bool("balanced_sampling", False, "Sample training rows task-balanced.")
+_GROUP_SPLIT = flags.DEFINE_bool(
+    "group_split", False, "Split by canonical composition, so repeated measurements of one "
+    "alloy never sit in two splits.")
+_AVERAGE_REPEATS = flags.DEFINE_bool(
+    "average_repeats", False, "Average repeated measurements of a composition into one row.")
 
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
 _SURGERY = flags.DEFINE_string("surgery", "none",
@@ -104,7 +109,8 @@ def config_from_flags():
         data=config_lib.DataConfig(
             path=_DATA.value, synthetic_seed=_SYNTHETIC_SEED.value, tasks=tasks,
             elements=elements, duplicates=_DUPLICATES.value, val_fraction=_VAL_FRACTION.value,
-            test_fraction=_TEST_FRACTION.value, balanced_sampling=_BALANCED.value),
+            test_fraction=_TEST_FRACTION.value, balanced_sampling=_BALANCED.value,
+            group_split=_GROUP_SPLIT.value, average_repeats=_AVERAGE_REPEATS.value),
         model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
                                      graph_sparsity=_GRAPH_SPARSITY.value),
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),

@@ -45,6 +45,18 @@ class AlloyData:
     """{task: [N] bool}, True where the row has a label for the task."""
     return {name: ~np.isnan(values) for name, values in self.labels.items()}
 
+  def groups(self):
+    """[N] canonical-composition group ids, numbered in order of first appearance: rows with
+    the same elemental fractions (to 6 decimals; the same features when there are no
+    fractions) share a group."""
+    num_fractions = len(self.elements)
+    keys = self.features[:, :num_fractions] if num_fractions else self.features
+    _, first, inverse = np.unique(np.round(keys.astype(np.float64), 6), axis=0,
+                                  return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse.ravel()]
+
 
 def read_table(path):
   """Reads a CSV or Parquet file into a DataFrame; clear errors for a missing or empty file."""
@@ -184,6 +196,22 @@ def _labels(frame, task, source):
   return values
 
 
+def average_repeats(data):
+  """One row per canonical composition: regression labels averaged over the rows that have
+  them, binary labels by majority (ties count as 1); features and row number of the first row."""
+  groups = data.groups()
+  first = np.unique(groups, return_index=True)[1]
+  labels = {}
+  for task in data.tasks:
+    y = pd.Series(data.labels[task.name]).groupby(groups).mean().to_numpy()
+    labels[task.name] = np.where(np.isnan(y), np.nan, (y >= 0.5).astype(np.float64)) \
+        if task.kind == schema.BINARY else y
+  return dataclasses.replace(
+      data, features=data.features[first], labels=labels, row_numbers=data.row_numbers[first],
+      compositions=None if data.compositions is None else
+      tuple(np.asarray(data.compositions)[first]))
+
+
 def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
          duplicates="keep", name=None):
   """Validates a table (a path or a DataFrame) into `AlloyData`.
@@ -272,4 +300,10 @@ def load_from_config(config):
     frame = synthetic.generate(config.synthetic_seed)
     return load(frame, config.tasks, config.elements, config.duplicates,
                 name=f"synthetic default (seed {config.synthetic_seed})")
-  return load(config.path, config.tasks, config.elements, config.duplicates)
+  data = load(config.path, config.tasks, config.elements, config.duplicates)
+  if config.average_repeats:
+    before = data.num_rows
+    data = average_repeats(data)
+    logging.info("%s: averaged repeated compositions, %d rows -> %d", config.path, before,
+                 data.num_rows)
+  return data

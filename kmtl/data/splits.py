@@ -21,6 +21,24 @@ SPLIT_NAMES = ("train", "val", "test")
 UNASSIGNED = -1
 
 
+def assign_grouped_splits(labels, tasks, groups, val_fraction, test_fraction, seed):
+  """Like `assign_splits`, but all rows of a group (a canonical composition) share one split,
+  so a repeatedly measured alloy never sits in two splits. Groups are split as units: a
+  group's label for a task is the mean of its rows' labels (binary: 1 if any row is 1)."""
+  groups = np.asarray(groups)
+  num_groups = int(groups.max()) + 1
+  group_labels = {}
+  for task in tasks:
+    y = labels[task.name]
+    sums = np.bincount(groups, weights=np.nan_to_num(y), minlength=num_groups)
+    counts = np.bincount(groups, weights=~np.isnan(y), minlength=num_groups)
+    mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    if task.kind == schema.BINARY:
+      mean = np.where(counts > 0, (mean > 0).astype(np.float64), np.nan)
+    group_labels[task.name] = mean
+  return assign_splits(group_labels, tasks, val_fraction, test_fraction, seed)[groups]
+
+
 def assign_splits(labels, tasks, val_fraction, test_fraction, seed):
   """Returns [N] int8: TRAIN, VAL or TEST for every row with at least one label, else -1."""
   num_rows = len(next(iter(labels.values())))
@@ -128,9 +146,14 @@ class PreparedData:
     return getattr(self, name)
 
 
-def prepare(data, val_fraction, test_fraction, seed):
-  """Splits `AlloyData`, fits the scalers on the training rows and returns `PreparedData`."""
-  row_split = assign_splits(data.labels, data.tasks, val_fraction, test_fraction, seed)
+def prepare(data, val_fraction, test_fraction, seed, group_split=False):
+  """Splits `AlloyData` (by canonical composition with `group_split`), fits the scalers on the
+  training rows and returns `PreparedData`."""
+  if group_split:
+    row_split = assign_grouped_splits(data.labels, data.tasks, data.groups(), val_fraction,
+                                      test_fraction, seed)
+  else:
+    row_split = assign_splits(data.labels, data.tasks, val_fraction, test_fraction, seed)
   train_rows = row_split == TRAIN
   feature_scaler = preprocessing.StandardScaler().fit(data.features[train_rows])
   target_scalers = {}

@@ -1,6 +1,7 @@
 """Splits: disjoint, covering, stratified, seeded; scalers see training rows only."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kmtl.data import io
@@ -89,3 +90,45 @@ def test_target_round_trip_and_missing_labels():
   hard_rows = data.labels["hardness"][prepared.row_split == splits.TEST]
   np.testing.assert_array_equal(test.masks["hardness"], ~np.isnan(hard_rows))
   assert (test.labels["hardness"][np.isnan(hard_rows)] == 0).all()
+
+
+def _repeated_table():
+  """Synthetic alloys where many compositions are measured two to four times."""
+  frame = synthetic.generate(seed=0).iloc[:400]
+  rng = np.random.default_rng(1)
+  repeats = frame.iloc[rng.integers(0, 400, 300)].copy()
+  repeats["resistivity"] *= rng.uniform(0.9, 1.1, 300)
+  return io.load(pd.concat([frame, repeats], ignore_index=True))
+
+
+def test_grouped_split_keeps_each_composition_in_one_split():
+  data = _repeated_table()
+  groups = data.groups()
+  assert len(np.unique(groups)) < data.num_rows
+  split = splits.assign_grouped_splits(data.labels, data.tasks, groups, 0.1, 0.2, seed=0)
+  for g in np.unique(groups):
+    assert len(set(split[groups == g])) == 1
+  assert (split != splits.UNASSIGNED).all()
+  ungrouped = splits.assign_splits(data.labels, data.tasks, 0.1, 0.2, seed=0)
+  leaks = sum(len(set(ungrouped[groups == g])) > 1 for g in np.unique(groups))
+  assert leaks > 0  # without grouping, repeated alloys do straddle splits
+
+
+def test_grouping_singletons_changes_nothing():
+  labels = _labels()
+  a = splits.assign_splits(labels, schema.DEFAULT_TASKS, 0.1, 0.2, seed=3)
+  b = splits.assign_grouped_splits(labels, schema.DEFAULT_TASKS, np.arange(len(a)), 0.1, 0.2,
+                                   seed=3)
+  np.testing.assert_array_equal(a, b)
+
+
+def test_average_repeats():
+  data = _repeated_table()
+  averaged = io.average_repeats(data)
+  groups = data.groups()
+  assert averaged.num_rows == len(np.unique(groups))
+  g = np.bincount(groups).argmax()  # the most repeated composition
+  first = np.flatnonzero(groups == g)[0]
+  row = list(averaged.row_numbers).index(data.row_numbers[first])
+  assert averaged.labels["resistivity"][row] == pytest.approx(
+      np.nanmean(data.labels["resistivity"][groups == g]))

@@ -187,7 +187,8 @@ class ImbalanceConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-  """One run: data, model, losses, training, seed, working directory, and whether to resume."""
+  """One run: data, model, losses, training, seed, working directory, whether to resume, and
+  whether to also fit the gradient-boosting baseline on the same split."""
   data: DataConfig = DataConfig()
   model: ModelConfig = ModelConfig()
   loss: LossConfig = LossConfig()
@@ -196,6 +197,7 @@ class RunConfig:
   seed: int = 0
   workdir: str = None
   resume: bool = False
+  baseline_gbm: bool = False
 
 
 def to_json(config):

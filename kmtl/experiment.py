@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmtl import atomic
+from kmtl import baseline
 from kmtl import config as config_lib
 from kmtl import models
 from kmtl import summaries
@@ -124,6 +125,19 @@ def _save_model(model, path):
   os.replace(tmp, path)
 
 
+def gradient_boosting_run(cfg):
+  """The boosting baseline on `cfg`'s data and split, as a result dict like a trained run's."""
+  start = time.perf_counter()
+  set_seeds(cfg.seed)
+  data = io.load_from_config(cfg.data)
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                            cfg.data.group_split)
+  return {"arch": "gbm", "surgery": "none", "seed": cfg.seed, "imbalance": [],
+          "test": baseline.gradient_boosting(prepared, data.tasks, cfg.seed),
+          "val": baseline.gradient_boosting(prepared, data.tasks, cfg.seed, split="val"),
+          "epochs_run": 0, "seconds": time.perf_counter() - start}
+
+
 def train_and_evaluate(cfg, on_epoch_end=None):
   """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json."""
   start = time.perf_counter()
@@ -190,6 +204,8 @@ def train_and_evaluate(cfg, on_epoch_end=None):
   if writer is not None:
     writer.write_final(test_metrics, result["epochs_run"])
     writer.close()
+  if cfg.baseline_gbm:
+    result["gbm_test"] = baseline.gradient_boosting(prepared, data.tasks, cfg.seed)
   if cfg.workdir:
     _save_model(net.model, os.path.join(cfg.workdir, "model.keras"))
     atomic.write_text(os.path.join(cfg.workdir, "preprocessing.json"),

@@ -10,7 +10,8 @@ difference against the single-task baseline with its CI and paired t-test, and a
 
 Configurations are `arch[:surgery[:imbalance+imbalance]]`, e.g. `shared:gradnorm:lds`; the
 default grid is the reference study's, and `--archs` with `--surgeries` replaces it by their
-product (`independent` only with `none`).
+product (`independent` only with `none`). `gbm` adds the gradient-boosting baseline as one more
+row, on the same splits.
 """
 
 import json
@@ -44,6 +45,11 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
 _LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
 _TASK_WEIGHTS = flags.DEFINE_string("task_weights", "inverse_count", "As in kmtl.run.")
 _ALPHA = flags.DEFINE_float("alpha", 0.05, "Significance level of the verdicts.")
+_ELEMENTS = flags.DEFINE_string("elements", ",".join(schema.DEFAULT_ELEMENTS),
+                                "Element vocabulary, as in kmtl.run, or 'auto'.")
+_GROUP_SPLIT = flags.DEFINE_bool("group_split", False, "Split by canonical composition.")
+_AVERAGE_REPEATS = flags.DEFINE_bool("average_repeats", False,
+                                     "Average repeated compositions into one row.")
 
 
 def grid():
@@ -61,14 +67,22 @@ def grid():
   return configs
 
 
+def _elements():
+  text = _ELEMENTS.value.strip()
+  return text if text == "auto" else tuple(e.strip() for e in text.split(",") if e.strip())
+
+
 def run_config(configuration, tasks, seed):
+  arch = "independent" if configuration.name == study.GBM else configuration.arch
   weights = _TASK_WEIGHTS.value
   if weights not in config_lib.TASK_WEIGHTINGS:
     weights = tuple(float(v) for v in weights.split(","))
   return config_lib.RunConfig(
-      data=config_lib.DataConfig(path=_DATA.value, tasks=tasks),
+      data=config_lib.DataConfig(path=_DATA.value, tasks=tasks, elements=_elements(),
+                                 group_split=_GROUP_SPLIT.value,
+                                 average_repeats=_AVERAGE_REPEATS.value),
       train=config_lib.TrainConfig(
-          arch=configuration.arch, surgery=configuration.surgery, task_weights=weights,
+          arch=arch, surgery=configuration.surgery, task_weights=weights,
           epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
           learning_rate=_LR.value, summaries=False, grad_stats=False),
       imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
@@ -109,9 +123,12 @@ def main(argv):
       raise ValueError("--seeds and --jobs must be >= 1")
     tasks = schema.parse_tasks(_TASKS.value)
     configs = grid()
-    io.load_from_config(config_lib.DataConfig(path=_DATA.value, tasks=tasks))
+    io.load_from_config(config_lib.DataConfig(path=_DATA.value, tasks=tasks,
+                                              elements=_elements()))
     from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
     for c in configs:
+      if c.name == study.GBM:
+        continue
       try:
         if c.arch not in config_lib.ARCHITECTURES:
           raise ValueError(f"Invalid architecture {c.arch!r}. Expected one of "
@@ -121,7 +138,6 @@ def main(argv):
         registry.create(c.surgery)
       except ValueError as e:
         raise ValueError(f"--grid: {c.name}: {e}") from None
-    io.load_from_config(config_lib.DataConfig(path=_DATA.value, tasks=tasks))
   except (ValueError, io.DataError, schema.SchemaError) as e:
     sys.exit(f"kmtl.reproduce: error: {e}")
 

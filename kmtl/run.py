@@ -74,6 +74,9 @@ _IMBALANCE_BINS = flags.DEFINE_integer("imbalance_bins", 50, "Label bins for LDS
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation and shuffling.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes checkpoints and results.")
 _RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoint.")
+_BASELINE_GBM = flags.DEFINE_bool(
+    "baseline_gbm", False, "Also fit a gradient-boosting model per task on the same split and "
+    "features, and report it beside the neural model.")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "After training, export a SavedModel for TF Serving under this "
     "directory (needs --workdir).")
@@ -123,7 +126,8 @@ def config_from_flags():
         imbalance=config_lib.ImbalanceConfig(
             methods=tuple(_IMBALANCE.value), tasks=tuple(_IMBALANCE_TASKS.value),
             bins=_IMBALANCE_BINS.value, kernel=_LDS_KERNEL.value),
-        seed=_SEED.value, workdir=_WORKDIR.value, resume=_RESUME.value)
+        seed=_SEED.value, workdir=_WORKDIR.value, resume=_RESUME.value,
+        baseline_gbm=_BASELINE_GBM.value)
   except ValueError as e:
     raise ValueError(f"invalid flags: {e}") from None
 
@@ -169,6 +173,9 @@ def main(argv):
   print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, seed={cfg.seed}, "
         f"{result['epochs_run']} epochs):")
   print(metrics.format_table(result["test"], cfg.data.tasks))
+  if "gbm_test" in result:
+    print("gradient-boosting baseline, same split and features:")
+    print(metrics.format_table(result["gbm_test"], cfg.data.tasks))
   if cfg.workdir:
     print(f"wrote {os.path.join(cfg.workdir, 'metrics.json')}")
   if _EXPORT_DIR.value:

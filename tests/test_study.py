@@ -81,7 +81,7 @@ def tiny_csv(tmp_path_factory):
 def _reproduce(out, data, *extra):
   return subprocess.run(
       [sys.executable, "-m", "kmtl.reproduce", f"--out={out}", f"--data={data}",
-       "--grid=independent,shared:pcgrad", "--seeds=2", "--epochs=2", "--jobs=2", *extra],
+       "--grid=independent,shared:pcgrad,gbm", "--seeds=2", "--epochs=2", "--jobs=2", *extra],
       capture_output=True, text=True, check=True)
 
 
@@ -89,21 +89,22 @@ def test_tiny_sweep_end_to_end_and_resume(tiny_csv, tmp_path):
   out = tmp_path / "study"
   first = _reproduce(out, tiny_csv)
   assert sorted(os.listdir(out / "cells")) == [
-      "independent__seed0.json", "independent__seed1.json", "shared__pcgrad__seed0.json",
-      "shared__pcgrad__seed1.json"]
+      "gbm__seed0.json", "gbm__seed1.json", "independent__seed0.json",
+      "independent__seed1.json", "shared__pcgrad__seed0.json", "shared__pcgrad__seed1.json"]
   for name in ("study.md", "cells.csv", "summary.json", "transfer.png"):
     assert (out / name).stat().st_size > 0, name
   assert (out / "transfer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   table = (out / "study.md").read_text()
   assert "| shared:pcgrad | hardness | r2 | 2 |" in table and table in first.stdout
   rows = json.loads((out / "summary.json").read_text())
-  assert {r["config"] for r in rows} == {"independent", "shared:pcgrad"}
+  assert {r["config"] for r in rows} == {"independent", "shared:pcgrad", "gbm"}
+  assert "| gbm | amorphous | recall | 2 |" in table
 
   # A resumed sweep runs only the missing cell and reports the same numbers.
   before = (out / "cells" / "independent__seed0.json").read_text()
   os.remove(out / "cells" / "shared__pcgrad__seed1.json")
   second = _reproduce(out, tiny_csv)
-  assert "3 already done, 1 to run" in second.stderr
+  assert "5 already done, 1 to run" in second.stderr
   assert (out / "cells" / "independent__seed0.json").read_text() == before
   assert (out / "study.md").read_text() == table
 

@@ -16,6 +16,15 @@ REGRESSION_METRICS = ("r2", "mae", "rmse", "mape", "tail_mae")
 TAIL_FRACTION = 0.1
 BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "threshold")
 HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall"}
+LOG_METRICS = ("r2_log", "mae_log10")
+
+
+def headline(task):
+  """The metric a study table shows for `task`: R2 (in log space for log-transformed targets,
+  where a few huge values would dominate R2 in original units) or recall."""
+  if task.kind == schema.REGRESSION and task.transform == "log":
+    return "r2_log"
+  return HEADLINE[task.kind]
 
 
 class EpochMetrics:
@@ -97,6 +106,11 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
                  if (y_true > 0).all() else nan),
         "tail_mae": tail_mae(y_true, y_pred),
     }
+    if task.transform == "log" and (y_true > 0).all() and (y_pred > 0).all():
+      log_true, log_pred = np.log10(y_true), np.log10(y_pred)
+      out["r2_log"] = (float(sk_metrics.r2_score(log_true, log_pred)) if len(y_true) > 1
+                       else nan)
+      out["mae_log10"] = float(sk_metrics.mean_absolute_error(log_true, log_pred))
   else:
     labels = (y_pred >= threshold).astype(int)
     truth = y_true.astype(int)

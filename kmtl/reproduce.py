@@ -90,10 +90,10 @@ def run_config(configuration, tasks, seed):
 
 
 def report(out, cells, tasks):
-  kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS),
+  kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
            schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"]}
   rows = study.summarize(cells, tasks, kinds, _ALPHA.value)
-  headline = {t.name: metrics_lib.HEADLINE[t.kind] for t in tasks}
+  headline = {t.name: metrics_lib.headline(t) for t in tasks}
   table = study.markdown_table(rows, headline)
   atomic.write_text(os.path.join(out, "study.md"), table + "\n")
   atomic.write_text(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")

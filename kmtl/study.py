@@ -18,7 +18,7 @@ from scipy import stats
 
 BASELINE = "independent"
 GBM = "gbm"  # the gradient-boosting baseline, one more row of the study
-LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae"}
+LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae", "mae_log10"}
 REFERENCE_GRID = ("independent", "shared", "shared:pcgrad", "shared:gradnorm",
                   "shared:gradscale", "shared:gradnorm:lds", "structured:gradnorm")
 
@@ -105,7 +105,9 @@ def summarize(cells, tasks, metrics_by_kind, alpha=0.05):
         mean, half = mean_ci(values)
         row = {"config": config, "task": task.name, "metric": metric, "n": len(values),
                "mean": mean, "ci": half}
-        if config != BASELINE and len(paired) >= 2:
+        baseline_known = all(value(BASELINE, s) is not None and np.isfinite(value(BASELINE, s))
+                             for s in paired)
+        if config != BASELINE and len(paired) >= 2 and baseline_known:
           comparison = paired_comparison([value(config, s) for s in paired],
                                          [value(BASELINE, s) for s in paired], metric, alpha)
           row.update({"diff": comparison["diff"], "diff_ci": comparison["ci"],

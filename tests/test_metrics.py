@@ -61,3 +61,15 @@ def test_undefined_metrics_are_nan():
   with_zero = metrics.task_metrics(REG, np.array([0.0, 1.0]), np.array([0.5, 1.0]))
   assert np.isnan(with_zero["mape"])
   assert metrics.task_metrics(REG, np.array([]), np.array([]))["count"] == 0
+
+
+def test_log_space_metrics_for_log_targets():
+  task = schema.TaskSpec("resistivity", schema.REGRESSION, transform="log")
+  y = np.array([1.0, 10.0, 100.0, 1000.0])
+  p = np.array([10.0, 10.0, 100.0, 100.0])
+  out = metrics.task_metrics(task, y, p)
+  # log10 errors 1, 0, 0, -1: MAE 0.5 decades; R2 = 1 - 2 / 5 on log10 y = 0, 1, 2, 3.
+  assert out["mae_log10"] == pytest.approx(0.5)
+  assert out["r2_log"] == pytest.approx(1 - 2 / 5)
+  assert metrics.headline(task) == "r2_log" and metrics.headline(REG) == "r2"
+  assert "r2_log" not in metrics.task_metrics(REG, y, p)

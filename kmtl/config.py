@@ -28,6 +28,8 @@ class DataConfig:
     group_split: keep every canonical composition in one split (repeated measurements of an
       alloy never leak between train and test).
     average_repeats: collapse repeated compositions into one row with averaged labels.
+    feature_set: "composition" (element fractions + the six descriptors), "descriptors" (the
+      six only, from their columns or from compositions) or a tuple of numeric column names.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -39,12 +41,17 @@ class DataConfig:
   balanced_sampling: bool = False
   group_split: bool = False
   average_repeats: bool = False
+  feature_set: object = "composition"
 
   def __post_init__(self):
     for name in ("val_fraction", "test_fraction"):
       value = getattr(self, name)
       if not 0.0 < value < 1.0:
         raise ValueError(f"Invalid value for `{name}`. Expected 0 < value < 1. Received: {value}")
+    if isinstance(self.feature_set, str) and self.feature_set not in ("composition",
+                                                                      "descriptors"):
+      raise ValueError(f"Invalid value for `--features`: {self.feature_set!r}. Expected "
+                       "composition, descriptors or a comma-separated list of columns.")
     if self.val_fraction + self.test_fraction >= 1.0:
       raise ValueError("`val_fraction + test_fraction` must leave rows to train on. Received: "
                        f"{self.val_fraction} + {self.test_fraction}")

@@ -18,7 +18,6 @@ from absl import flags
 import pandas as pd
 
 from kmtl.data import io
-from kmtl.data import schema
 
 _MODEL = flags.DEFINE_string("model", None, "Exported model (version or base directory).")
 _DATA = flags.DEFINE_string("data", None, "CSV or Parquet file of alloys.")
@@ -44,9 +43,8 @@ def main(argv):
   try:
     version_dir = export.resolve_version(_MODEL.value)
     metadata = export.read_metadata(version_dir)
-    names = metadata["feature_names"]
-    elements = names[:len(names) - len(schema.DESCRIPTOR_NAMES)]
-    table = io.load_features(_DATA.value, elements)
+    feature_set, elements = io.feature_set_of(metadata["feature_names"])
+    table = io.load_features(_DATA.value, elements, feature_set)
     outputs = predict_table(version_dir, metadata, table)
     frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})
     io.write_table(frame, _OUT.value)

@@ -28,6 +28,9 @@ _TASKS = flags.DEFINE_string(
 _ELEMENTS = flags.DEFINE_string(
     "elements", ",".join(schema.DEFAULT_ELEMENTS),
     "Element vocabulary of the fraction features (comma-separated), or 'auto'.")
+_FEATURES = flags.DEFINE_string(
+    "features", "composition", "Feature set: composition (element fractions + descriptors), "
+    "descriptors (the six only), or a comma-separated list of numeric columns.")
 _DUPLICATES = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES),
                                 "Keep or drop exact duplicate rows.")
 _VAL_FRACTION = flags.DEFINE_float("val_fraction", 0.1, "Validation share of each task's labels.")
@@ -92,6 +95,17 @@ def _task_weights(text):
                      f"comma-separated numbers. Received: {text!r}") from None
 
 
+def _feature_set(text):
+  text = text.strip()
+  if text in ("composition", "descriptors"):
+    return text
+  columns = tuple(c.strip() for c in text.split(",") if c.strip())
+  if not columns:
+    raise ValueError(f"--features: expected composition, descriptors or columns. "
+                     f"Received: {text!r}")
+  return columns
+
+
 def config_from_flags():
   """Builds the run's frozen config; raises ValueError with a message naming the flag."""
   try:
@@ -113,7 +127,8 @@ def config_from_flags():
             path=_DATA.value, synthetic_seed=_SYNTHETIC_SEED.value, tasks=tasks,
             elements=elements, duplicates=_DUPLICATES.value, val_fraction=_VAL_FRACTION.value,
             test_fraction=_TEST_FRACTION.value, balanced_sampling=_BALANCED.value,
-            group_split=_GROUP_SPLIT.value, average_repeats=_AVERAGE_REPEATS.value),
+            group_split=_GROUP_SPLIT.value, average_repeats=_AVERAGE_REPEATS.value,
+            feature_set=_feature_set(_FEATURES.value)),
         model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
                                      graph_sparsity=_GRAPH_SPARSITY.value),
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),

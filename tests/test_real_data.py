@@ -3,6 +3,8 @@
 import importlib.util
 import pathlib
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from kmtl.data import featurize
@@ -58,3 +60,48 @@ def test_malformed_formula_in_the_real_table_is_row_numbered(real_table, tmp_pat
   with pytest.raises(io.DataError, match=r"row 8, column 'composition': unbalanced"):
     io.load(path, REAL_TASKS, elements="auto")
 
+
+
+FILM_COLUMNS = ("atomic_size_mismatch_delta", "electronegativity_difference", "vec",
+                "mixing_entropy_j_mol_k", "mixing_enthalpy_kj_mol", "homologous_temperature",
+                "mean_atomic_radius_angstrom")
+
+
+def test_descriptor_only_model_trains_on_the_film_set(shared_data, tmp_path):
+  from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
+  from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  film = pd.read_csv(shared_data / "thinfilm_resistivity_kim_lee.csv").iloc[:800]
+  path = tmp_path / "film.csv"
+  film.to_csv(path, index=False)
+  tasks = schema.parse_tasks("resistivity_uohm_cm:regression:log")
+  result = experiment.train_and_evaluate(config_lib.RunConfig(
+      data=config_lib.DataConfig(path=str(path), tasks=tasks, feature_set=FILM_COLUMNS),
+      train=config_lib.TrainConfig(arch="independent", epochs=3, summaries=False),
+      baseline_gbm=True))
+  assert result["test"]["resistivity_uohm_cm"]["r2"] > 0.0
+  assert np.isfinite(result["gbm_test"]["resistivity_uohm_cm"]["r2_log"])
+
+
+def test_descriptor_feature_sets():
+  frame = pd.DataFrame({"composition": ["Fe70Ni30", "CoCrFeMnNi", "Cu50Zr50Al10"],
+                        "hardness": [150.0, 160.0, 500.0]})
+  tasks = schema.parse_tasks("hardness")
+  data = io.load(frame, tasks, feature_set="descriptors")
+  assert data.feature_names == schema.DESCRIPTOR_NAMES and data.features.shape == (3, 6)
+  full = io.load(frame, tasks, elements="auto")
+  np.testing.assert_allclose(data.features, full.features[:, -6:])
+  assert io.feature_set_of(data.feature_names) == ("descriptors", ())
+  assert io.feature_set_of(full.feature_names) == ("composition", full.elements)
+  with pytest.raises(io.DataError, match="missing feature column"):
+    io.load(frame, tasks, feature_set=("vec", "thickness_nm"))
+
+
+def test_a_model_refuses_data_of_another_feature_set(tmp_path):
+  path = tmp_path / "descriptors_only.csv"
+  frame = pd.DataFrame({name: [1.0, 2.0] for name in schema.DESCRIPTOR_NAMES})
+  frame.to_csv(path, index=False)
+  feature_set, elements = io.feature_set_of(schema.feature_names())
+  with pytest.raises(io.DataError, match=r"missing feature column\(s\) 'Al'"):
+    io.load_features(path, elements, feature_set)
+  table = io.load_features(path, (), "descriptors")
+  assert table.features.shape == (2, 6)

@@ -153,6 +153,44 @@ def _features(frame, elements, source):
           tuple(str(t) for t in texts))
 
 
+FEATURE_SETS = ("composition", "descriptors")
+
+
+def _feature_matrix(frame, feature_set, elements, source):
+  """(features [N, F], element vocabulary, compositions or None, feature names) of one of the
+  feature sets: "composition" (fractions + descriptors), "descriptors" (the six, read from
+  their columns or computed from compositions) or a tuple of numeric column names."""
+  if feature_set == "composition":
+    features, elements, compositions = _features(frame, elements, source)
+    return features, elements, compositions, schema.feature_names(elements)
+  if feature_set == "descriptors":
+    names = schema.DESCRIPTOR_NAMES
+    if all(c in frame.columns for c in names):
+      return _validated_features(frame, names, 0, source), (), None, names
+    if not any(c in frame.columns for c in COMPOSITION_COLUMNS):
+      missing = [c for c in names if c not in frame.columns]
+      raise _missing_column_error(source, missing + ["composition"], frame.columns,
+                                  "descriptor")
+    features, _, compositions = _features(frame, "auto", source)
+    return features[:, -len(names):], (), compositions, names
+  names = tuple(feature_set)
+  missing = [c for c in names if c not in frame.columns]
+  if missing:
+    raise _missing_column_error(source, missing, frame.columns, "feature")
+  return _validated_features(frame, names, 0, source), (), None, names
+
+
+def feature_set_of(feature_names):
+  """(feature set, element vocabulary) that produced `feature_names` (a trained model's)."""
+  names = tuple(feature_names)
+  n = len(schema.DESCRIPTOR_NAMES)
+  if names == schema.DESCRIPTOR_NAMES:
+    return "descriptors", ()
+  if names[-n:] == schema.DESCRIPTOR_NAMES and names[:-n]:
+    return "composition", names[:-n]
+  return names, ()
+
+
 def _validated_features(frame, names, num_fractions, source):
   features = np.stack([_numeric(frame, c, source) for c in names], axis=1)
   bad = ~np.isfinite(features)
@@ -160,6 +198,8 @@ def _validated_features(frame, names, num_fractions, source):
     row, col = np.argwhere(bad)[0]
     raise DataError(f"{source}: row {row + 1}, column {names[col]!r}: "
                     f"missing or non-finite value {features[row, col]!r}")
+  if not num_fractions:
+    return features
   fractions = features[:, :num_fractions]
   if (fractions < 0).any():
     row, col = np.argwhere(fractions < 0)[0]
@@ -213,7 +253,7 @@ def average_repeats(data):
 
 
 def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
-         duplicates="keep", name=None):
+         duplicates="keep", name=None, feature_set="composition"):
   """Validates a table (a path or a DataFrame) into `AlloyData`.
 
   Rows with no label for any task are dropped with a warning; duplicate rows (the same values in
@@ -235,7 +275,8 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
   missing = [t.name for t in tasks if t.name not in frame.columns]
   if missing:
     raise _missing_column_error(name, missing, frame.columns, "task target")
-  features, elements, compositions = _features(frame, elements, name)
+  features, elements, compositions, feature_names = _feature_matrix(frame, feature_set,
+                                                                   elements, name)
   labels = {t.name: _labels(frame, t, name) for t in tasks}
   row_numbers = np.arange(1, len(frame) + 1)
 
@@ -247,8 +288,7 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
     raise DataError(f"{name}: no row has a label for any of the tasks "
                     f"{[t.name for t in tasks]}")
   used = [c for c in frame.columns
-            if c in set(schema.feature_names(elements)) | set(COMPOSITION_COLUMNS)
-            or c in labels]
+            if c in set(feature_names) | set(COMPOSITION_COLUMNS) or c in labels]
   duplicated = frame[used].duplicated().to_numpy() & keep
   if duplicated.any():
     action = "dropped" if duplicates == "drop" else "kept (--duplicates=drop drops them)"
@@ -259,7 +299,7 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
 
   return AlloyData(
       features=features[keep].astype(np.float32),
-      feature_names=schema.feature_names(elements),
+      feature_names=tuple(feature_names),
       labels={t.name: labels[t.name][keep] for t in tasks},
       tasks=tuple(tasks),
       elements=elements,
@@ -280,16 +320,17 @@ class FeatureTable:
 IDENTIFIER_COLUMNS = ("id", "name") + COMPOSITION_COLUMNS
 
 
-def load_features(source, elements):
-  """Validates a table's features only (no targets needed), over a fixed element vocabulary.
+def load_features(source, elements, feature_set="composition"):
+  """Validates a table's features only (no targets needed), for a fixed feature set and
+  element vocabulary (a trained model's: data of another feature set is refused).
 
   Raises:
     DataError: with a one-line message naming the file, row and column.
   """
   frame, name = read_table(source), os.fspath(source)
-  features, elements, _ = _features(frame, tuple(elements), name)
+  features, _, _, names = _feature_matrix(frame, feature_set, tuple(elements), name)
   identifiers = {c: frame[c].to_numpy() for c in IDENTIFIER_COLUMNS if c in frame.columns}
-  return FeatureTable(features.astype(np.float32), schema.feature_names(elements),
+  return FeatureTable(features.astype(np.float32), tuple(names),
                       np.arange(1, len(frame) + 1), identifiers)
 
 
@@ -299,8 +340,10 @@ def load_from_config(config):
     from kmtl.data import synthetic  # pylint: disable=g-import-not-at-top
     frame = synthetic.generate(config.synthetic_seed)
     return load(frame, config.tasks, config.elements, config.duplicates,
-                name=f"synthetic default (seed {config.synthetic_seed})")
-  data = load(config.path, config.tasks, config.elements, config.duplicates)
+                name=f"synthetic default (seed {config.synthetic_seed})",
+                feature_set=config.feature_set)
+  data = load(config.path, config.tasks, config.elements, config.duplicates,
+              feature_set=config.feature_set)
   if config.average_repeats:
     before = data.num_rows
     data = average_repeats(data)

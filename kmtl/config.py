@@ -30,6 +30,7 @@ class DataConfig:
     average_repeats: collapse repeated compositions into one row with averaged labels.
     feature_set: "composition" (element fractions + the six descriptors), "descriptors" (the
       six only, from their columns or from compositions) or a tuple of numeric column names.
+    row_filter: a pandas query keeping matching rows, e.g. room-temperature hardness only.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -42,6 +43,7 @@ class DataConfig:
   group_split: bool = False
   average_repeats: bool = False
   feature_set: object = "composition"
+  row_filter: str = None
 
   def __post_init__(self):
     for name in ("val_fraction", "test_fraction"):

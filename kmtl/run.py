@@ -31,6 +31,9 @@ _ELEMENTS = flags.DEFINE_string(
 _FEATURES = flags.DEFINE_string(
     "features", "composition", "Feature set: composition (element fractions + descriptors), "
     "descriptors (the six only), or a comma-separated list of numeric columns.")
+_ROW_FILTER = flags.DEFINE_string(
+    "row_filter", None, "Keep only rows matching this pandas query, e.g. "
+    "'test_temperature_c.isna() or test_temperature_c == 25'.")
 _DUPLICATES = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES),
                                 "Keep or drop exact duplicate rows.")
 _VAL_FRACTION = flags.DEFINE_float("val_fraction", 0.1, "Validation share of each task's labels.")
@@ -128,7 +131,7 @@ def config_from_flags():
             elements=elements, duplicates=_DUPLICATES.value, val_fraction=_VAL_FRACTION.value,
             test_fraction=_TEST_FRACTION.value, balanced_sampling=_BALANCED.value,
             group_split=_GROUP_SPLIT.value, average_repeats=_AVERAGE_REPEATS.value,
-            feature_set=_feature_set(_FEATURES.value)),
+            feature_set=_feature_set(_FEATURES.value), row_filter=_ROW_FILTER.value),
         model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
                                      graph_sparsity=_GRAPH_SPARSITY.value),
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),

@@ -105,3 +105,13 @@ def test_a_model_refuses_data_of_another_feature_set(tmp_path):
     io.load_features(path, elements, feature_set)
   table = io.load_features(path, (), "descriptors")
   assert table.features.shape == (2, 6)
+
+
+def test_row_filter_keeps_room_temperature_hardness(shared_data):
+  tasks = schema.parse_tasks("hardness_hv:regression")
+  query = "test_temperature_c.isna() or test_temperature_c == 25"
+  data = io.load(shared_data / "mpea_hardness.csv", tasks, elements="auto", row_filter=query)
+  assert data.num_rows == 501  # the README of shared/data counts 501 room-temperature rows
+  with pytest.raises(io.DataError, match="--row_filter 'no_such_column > 1' cannot be applied"):
+    io.load(shared_data / "mpea_hardness.csv", tasks, elements="auto",
+            row_filter="no_such_column > 1")

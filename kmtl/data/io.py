@@ -252,11 +252,26 @@ def average_repeats(data):
       tuple(np.asarray(data.compositions)[first]))
 
 
+def apply_filter(frame, expression, source):
+  """Rows of `frame` for which the pandas query `expression` holds (e.g.
+  "test_temperature_c.isna() or test_temperature_c == 25"); a bad expression is a DataError."""
+  try:
+    kept = frame.query(expression, engine="python")
+  except Exception as e:  # pandas raises many types for a bad query; all are user errors here
+    raise DataError(f"{source}: --row_filter {expression!r} cannot be applied: "
+                    f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+  if kept.empty:
+    raise DataError(f"{source}: --row_filter {expression!r} keeps no row")
+  logging.info("%s: --row_filter kept %d of %d rows", source, len(kept), len(frame))
+  return kept.reset_index(drop=True)
+
+
 def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
-         duplicates="keep", name=None, feature_set="composition"):
+         duplicates="keep", name=None, feature_set="composition", row_filter=None):
   """Validates a table (a path or a DataFrame) into `AlloyData`.
 
-  Rows with no label for any task are dropped with a warning; duplicate rows (the same values in
+  `row_filter` (a pandas query) keeps matching rows first; row numbers in later errors count
+  the kept rows. Rows with no label for any task are dropped with a warning; duplicate rows (the same values in
   every feature or composition column and every target column) are counted and kept or dropped
   per `duplicates`.
 
@@ -272,6 +287,8 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
     frame, name = read_table(source), name or os.fspath(source)
   if frame.empty:
     raise DataError(f"{name}: no data rows")
+  if row_filter:
+    frame = apply_filter(frame, row_filter, name)
   missing = [t.name for t in tasks if t.name not in frame.columns]
   if missing:
     raise _missing_column_error(name, missing, frame.columns, "task target")
@@ -341,9 +358,9 @@ def load_from_config(config):
     frame = synthetic.generate(config.synthetic_seed)
     return load(frame, config.tasks, config.elements, config.duplicates,
                 name=f"synthetic default (seed {config.synthetic_seed})",
-                feature_set=config.feature_set)
+                feature_set=config.feature_set, row_filter=config.row_filter)
   data = load(config.path, config.tasks, config.elements, config.duplicates,
-              feature_set=config.feature_set)
+              feature_set=config.feature_set, row_filter=config.row_filter)
   if config.average_repeats:
     before = data.num_rows
     data = average_repeats(data)

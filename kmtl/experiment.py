@@ -138,8 +138,9 @@ def gradient_boosting_run(cfg):
           "epochs_run": 0, "seconds": time.perf_counter() - start}
 
 
-def train_and_evaluate(cfg, on_epoch_end=None):
-  """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json."""
+def train_and_evaluate(cfg, on_epoch_end=None, data=None):
+  """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json.
+  `data`, when given, is `cfg.data` already loaded and validated."""
   start = time.perf_counter()
   method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   checkpoint_dir = os.path.join(cfg.workdir, "checkpoints") if cfg.workdir else None
@@ -151,7 +152,7 @@ def train_and_evaluate(cfg, on_epoch_end=None):
                           "continue it or choose another --workdir")
 
   set_seeds(cfg.seed)
-  data = io.load_from_config(cfg.data)
+  data = data if data is not None else io.load_from_config(cfg.data)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split)
   net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],

@@ -175,7 +175,6 @@ def main(argv):
     registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   except (ValueError, io.DataError) as e:
     sys.exit(f"kmtl.run: error: {e}")
-  del data  # Validated; train_and_evaluate reloads it (cheap) so the library has one path.
 
   import keras  # pylint: disable=g-import-not-at-top
   if keras.backend.backend() != "tensorflow":
@@ -185,7 +184,7 @@ def main(argv):
   from kmtl import metrics  # pylint: disable=g-import-not-at-top
   from kmtl import train  # pylint: disable=g-import-not-at-top
   try:
-    result = experiment.train_and_evaluate(cfg)
+    result = experiment.train_and_evaluate(cfg, data=data)
   except (experiment.ExperimentError, train.TrainingError, io.DataError, ValueError) as e:
     sys.exit(f"kmtl.run: error: {e}")
   print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, seed={cfg.seed}, "

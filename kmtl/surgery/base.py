@@ -8,6 +8,7 @@ training step's `tf.function`, uses TF ops only, and treats a task with no label
 `build`, saved with the checkpoint and cleared by `reset`.
 """
 
+import keras
 import tensorflow as tf
 
 
@@ -72,3 +73,16 @@ class LossWeighting(Method):
 def present(task_losses):
   """[T] float mask: 1 where the task had a labelled row in the batch (its loss is not 0)."""
   return tf.cast(tf.not_equal(task_losses, 0.0), task_losses.dtype)
+
+
+def own_optimizer(variable, learning_rate):
+  """A built Adam for a method's own learnable state (GradNorm's weights, UW's variances)."""
+  optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+  optimizer.build([variable])
+  return optimizer
+
+
+def clear_optimizer(optimizer):
+  """Zeroes an optimizer's slots and step count, as at the start of an experiment."""
+  for v in optimizer.variables:
+    v.assign(tf.zeros_like(v))

@@ -1,7 +1,6 @@
 """`gradnorm`: gradient normalisation (Chen et al., "GradNorm: Gradient Normalization for
 Adaptive Loss Balancing in Deep Multitask Networks", ICML 2018, arXiv:1711.02257)."""
 
-import keras
 import tensorflow as tf
 
 from kmtl.surgery import base
@@ -39,14 +38,12 @@ class GradNorm(base.Method):
     self.task_weights = tf.Variable(tf.ones([num_tasks]), trainable=False, name="task_weights")
     self.initial_losses = tf.Variable(tf.zeros([num_tasks]), trainable=False,
                                       name="initial_losses")
-    self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
-    self.optimizer.build([self.task_weights])
+    self.optimizer = base.own_optimizer(self.task_weights, self.learning_rate)
 
   def reset(self):
     self.task_weights.assign(tf.ones([self.num_tasks]))
     self.initial_losses.assign(tf.zeros([self.num_tasks]))
-    for v in self.optimizer.variables:
-      v.assign(tf.zeros_like(v))
+    base.clear_optimizer(self.optimizer)
 
   def combine(self, task_grads, task_losses):
     w = tf.identity(self.task_weights)

@@ -2,7 +2,6 @@
 Using Uncertainty to Weigh Losses for Scene Geometry and Semantics", CVPR 2018,
 arXiv:1705.07115)."""
 
-import keras
 import tensorflow as tf
 
 from kmtl.surgery import base
@@ -30,13 +29,11 @@ class UncertaintyWeighting(base.LossWeighting):
     super().build(num_tasks, norm_columns, seed)
     self.log_variances = tf.Variable(tf.zeros([num_tasks]), trainable=False,
                                      name="log_variances")
-    self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
-    self.optimizer.build([self.log_variances])
+    self.optimizer = base.own_optimizer(self.log_variances, self.learning_rate)
 
   def reset(self):
     self.log_variances.assign(tf.zeros([self.num_tasks]))
-    for v in self.optimizer.variables:
-      v.assign(tf.zeros_like(v))
+    base.clear_optimizer(self.optimizer)
 
   def weights(self, task_losses):
     mask = base.present(task_losses)

@@ -10,6 +10,7 @@ ARCHITECTURES = ("independent", "shared", "structured")
 REGRESSION_LOSSES = ("mse", "huber")
 TASK_WEIGHTINGS = ("equal", "inverse_count")
 GRAD_MODES = ("jacobian", "loop")
+STRATEGIES = ("default", "mirrored", "multiworker")
 IMBALANCE_METHODS = ("lds", "fds", "bmse")
 
 
@@ -117,12 +118,16 @@ class TrainConfig:
       that counts.
     grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls
       (the loop measured faster on a 2-core CPU: tools/bench_train.py).
-    jit_compile: compile the epoch function with XLA.
+    jit_compile: compile the training steps with XLA (falls back, logged, where XLA refuses
+      an op).
+    steps_per_call: training steps per graph call; 0 runs the whole epoch in one call.
+    strategy: `default` (one device), `mirrored` (every local GPU, or the logical CPUs) or
+      `multiworker` (TF_CONFIG's cluster): see kmtl/distribute.py.
     summaries: compute per-epoch training-split metrics and write TensorBoard summaries.
-    grad_stats: accumulate gradient norms, cosines and conflict between tasks (TensorBoard).
-      Methods that build the [T, P] stack anyway give them at every step; methods that only
-      weight losses build it for the statistics at every `grad_stats_every`-th step only
-      (T extra backward passes each time), which keeps the cost to a few percent.
+    grad_stats: accumulate gradient norms, cosines and conflict between tasks (TensorBoard),
+      sampled at every `grad_stats_every`-th step: methods that only weight losses build the
+      [T, P] stack for those steps only (T extra backward passes each time), which keeps the
+      cost to a few percent.
   """
   arch: str = "shared"
   surgery: str = "none"
@@ -134,7 +139,9 @@ class TrainConfig:
   patience: int = 20
   min_delta: float = 0.0
   grad_mode: str = "loop"
-  jit_compile: bool = False
+  jit_compile: bool = True
+  steps_per_call: int = 0
+  strategy: str = "default"
   summaries: bool = True
   grad_stats: bool = True
   grad_stats_every: int = 64
@@ -144,9 +151,15 @@ class TrainConfig:
       raise ValueError("`epochs`, `batch_size`, `patience` and `grad_stats_every` must be >= 1. "
                        f"Received: {self.epochs}, {self.batch_size}, {self.patience}, "
                        f"{self.grad_stats_every}")
+    if self.steps_per_call < 0:
+      raise ValueError(f"`steps_per_call` must be >= 0 (0: a whole epoch per call). "
+                       f"Received: {self.steps_per_call}")
     if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
       raise ValueError(f"Invalid value for `learning_rate`. Expected > 0. Received: "
                        f"{self.learning_rate}")
+    if self.strategy not in STRATEGIES:
+      raise ValueError(f"Invalid value for `strategy`. Expected one of {list(STRATEGIES)}. "
+                       f"Received: {self.strategy!r}")
     if self.grad_mode not in GRAD_MODES:
       raise ValueError(f"Invalid value for `grad_mode`. Expected one of {list(GRAD_MODES)}. "
                        f"Received: {self.grad_mode!r}")
@@ -207,6 +220,13 @@ class RunConfig:
   workdir: str = None
   resume: bool = False
   baseline_gbm: bool = False
+
+  def __post_init__(self):
+    whole_batch = sorted(set(self.imbalance.methods) & {"fds", "bmse"})
+    if self.train.strategy != "default" and whole_batch:
+      raise ValueError(f"--strategy={self.train.strategy} cannot split "
+                       f"--imbalance={','.join(whole_batch)} across replicas (they work on "
+                       "whole batches); LDS can")
 
 
 def to_json(config):

@@ -9,6 +9,7 @@ training continues after its epoch (an error if there is none); without it, a wo
 already holds checkpoints is an error, so a finished run is never silently overwritten.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -21,6 +22,7 @@ import tensorflow as tf
 from kmtl import atomic
 from kmtl import baseline
 from kmtl import config as config_lib
+from kmtl import distribute
 from kmtl import models
 from kmtl import summaries
 from kmtl import train
@@ -155,12 +157,15 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   data = data if data is not None else io.load_from_config(cfg.data)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split)
-  net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
-                           len(data.feature_names), cfg.model)
-  trainer = train.Trainer(cfg.train, net, data.tasks, prepared, method, seed=cfg.seed,
-                          loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
-                          **imbalance_parts(cfg.imbalance, data.tasks, prepared,
-                                            cfg.model.head_units[-1], cfg.seed))
+  strategy = distribute.make_strategy(cfg.train.strategy)
+  with strategy.scope() if strategy else contextlib.nullcontext():
+    net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
+                             len(data.feature_names), cfg.model)
+    trainer = train.Trainer(cfg.train, net, data.tasks, prepared, method, seed=cfg.seed,
+                            loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
+                            strategy=strategy,
+                            **imbalance_parts(cfg.imbalance, data.tasks, prepared,
+                                              cfg.model.head_units[-1], cfg.seed))
 
   manager = None
   if cfg.workdir:

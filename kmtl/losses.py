@@ -16,13 +16,20 @@ from kmtl.data import schema
 TASK_WEIGHTINGS = config_lib.TASK_WEIGHTINGS
 
 
-def masked_mean(per_row, mask, sample_weight=None):
-  """sum(mask * weight * per_row) / sum(mask); 0 with zero gradient when nothing is labelled."""
+def masked_sum(per_row, mask, sample_weight=None):
+  """(sum(mask * weight * per_row), sum(mask)): the parts of a masked mean, which replicas of
+  a distributed step add up before dividing."""
   mask = tf.cast(mask, per_row.dtype)
   weighted = mask * per_row if sample_weight is None else mask * sample_weight * per_row
   # Masked rows may hold anything (a label stored as 0): keep them out of the sum entirely.
   weighted = tf.where(mask > 0, weighted, tf.zeros_like(weighted))
-  return tf.math.divide_no_nan(tf.reduce_sum(weighted), tf.reduce_sum(mask))
+  return tf.reduce_sum(weighted), tf.reduce_sum(mask)
+
+
+def masked_mean(per_row, mask, sample_weight=None):
+  """sum(mask * weight * per_row) / sum(mask); 0 with zero gradient when nothing is labelled."""
+  total, count = masked_sum(per_row, mask, sample_weight)
+  return tf.math.divide_no_nan(total, count)
 
 
 def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
@@ -60,6 +67,16 @@ def task_losses(tasks, labels, predictions, masks, sample_weights=None,
       out.append(masked_mean(per_row_loss(t, labels[t.name], predictions[t.name], config),
                              masks[t.name], sample_weights.get(t.name)))
   return tf.stack(out)
+
+
+def task_loss_sums(tasks, labels, predictions, masks, sample_weights=None,
+                   config=config_lib.LossConfig()):
+  """([T] masked loss sums, [T] label counts): `task_losses` before the division, per-row
+  losses only. Arguments as in `task_losses`."""
+  sample_weights = sample_weights or {}
+  parts = [masked_sum(per_row_loss(t, labels[t.name], predictions[t.name], config),
+                      masks[t.name], sample_weights.get(t.name)) for t in tasks]
+  return tf.stack([p[0] for p in parts]), tf.stack([p[1] for p in parts])
 
 
 def task_weights(mode, label_counts):

@@ -39,6 +39,8 @@ _ARCHS = flags.DEFINE_list("archs", [], "With --surgeries: the grid is their pro
 _SURGERIES = flags.DEFINE_list("surgeries", [], "With --archs: the grid is their product.")
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Number of seeds (0 .. seeds - 1).")
 _JOBS = flags.DEFINE_integer("jobs", os.cpu_count() or 1, "Parallel worker processes.")
+_THREADS = flags.DEFINE_integer("threads", 1, "Intra-op threads per worker process.")
+_JIT = flags.DEFINE_bool("jit_compile", True, "Compile the training steps with XLA.")
 _EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum epochs per cell.")
 _PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
@@ -84,7 +86,8 @@ def run_config(configuration, tasks, seed):
       train=config_lib.TrainConfig(
           arch=arch, surgery=configuration.surgery, task_weights=weights,
           epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
-          learning_rate=_LR.value, summaries=False, grad_stats=False),
+          learning_rate=_LR.value, summaries=False, grad_stats=False,
+          jit_compile=_JIT.value),
       imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
       seed=seed)
 
@@ -119,8 +122,8 @@ def main(argv):
   try:
     if not _OUT.value:
       raise ValueError("--out is required")
-    if _SEEDS.value < 1 or _JOBS.value < 1:
-      raise ValueError("--seeds and --jobs must be >= 1")
+    if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
+      raise ValueError("--seeds, --jobs and --threads must be >= 1")
     tasks = schema.parse_tasks(_TASKS.value)
     configs = grid()
     io.load_from_config(config_lib.DataConfig(path=_DATA.value, tasks=tasks,
@@ -155,7 +158,8 @@ def main(argv):
   logging.info("%d cells, %d already done, %d to run on %d workers",
                len(cells) + len(todo), len(cells), len(todo), _JOBS.value)
   if todo:
-    study.run_grid(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m))
+    study.run_grid(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
+                   _THREADS.value)
   for name, seed, _, path in todo:
     with open(path, encoding="utf-8") as f:
       cells[(name, seed)] = json.load(f)

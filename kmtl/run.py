@@ -58,7 +58,12 @@ _LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
 _PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience, in epochs.")
 _GRAD_MODE = flags.DEFINE_enum("grad_mode", "loop", list(config_lib.GRAD_MODES),
                                "How per-task gradients are computed.")
-_JIT = flags.DEFINE_bool("jit_compile", False, "Compile the training epoch with XLA.")
+_JIT = flags.DEFINE_bool("jit_compile", True, "Compile the training steps with XLA.")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", list(config_lib.STRATEGIES),
+                              "tf.distribute strategy: default (one device), mirrored (local "
+                              "GPUs or logical CPUs), multiworker (TF_CONFIG).")
+_STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 0,
+                                       "Training steps per graph call; 0: a whole epoch.")
 _SUMMARIES = flags.DEFINE_bool("summaries", True,
                                "Write TensorBoard summaries under --workdir/tb.")
 _GRAD_STATS = flags.DEFINE_bool("grad_stats", True,
@@ -139,8 +144,9 @@ def config_from_flags():
             arch=_ARCH.value, surgery=_SURGERY.value, surgery_kwargs=surgery_kwargs,
             task_weights=_task_weights(_TASK_WEIGHTS.value), epochs=_EPOCHS.value,
             learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
-            grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value, summaries=_SUMMARIES.value,
-            grad_stats=_GRAD_STATS.value),
+            grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value,
+            steps_per_call=_STEPS_PER_CALL.value, strategy=_STRATEGY.value,
+            summaries=_SUMMARIES.value, grad_stats=_GRAD_STATS.value),
         imbalance=config_lib.ImbalanceConfig(
             methods=tuple(_IMBALANCE.value), tasks=tuple(_IMBALANCE_TASKS.value),
             bins=_IMBALANCE_BINS.value, kernel=_LDS_KERNEL.value),

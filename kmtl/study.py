@@ -156,16 +156,18 @@ def figure(rows, headline, path):
   plt.close(fig)
 
 
-def _init_worker():
-  """One thread per worker process, so `--jobs` processes do not oversubscribe the cores."""
+def _init_worker(threads):
+  """`threads` intra-op threads per worker process (1 by default), so `--jobs` processes do
+  not oversubscribe the cores."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 def _run_cell(job):
   name, seed, cfg, path = job
   import json  # pylint: disable=g-import-not-at-top
+  import resource  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   from kmtl import atomic  # pylint: disable=g-import-not-at-top
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
@@ -174,8 +176,11 @@ def _run_cell(job):
     result = experiment.gradient_boosting_run(cfg)
   else:
     result = experiment.train_and_evaluate(cfg)
+  # ru_maxrss is in KiB on Linux; each cell runs in a fresh process (maxtasksperchild=1).
+  peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   result = experiment.json_safe({**result, "config": name, "seed": seed,
-                                 "wall_seconds": time.perf_counter() - start})
+                                 "wall_seconds": time.perf_counter() - start,
+                                 "peak_rss_mib": peak_mib})
   atomic.write_text(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
   return name, seed, result
 
@@ -184,18 +189,20 @@ def cell_path(cells_dir, name, seed):
   return f"{cells_dir}/{name.replace(':', '__')}__seed{seed}.json"
 
 
-def run_grid(jobs_list, num_workers, log):
-  """Runs (name, seed, RunConfig, path) jobs in worker processes, logging progress and an ETA.
-  Each finished cell is written to its path atomically as soon as it ends."""
+def run_grid(jobs_list, num_workers, log, threads=1):
+  """Runs (name, seed, RunConfig, path) jobs in `num_workers` processes of `threads` intra-op
+  threads each, logging progress and an ETA. Each finished cell is written to its path
+  atomically as soon as it ends."""
   import multiprocessing  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   start, done = time.perf_counter(), 0
   context = multiprocessing.get_context("spawn")
-  with context.Pool(num_workers, initializer=_init_worker, maxtasksperchild=1) as pool:
+  with context.Pool(num_workers, initializer=_init_worker, initargs=(threads,),
+                    maxtasksperchild=1) as pool:
     for name, seed, result in pool.imap_unordered(_run_cell, jobs_list):
       done += 1
       elapsed = time.perf_counter() - start
       eta = elapsed / done * (len(jobs_list) - done)
       log(f"[{done}/{len(jobs_list)}] {name} seed {seed}: {result['epochs_run']} epochs in "
-          f"{result['wall_seconds']:.0f} s; elapsed {elapsed / 60:.1f} min, "
-          f"ETA {eta / 60:.1f} min")
+          f"{result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mib']:.0f} MiB; "
+          f"elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min")

@@ -1,12 +1,15 @@
 """The training loop: a custom GradientTape step run many times per `tf.function` call.
 
-One call trains a whole epoch: the training split lives in memory as tensors, the epoch's
-shuffle is a stateless permutation of (seed, epoch), and an in-graph loop runs every batch.
-Each step computes the masked task losses [T], scales them by the configured task weights,
-stacks the per-task gradients of the shared parameters as [T, P] (when the method needs them),
-lets the surgery method combine them, and applies one Adam update: shared parameters take the
-combined gradient, task-specific parameters the gradient of sum_t w_t L_t with the method's
-task weights w. Regularisation losses (`model.losses`) are added once, after the method.
+The training split lives in memory as tensors passed to the step function; the epoch's shuffle
+is a stateless permutation of (seed, epoch), and an in-graph loop runs `steps_per_call` batches
+per call (a whole epoch by default), compiled with XLA unless that is turned off or XLA refuses
+an op (then it logs why and runs as a plain graph). Each step computes the masked task losses
+[T], scales them by the configured task weights, stacks the per-task gradients of the shared
+parameters as [T, P] (when the method needs them), lets the surgery method combine them, and
+applies one Adam update: shared parameters take the combined gradient, task-specific parameters
+the gradient of sum_t w_t L_t with the method's task weights w. Regularisation losses
+(`model.losses`) are added once, after the method. Under a `tf.distribute` strategy the step is
+kmtl/distribute.py's.
 
 Per epoch, in Python: validation losses and metrics, early stopping (one criterion for the
 model, or one per task for `independent`, as separate single-task runs would), a checkpoint.
@@ -22,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmtl import config as config_lib
+from kmtl import distribute
 from kmtl import gradients
 from kmtl import losses as losses_lib
 from kmtl import metrics as metrics_lib
@@ -95,25 +99,30 @@ class Trainer:
 
   def __init__(self, config, net, tasks, prepared, method, seed=0, loss_config=None,
                balanced_sampling=False, sample_weights=None, feature_smoothing=None,
-               batch_losses=None, extra_task_variables=None, extra_state=None):
+               batch_losses=None, extra_task_variables=None, extra_state=None, strategy=None):
     """Args beyond the obvious: `sample_weights` [N_train, T] per-row loss weights (LDS);
     `feature_smoothing` an FDS object; `batch_losses` {task: batch loss fn} (Balanced MSE)
     with its `extra_task_variables` {task: [variables]}; `extra_state` {name: trackable} to
-    checkpoint."""
+    checkpoint; `strategy` a `tf.distribute` strategy (kmtl/distribute.py) under whose scope
+    the model, the method and this trainer are built, or None."""
     self.config, self.net, self.tasks, self.method = config, net, tuple(tasks), method
     self.loss_config = loss_config or config_lib.LossConfig()
     self.model = net.model
     self.seed = seed
+    self.strategy = strategy
+    distribute.check_supported(strategy, feature_smoothing, batch_losses)
     self.num_tasks = len(tasks)
     train = prepared.train
     self.num_train = train.num_rows
     self.batch_size = min(config.batch_size, self.num_train)
     names = [t.name for t in tasks]
-    self.features = tf.constant(train.features)
-    self.labels = tf.constant(np.stack([train.labels[n] for n in names], axis=1))
-    self.masks = tf.constant(np.stack([train.masks[n] for n in names], axis=1))
-    self.sample_weights = (tf.ones_like(self.masks) if sample_weights is None
-                           else tf.constant(sample_weights, tf.float32))
+    # (features, labels, masks, sample weights) of the training split. They are passed to the
+    # epoch function as arguments: captured as constants, XLA would fold them into the program.
+    masks = tf.constant(np.stack([train.masks[n] for n in names], axis=1))
+    self.train_tensors = (
+        tf.constant(train.features), tf.constant(np.stack([train.labels[n] for n in names], axis=1)),
+        masks, tf.ones_like(masks) if sample_weights is None
+        else tf.constant(sample_weights, tf.float32))
     self.feature_smoothing = feature_smoothing
     self.batch_losses = batch_losses or {}
     self.extra_state = extra_state or {}
@@ -145,7 +154,9 @@ class Trainer:
     self.stopping = EarlyStopping(units, config.patience, config.min_delta)
     self.epoch_metrics = {t.name: metrics_lib.EpochMetrics(t) for t in tasks}
     self._order = tf.function(self._epoch_order)
-    self._compiled_epoch = tf.function(self._epoch_body, jit_compile=config.jit_compile)
+    self.jit_compile = config.jit_compile and strategy is None
+    self.xla_refused = None  # XLA's reason, after a fallback to plain graph execution
+    self._compiled_steps = tf.function(self._run_steps, jit_compile=self.jit_compile)
     self._predict = tf.function(lambda x: self.model(x, training=False))
 
   @staticmethod
@@ -165,17 +176,38 @@ class Trainer:
                               {n: v[rows] for n, v in train.masks.items()})
 
   def _train_epoch(self, epoch):
-    """One epoch in one graph call. If XLA refuses an op, log it and run without XLA."""
+    """Trains one epoch, `steps_per_call` steps per graph call (all of them by default).
+    Returns the per-task mean train loss [T], mean weighted loss [T], mean method task weights
+    [T] and the gradient-statistics accumulator."""
     order = self._order(epoch)
+    steps = self.num_train // self.batch_size
+    per_call = self.config.steps_per_call or steps
+    totals = None
+    for first in range(0, steps, per_call):
+      part = self._call_steps(epoch, order, first, min(first + per_call, steps))
+      totals = part if totals is None else tf.nest.map_structure(tf.add, totals, part)
+      if int(self.failed_step.numpy()) >= 0:
+        break
+    count = totals["loss_count"]
+    return (tf.math.divide_no_nan(totals["loss_sum"], count),
+            tf.math.divide_no_nan(totals["weighted_sum"], count),
+            totals["weight_sum"] / max(steps, 1), totals["stats"])
+
+  def _call_steps(self, epoch, order, first, last):
+    """One graph call over steps [first, last). If XLA refuses an op, log it and go on
+    without XLA."""
+    args = (epoch, order, self.train_tensors, tf.constant(first), tf.constant(last))
     try:
-      return self._compiled_epoch(epoch, order)
+      return self._compiled_steps(*args)
     except tf.errors.InvalidArgumentError as e:
-      if not self.config.jit_compile or "XLA" not in str(e):
+      if not self.jit_compile or "XLA" not in str(e):
         raise
-      logging.warning("XLA cannot compile the training epoch (%s); continuing without XLA",
-                      str(e).splitlines()[0][:300])
-      self._compiled_epoch = tf.function(self._epoch_body)
-      return self._compiled_epoch(epoch, order)
+      self.xla_refused = str(e).splitlines()[0][:300]
+      logging.warning("XLA cannot compile the training steps (%s); continuing without XLA",
+                      self.xla_refused)
+      self.jit_compile = False
+      self._compiled_steps = tf.function(self._run_steps)
+      return self._compiled_steps(*args)
 
   def _norm_columns(self):
     """Columns of the [T, P] stack holding the last shared layer's kernel and bias."""
@@ -199,6 +231,13 @@ class Trainer:
     return losses_lib.task_losses(self.tasks, as_dict(labels), predictions, as_dict(masks),
                                   as_dict(sample_weights), self.loss_config,
                                   self.batch_losses if training else None)
+
+  def task_loss_sums(self, labels, predictions, masks, sample_weights):
+    """([T] masked loss sums, [T] label counts) of a batch (per-row losses only)."""
+    names = [t.name for t in self.tasks]
+    as_dict = lambda t: {n: t[:, i] for i, n in enumerate(names)}
+    return losses_lib.task_loss_sums(self.tasks, as_dict(labels), predictions, as_dict(masks),
+                                     as_dict(sample_weights), self.loss_config)
 
   def _forward(self, x, y, m, epoch):
     """Training-mode predictions; with FDS, the regression heads read calibrated inputs."""
@@ -268,13 +307,19 @@ class Trainer:
     return (raw, task_weights, finite, tf.math.is_finite(raw), stack,
             grads[:len(self.shared_vars)])
 
-  def _train_step(self, order, step, epoch, totals, with_stats):
-    """Runs step `step` of the epoch and adds its measurements to `totals`."""
-    rows = order[step * self.batch_size:(step + 1) * self.batch_size]
-    m = tf.gather(self.masks, rows)
-    raw, weights, finite, task_finite, stack, shared_grads = self._step(
-        tf.gather(self.features, rows), tf.gather(self.labels, rows), m,
-        tf.gather(self.sample_weights, rows), epoch, with_stats)
+  def _train_step(self, data, order, step, epoch, totals, with_stats):
+    """Runs step `step` of the epoch on `data` (the training tensors) and adds its
+    measurements to `totals`."""
+    # tf.slice, not order[a:b]: XLA turns a strided slice with traced bounds into a pass over
+    # the whole of `order` at every step.
+    rows = tf.slice(order, [step * self.batch_size], [self.batch_size])
+    x, y, m, sw = (tf.gather(t, rows) for t in data)
+    if self.strategy is None:
+      raw, weights, finite, task_finite, stack, shared_grads = self._step(
+          x, y, m, sw, epoch, with_stats)
+    else:
+      raw, weights, finite, task_finite, stack, shared_grads = distribute.step(
+          self, self.strategy, x, y, m, sw)
     # Record the first failure without branching; the loops stop on it.
     first_failure = tf.logical_and(tf.logical_not(finite), self.failed_step < 0)
     bad_task = tf.cast(tf.argmin(tf.cast(task_finite, tf.int32)), tf.int64)
@@ -289,7 +334,7 @@ class Trainer:
         "loss_count": totals["loss_count"] + present,
         "weight_sum": totals["weight_sum"] + weights,
     }
-    if stack is not None and self.config.grad_stats:
+    if with_stats and stack is not None:
       stats = gradients.accumulate(totals["stats"], stack, present * self.task_active, 1.0)
       totals["stats"] = gradients.add_update_norm(stats, shared_grads)
     return totals
@@ -301,38 +346,31 @@ class Trainer:
       return self._balanced_order(seed)
     return tf.random.experimental.stateless_shuffle(tf.range(self.num_train), seed)
 
-  def _epoch_body(self, epoch, order):
-    """Trains one epoch in-graph. Returns the per-task mean train loss [T], mean weighted loss
-    [T], mean method task weights [T] and the gradient-statistics accumulator.
+  def _run_steps(self, epoch, order, data, first, last):
+    """Trains steps [first, last) of the epoch in-graph; returns their summed measurements.
 
-    Methods that build the stack take statistics at every step; for the others, steps run in
-    chunks of `grad_stats_every` whose first step also builds the stack for the statistics.
+    With gradient statistics on, steps run in chunks of `grad_stats_every` whose first step
+    also records the statistics (building the [T, P] stack if the method does not).
     """
-    steps = self.num_train // self.batch_size
     zeros = tf.zeros([self.num_tasks])
     totals = {"loss_sum": zeros, "weighted_sum": zeros, "loss_count": zeros,
               "weight_sum": zeros, "stats": gradients.zeros(self.num_tasks)}
-    sampled = self.config.grad_stats and not self.method.needs_task_grads
-    every = self.config.grad_stats_every if sampled else 1
-    if every == 1:
-      step = 0
-      while step < steps and self.failed_step < 0:
-        totals = self._train_step(order, step, epoch, totals,
-                                  with_stats=self.config.grad_stats)
+    if not self.config.grad_stats:
+      step = first
+      while step < last and self.failed_step < 0:
+        totals = self._train_step(data, order, step, epoch, totals, with_stats=False)
         step += 1
-    else:
-      start = 0
-      while start < steps and self.failed_step < 0:
-        totals = self._train_step(order, start, epoch, totals, with_stats=True)
-        step = start + 1
-        while step < tf.minimum(start + every, steps) and self.failed_step < 0:
-          totals = self._train_step(order, step, epoch, totals, with_stats=False)
-          step += 1
-        start += every
-    count = totals["loss_count"]
-    return (tf.math.divide_no_nan(totals["loss_sum"], count),
-            tf.math.divide_no_nan(totals["weighted_sum"], count),
-            totals["weight_sum"] / tf.cast(tf.maximum(steps, 1), tf.float32), totals["stats"])
+      return totals
+    start = first
+    while start < last and self.failed_step < 0:
+      totals = self._train_step(data, order, start, epoch, totals, with_stats=True)
+      step = start + 1
+      while step < tf.minimum(start + self.config.grad_stats_every, last) and \
+          self.failed_step < 0:
+        totals = self._train_step(data, order, step, epoch, totals, with_stats=False)
+        step += 1
+      start += self.config.grad_stats_every
+    return totals
 
   def _update_feature_statistics(self):
     """FDS: per-bin statistics of every training row's head input, once per epoch."""

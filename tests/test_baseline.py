@@ -26,7 +26,8 @@ def test_boosting_beside_a_run(tmp_path):
   helpers.tiny_frame(per_task=40).to_parquet(path)
   data_cfg = config_lib.DataConfig(path=str(path))
   result = experiment.train_and_evaluate(config_lib.RunConfig(
-      data=data_cfg, train=config_lib.TrainConfig(epochs=1, summaries=False),
+      data=data_cfg,
+      train=config_lib.TrainConfig(epochs=1, summaries=False, jit_compile=False),
       baseline_gbm=True))
   alone = experiment.gradient_boosting_run(config_lib.RunConfig(data=data_cfg))
   assert result["gbm_test"] == alone["test"]

@@ -28,7 +28,8 @@ def trained(tmp_path_factory):
   workdir = root / "run"
   experiment.train_and_evaluate(config_lib.RunConfig(
       data=config_lib.DataConfig(path=str(data_path)),
-      train=config_lib.TrainConfig(arch="structured", surgery="pcgrad", epochs=2),
+      train=config_lib.TrainConfig(arch="structured", surgery="pcgrad", epochs=2,
+                                   jit_compile=False),
       workdir=str(workdir)))
   return root, workdir, frame
 

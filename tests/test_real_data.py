@@ -76,7 +76,8 @@ def test_descriptor_only_model_trains_on_the_film_set(shared_data, tmp_path):
   tasks = schema.parse_tasks("resistivity_uohm_cm:regression:log")
   result = experiment.train_and_evaluate(config_lib.RunConfig(
       data=config_lib.DataConfig(path=str(path), tasks=tasks, feature_set=FILM_COLUMNS),
-      train=config_lib.TrainConfig(arch="independent", epochs=3, summaries=False),
+      train=config_lib.TrainConfig(arch="independent", epochs=3, summaries=False,
+                                   jit_compile=False),
       baseline_gbm=True))
   assert result["test"]["resistivity_uohm_cm"]["r2"] > 0.0
   assert np.isfinite(result["gbm_test"]["resistivity_uohm_cm"]["r2_log"])

@@ -81,7 +81,8 @@ def tiny_csv(tmp_path_factory):
 def _reproduce(out, data, *extra):
   return subprocess.run(
       [sys.executable, "-m", "kmtl.reproduce", f"--out={out}", f"--data={data}",
-       "--grid=independent,shared:pcgrad,gbm", "--seeds=2", "--epochs=2", "--jobs=2", *extra],
+       "--grid=independent,shared:pcgrad,gbm", "--seeds=2", "--epochs=2", "--jobs=2", "--nojit_compile",
+       *extra],
       capture_output=True, text=True, check=True)
 
 

@@ -1,14 +1,19 @@
-"""Training throughput: kmtl's loop per surgery method against Keras `fit`, side by side.
+"""Training throughput against the performance targets, side by side in one run.
 
-    python tools/bench_train.py [--batch_sizes=32,256] [--epochs=4] [--methods=...]
+    python tools/bench_train.py [--batch_sizes=32,256] [--epochs=5] [--methods=...]
 
 On the embedded default (reference data shape) and the reference shared model, each
-configuration trains one warm-up epoch (tracing) and then `--epochs` timed epochs; the median
-epoch gives steps/s. The baseline is plain Keras `model.fit` with `steps_per_execution=64` on the
-same model with the summed masked loss (masks as per-output sample weights). Ratios are against
-that baseline in the same run; a large float32 matmul's GFLOP/s is printed as a yardstick.
+configuration traces/compiles in one warm-up epoch and then trains `--epochs` timed epochs (one
+graph call each by default); the median epoch gives steps/s. The baseline is plain Keras
+`model.fit` with `steps_per_execution=64` on the same model with the summed masked loss (masks as
+per-output sample weights). Ratios are against that baseline in the same run, and the achieved
+FLOP rate is set against a large float32 matmul measured in the same run.
+
+Sections: the targets table (pass/miss), XLA on/off, steps per graph call, per-task gradients
+by loop versus jacobian for T = 3 and T = 8, and the cost of summaries on whole epochs.
 """
 
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -32,17 +37,24 @@ from kmtl.data import splits
 from kmtl.surgery import registry
 
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["32", "256"], "Batch sizes to measure.")
-_EPOCHS = flags.DEFINE_integer("epochs", 4, "Timed epochs per configuration (median taken).")
+_EPOCHS = flags.DEFINE_integer("epochs", 5, "Timed epochs per configuration (median taken).")
 _METHODS = flags.DEFINE_list("methods", ["none", "pcgrad", "gradnorm", "gradscale", "uw"],
                              "Surgery methods to measure.")
-_GRAD_MODES = flags.DEFINE_list("grad_modes", ["loop", "jacobian"],
-                                "Per-task gradient modes to measure for pcgrad.")
-_ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
+_STEPS_PER_CALL = flags.DEFINE_list("steps_per_call", ["64", "512", "0"],
+                                    "Steps per graph call to compare (pcgrad, batch 32).")
+_TASK_COUNTS = flags.DEFINE_list("task_counts", ["3", "8"],
+                                 "Task counts for the loop-versus-jacobian comparison.")
 _REPEATS = flags.DEFINE_integer("overhead_repeats", 3,
                                 "Alternating off/on measurements per method.")
 _OVERHEAD_METHODS = flags.DEFINE_list(
     "overhead_methods", ["none", "pcgrad"],
     "Methods whose whole-epoch time is compared with summaries on and off (batch 32).")
+
+# Forward + backward FLOPs per sample of the reference shared model (21->128->128, three
+# 128->64->1 heads): 2 x 43,264 multiply-adds forward, twice that backward.
+FLOP_PER_SAMPLE = 258e3
+TARGETS = {"pcgrad_vs_fit": 1.5, "none_vs_fit": 3.0, "step_time_vs_pcgrad": 1.3,
+           "summaries_cost": 0.10}
 
 
 def matmul_gflops(n=2048, repeats=10):
@@ -56,10 +68,32 @@ def matmul_gflops(n=2048, repeats=10):
   return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def kmtl_steps_per_second(prepared, tasks, batch_size, method, grad_mode, epochs):
-  net = models.build_model(_ARCH.value, [t.name for t in tasks], prepared.train.features.shape[1])
-  cfg = config_lib.TrainConfig(arch=_ARCH.value, surgery=method, batch_size=batch_size,
-                               grad_mode=grad_mode)
+def with_task_count(prepared, tasks, count):
+  """The data with `count` tasks: the reference tasks, then copies of them cycled (same
+  labels and masks under new names), so only T changes."""
+  tasks = list(tasks)
+  extra = [dataclasses.replace(tasks[i % len(tasks)], name=f"{tasks[i % len(tasks)].name}_{i}")
+           for i in range(count - len(tasks))]
+
+  def widen(split):
+    labels, masks = dict(split.labels), dict(split.masks)
+    for task in extra:
+      source = task.name.rsplit("_", 1)[0]
+      labels[task.name], masks[task.name] = split.labels[source], split.masks[source]
+    return splits.SplitArrays(split.features, labels, masks)
+
+  scalers = dict(prepared.target_scalers)
+  for task in extra:
+    scalers[task.name] = scalers[task.name.rsplit("_", 1)[0]]
+  return (dataclasses.replace(prepared, train=widen(prepared.train), val=widen(prepared.val),
+                              test=widen(prepared.test), target_scalers=scalers),
+          tasks + extra)
+
+
+def kmtl_steps_per_second(prepared, tasks, batch_size, method, epochs, **train_kwargs):
+  net = models.build_model("shared", [t.name for t in tasks], prepared.train.features.shape[1])
+  cfg = config_lib.TrainConfig(arch="shared", surgery=method, batch_size=batch_size,
+                               **train_kwargs)
   trainer = train.Trainer(cfg, net, tasks, prepared, registry.create(method))
   trainer._train_epoch(tf.constant(1, tf.int64))  # pylint: disable=protected-access
   times = []
@@ -94,7 +128,7 @@ def keras_fit_steps_per_second(prepared, tasks, batch_size, epochs):
                 sample_weight=dict(train_split.masks), batch_size=batch_size,
                 epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[timer])
   steps = int(np.ceil(train_split.num_rows / batch_size))
-  return steps / statistics.median(timer.times[1:])
+  return steps / statistics.median(timer.times[1:]), net.model.jit_compile
 
 
 def epoch_seconds_with_and_without_summaries(prepared, tasks, method, epochs):
@@ -103,9 +137,9 @@ def epoch_seconds_with_and_without_summaries(prepared, tasks, method, epochs):
   out = []
   for on in (False, True):
     keras.utils.set_random_seed(0)
-    net = models.build_model(_ARCH.value, [t.name for t in tasks],
+    net = models.build_model("shared", [t.name for t in tasks],
                              prepared.train.features.shape[1])
-    cfg = config_lib.TrainConfig(arch=_ARCH.value, surgery=method, epochs=epochs + 1,
+    cfg = config_lib.TrainConfig(arch="shared", surgery=method, epochs=epochs + 1,
                                  patience=epochs + 1, summaries=on, grad_stats=on)
     trainer = train.Trainer(cfg, net, tasks, prepared, registry.create(method))
     ends = []
@@ -123,6 +157,25 @@ def epoch_seconds_with_and_without_summaries(prepared, tasks, method, epochs):
   return out
 
 
+class Targets:
+  """Collects (target, measured, limit, passed) rows and prints them as a table."""
+
+  def __init__(self):
+    self.rows = []
+
+  def at_least(self, name, measured, limit):
+    self.rows.append((name, measured, f">= {limit}", measured >= limit))
+
+  def at_most(self, name, measured, limit):
+    self.rows.append((name, measured, f"<= {limit}", measured <= limit))
+
+  def print(self):
+    print("\ntargets:")
+    print(f"{'target':<44}{'measured':>10}{'limit':>9}  result")
+    for name, measured, limit, passed in self.rows:
+      print(f"{name:<44}{measured:>10.3f}{limit:>9}  {'pass' if passed else 'MISS'}")
+
+
 def main(argv):
   del argv
   keras.utils.set_random_seed(0)
@@ -130,31 +183,63 @@ def main(argv):
   prepared = splits.prepare(data, 0.1, 0.2, seed=0)
   gflops = matmul_gflops()
   print(f"float32 matmul 2048^3: {gflops:.1f} GFLOP/s; train rows {prepared.train.num_rows}; "
-        f"arch {_ARCH.value}")
+        f"threads intra {tf.config.threading.get_intra_op_parallelism_threads()} "
+        f"(0 = all cores: {os.cpu_count()})")
+  targets = Targets()
+  epochs = _EPOCHS.value
   for batch_size in (int(b) for b in _BATCH_SIZES.value):
-    baseline = keras_fit_steps_per_second(prepared, data.tasks, batch_size, _EPOCHS.value)
-    print(f"\nbatch {batch_size}: Keras fit (steps_per_execution=64): {baseline:.0f} steps/s")
-    print(f"{'method':<12}{'grad_mode':<11}{'steps/s':>9}{'x fit':>8}{'of matmul':>11}")
-    runs = [(m, "loop") for m in _METHODS.value]
-    runs += [("pcgrad", mode) for mode in _GRAD_MODES.value if mode != "loop"]
-    for method, mode in runs:
-      rate = kmtl_steps_per_second(prepared, data.tasks, batch_size, method, mode,
-                                   _EPOCHS.value)
-      # 258 kFLOP per sample for forward + backward of the reference shared model.
-      share = rate * batch_size * 258e3 / (gflops * 1e9)
-      print(f"{method:<12}{mode:<11}{rate:>9.0f}{rate / baseline:>8.2f}{share:>11.3f}",
-            flush=True)
+    baseline, fit_jit = keras_fit_steps_per_second(prepared, data.tasks, batch_size, epochs)
+    print(f"\nbatch {batch_size}: Keras fit (steps_per_execution=64, jit_compile={fit_jit}): "
+          f"{baseline:.0f} steps/s")
+    print(f"{'method':<12}{'xla':<6}{'steps/s':>9}{'x fit':>8}{'of matmul':>11}")
+    rates = {}
+    runs = [(m, True) for m in _METHODS.value] + [(m, False) for m in ("none", "pcgrad")]
+    for method, jit in runs:
+      rate = kmtl_steps_per_second(prepared, data.tasks, batch_size, method, epochs,
+                                   jit_compile=jit)
+      rates[method, jit] = rate
+      share = rate * batch_size * FLOP_PER_SAMPLE / (gflops * 1e9)
+      print(f"{method:<12}{'on' if jit else 'off':<6}{rate:>9.0f}{rate / baseline:>8.2f}"
+            f"{share:>11.3f}", flush=True)
+    if ("pcgrad", True) in rates:
+      targets.at_least(f"pcgrad / fit steps/s, batch {batch_size}",
+                       rates["pcgrad", True] / baseline, TARGETS["pcgrad_vs_fit"])
+    if ("none", True) in rates:
+      targets.at_least(f"none / fit steps/s, batch {batch_size}",
+                       rates["none", True] / baseline, TARGETS["none_vs_fit"])
+    for method in ("gradnorm", "gradscale", "uw"):
+      if (method, True) in rates and ("pcgrad", True) in rates:
+        targets.at_most(f"{method} / pcgrad step time, batch {batch_size}",
+                        rates["pcgrad", True] / rates[method, True],
+                        TARGETS["step_time_vs_pcgrad"])
+
+  print("\nsteps per graph call (pcgrad, batch 32, XLA; 0 = a whole epoch):")
+  for per_call in (int(k) for k in _STEPS_PER_CALL.value):
+    rate = kmtl_steps_per_second(prepared, data.tasks, 32, "pcgrad", epochs,
+                                 steps_per_call=per_call)
+    print(f"  K={per_call:<6}{rate:>8.0f} steps/s", flush=True)
+
+  print("\nper-task gradients, loop versus jacobian (pcgrad, batch 32, XLA):")
+  for count in (int(t) for t in _TASK_COUNTS.value):
+    wide, tasks = with_task_count(prepared, data.tasks, count)
+    line = []
+    for mode in config_lib.GRAD_MODES:
+      rate = kmtl_steps_per_second(wide, tasks, 32, "pcgrad", epochs, grad_mode=mode)
+      line.append(f"{mode} {rate:.0f}")
+    print(f"  T={count}: " + ", ".join(line) + " steps/s", flush=True)
 
   print("\nsummaries overhead, batch 32, whole epochs (train + validation + metrics + writing):")
   for method in _OVERHEAD_METHODS.value:
-    pairs = [epoch_seconds_with_and_without_summaries(prepared, data.tasks, method,
-                                                      _EPOCHS.value)
+    pairs = [epoch_seconds_with_and_without_summaries(prepared, data.tasks, method, epochs)
              for _ in range(_REPEATS.value)]
     ratios = [on / off for off, on in pairs]
     print(f"{method:<12} off {statistics.median(p[0] for p in pairs):.2f} s  "
           f"on {statistics.median(p[1] for p in pairs):.2f} s  "
           f"ratio median {statistics.median(ratios):.3f} "
           f"(pairs: {', '.join(f'{r:.3f}' for r in ratios)})", flush=True)
+    targets.at_most(f"summaries cost, {method}", statistics.median(ratios) - 1.0,
+                    TARGETS["summaries_cost"])
+  targets.print()
 
 
 if __name__ == "__main__":

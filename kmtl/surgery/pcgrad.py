@@ -38,9 +38,9 @@ class PCGrad(base.Method):
       g = task_grads[i]
       for k in range(num_tasks - 1):
         j = order[k]
-        g_j = task_grads[j]
+        g_j = tf.gather(task_grads, j)
         dot = tf.reduce_sum(g * g_j)
-        coefficient = tf.math.divide_no_nan(tf.minimum(dot, 0.0), squared_norms[j])
+        coefficient = tf.math.divide_no_nan(tf.minimum(dot, 0.0), tf.gather(squared_norms, j))
         g = g - coefficient * g_j
       projected.append(g)
     return tf.add_n(projected), tf.ones([num_tasks], task_grads.dtype)

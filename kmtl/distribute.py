@@ -1,0 +1,94 @@
+"""Training under a `tf.distribute` strategy (`--strategy=mirrored|multiworker`).
+
+Every replica takes its share of the global batch (rows r, r + R, r + 2R, ...) and returns, per
+task, the sum of its labelled rows' losses, their count and the gradient of that sum for every
+trainable variable, stacked [T, P_all]. The sums are all-reduced, so a task's loss is its mean
+over its labelled rows across all replicas (not a mean of per-replica means), and its gradient
+is the gradient of that mean. The surgery method then runs once, in cross-replica context, on
+the all-reduced per-task gradients of the shared parameters; task-specific parameters take
+sum_t w_t (gradient of task t) with the method's task weights w, as on one device.
+
+Batch-level losses (Balanced MSE) and FDS's per-batch calibration are not split across replicas,
+so they are refused; XLA is not used under a strategy.
+"""
+
+import tensorflow as tf
+
+
+class DistributeError(ValueError):
+  """A strategy that cannot run what was asked."""
+
+
+def make_strategy(name):
+  """The named strategy: `mirrored` over every local GPU, or over the logical CPUs when there
+  is no GPU; `multiworker` from TF_CONFIG; `default` the no-op strategy (None here)."""
+  if name == "default":
+    return None
+  if name == "mirrored":
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+  if name == "multiworker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise DistributeError(f"--strategy={name!r}: expected default, mirrored or multiworker")
+
+
+def check_supported(strategy, feature_smoothing, batch_losses):
+  if strategy is None:
+    return
+  if feature_smoothing is not None or batch_losses:
+    raise DistributeError("--strategy: FDS and Balanced MSE work on whole batches and are not "
+                          "supported under a distribution strategy; LDS is")
+
+
+def _flat(tensors, variables):
+  return tf.concat([tf.reshape(tf.zeros_like(v) if g is None else g, [-1])
+                    for g, v in zip(tensors, variables)], axis=0)
+
+
+def replica_sums(trainer, x, y, m, sw):
+  """On one replica, for its share of the batch: per-task loss sums [T], label counts [T], the
+  gradients of the sums [T, P_all] and the regularisation gradient [P_all] over replicas."""
+  context = tf.distribute.get_replica_context()
+  replica, replicas = context.replica_id_in_sync_group, context.num_replicas_in_sync
+  x, y, m, sw = (t[replica::replicas] for t in (x, y, m, sw))
+  variables = trainer.shared_vars + trainer.task_vars
+  with tf.GradientTape(persistent=True) as tape:
+    predictions = trainer.model(x, training=True)
+    sums, counts = trainer.task_loss_sums(y, predictions, m, sw)
+    model_losses = trainer.model.losses
+    regularization = (tf.add_n(model_losses) if model_losses else tf.constant(0.0)) / replicas
+  stack = tf.stack([
+      _flat(tape.gradient(sums, variables,
+                          output_gradients=tf.one_hot(t, trainer.num_tasks)), variables)
+      for t in range(trainer.num_tasks)])
+  regularization_grad = _flat(tape.gradient(regularization, variables), variables)
+  del tape
+  return sums, counts, stack, regularization_grad
+
+
+def step(trainer, strategy, x, y, m, sw):
+  """One update from the global batch. Returns what `Trainer._step` returns."""
+  per_replica = strategy.run(replica_sums, args=(trainer, x, y, m, sw))
+  sums, counts, stack, regularization_grad = (
+      strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per_replica)
+  raw = tf.math.divide_no_nan(sums, counts)
+  scale = tf.math.divide_no_nan(trainer.base_weights * trainer.task_active, counts)
+  weighted = raw * trainer.base_weights * trainer.task_active
+  stack = stack * scale[:, None]
+  num_shared = sum(trainer.shared_sizes)
+  shared_stack, task_stack = stack[:, :num_shared], stack[:, num_shared:]
+  if num_shared:
+    shared_flat, task_weights = trainer.method.combine(shared_stack, weighted)
+  else:
+    shared_flat, task_weights = tf.zeros([0]), trainer.method.weights(weighted)
+  flat = tf.concat([shared_flat, tf.linalg.matvec(task_stack, task_weights, transpose_a=True)],
+                   axis=0) + regularization_grad
+  variables = trainer.shared_vars + trainer.task_vars
+  sizes = trainer.shared_sizes + [int(tf.size(v)) for v in trainer.task_vars]
+  grads = [tf.reshape(g, v.shape) for g, v in zip(tf.split(flat, sizes), variables)]
+  finite = tf.logical_and(tf.reduce_all(tf.math.is_finite(raw)),
+                          tf.reduce_all(tf.math.is_finite(flat)))
+  trainer.optimizer.apply(grads, variables)
+  return (raw, task_weights, finite, tf.math.is_finite(raw),
+          shared_stack if num_shared else None, grads[:len(trainer.shared_vars)])

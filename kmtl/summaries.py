@@ -62,6 +62,24 @@ def _layout(metric_names):
       layout_pb2.Category(title="gradient dynamics", chart=gradients)])
 
 
+def _scalar_writer(writer):
+  """fn(pairs, step) writing (tag, value) pairs to `writer` in one graph call, traced once per
+  tag list, rather than one eager call per scalar. One per writer: a traced summary op keeps
+  the writer it was traced with."""
+
+  @tf.function
+  def write(tags, values, step):
+    with writer.as_default():
+      for i, tag in enumerate(tags):
+        tf.summary.scalar(tag, values[i], step=step)
+
+  def write_pairs(pairs, step):
+    if pairs:
+      tags, values = zip(*pairs)
+      write(tags, tf.constant(values, tf.float32), tf.constant(step, tf.int64))
+  return write_pairs
+
+
 class Writer:
   """Writes one run's summaries; `write_epoch` takes the trainer's per-epoch record."""
 
@@ -71,6 +89,7 @@ class Writer:
     self.root = tf.summary.create_file_writer(logdir)
     self.train = tf.summary.create_file_writer(os.path.join(logdir, "train"))
     self.val = tf.summary.create_file_writer(os.path.join(logdir, "val"))
+    self._train_scalars, self._val_scalars = _scalar_writer(self.train), _scalar_writer(self.val)
     metric_names = ["loss", "weighted_loss"]
     for kind in (metrics_lib.REGRESSION_METRICS, metrics_lib.BINARY_METRICS):
       metric_names += [m for m in kind if m not in ("threshold", "tail_mae")]
@@ -82,40 +101,41 @@ class Writer:
       hp.hparams(hparams)
     self.root.flush()
 
-  def _task_scalars(self, prefix_values, step):
-    for name, values in prefix_values.items():
-      for metric, value in values.items():
-        if metric not in ("count", "threshold") and value is not None and np.isfinite(value):
-          tf.summary.scalar(f"{name}/{metric}", value, step=step)
+  @staticmethod
+  def _task_scalars(prefix_values):
+    return [(f"{name}/{metric}", value) for name, values in prefix_values.items()
+            for metric, value in values.items()
+            if metric not in ("count", "threshold") and value is not None and np.isfinite(value)]
 
   def write_epoch(self, record):
     step = record["epoch"]
-    with self.train.as_default():
-      for name in self.names:
-        tf.summary.scalar(f"{name}/loss", record["train_loss"][name], step=step)
-        tf.summary.scalar(f"{name}/weighted_loss", record["weighted_loss"][name], step=step)
-        tf.summary.scalar(f"task_weight/{name}", record["task_weights"][name], step=step)
-      self._task_scalars(record.get("train", {}), step)
-      tf.summary.scalar("learning_rate", record["learning_rate"], step=step)
-      grad = record.get("grad")
-      if grad:
-        for name, value in grad["norm"].items():
-          tf.summary.scalar(f"grad/norm/{name}", value, step=step)
-        for stat in ("cosine", "angle_deg", "conflict_fraction"):
-          for pair, value in grad[stat].items():
-            tf.summary.scalar(f"grad/{stat}/{pair.replace(':', '_vs_')}", value, step=step)
-        if "update_norm" in grad:
-          tf.summary.scalar("grad/update_norm", grad["update_norm"], step=step)
-      if "task_graph" in record:
-        a = np.asarray(record["task_graph"])
-        for i, reader in enumerate(self.names):
-          for j, source in enumerate(self.names):
-            tf.summary.scalar(f"task_graph/{reader}_from_{source}", a[i, j], step=step)
-        tf.summary.image("task_graph", task_graph_image(a, self.names), step=step)
-    with self.val.as_default():
-      for name in self.names:
-        tf.summary.scalar(f"{name}/loss", record["val_loss"][name], step=step)
-      self._task_scalars(record["val"], step)
+    train = []
+    for name in self.names:
+      train += [(f"{name}/loss", record["train_loss"][name]),
+                (f"{name}/weighted_loss", record["weighted_loss"][name]),
+                (f"task_weight/{name}", record["task_weights"][name])]
+    train += self._task_scalars(record.get("train", {}))
+    train.append(("learning_rate", record["learning_rate"]))
+    grad = record.get("grad")
+    if grad:
+      train += [(f"grad/norm/{name}", value) for name, value in grad["norm"].items()]
+      for stat in ("cosine", "angle_deg", "conflict_fraction"):
+        train += [(f"grad/{stat}/{pair.replace(':', '_vs_')}", value)
+                  for pair, value in grad[stat].items()]
+      if "update_norm" in grad:
+        train.append(("grad/update_norm", grad["update_norm"]))
+    if "task_graph" in record:
+      a = np.asarray(record["task_graph"])
+      train += [(f"task_graph/{reader}_from_{source}", a[i, j])
+                for i, reader in enumerate(self.names) for j, source in enumerate(self.names)]
+    val = [(f"{name}/loss", record["val_loss"][name]) for name in self.names]
+    val += self._task_scalars(record["val"])
+    self._train_scalars(train, step)
+    self._val_scalars(val, step)
+    if "task_graph" in record:
+      with self.train.as_default():
+        tf.summary.image("task_graph", task_graph_image(record["task_graph"], self.names),
+                         step=step)
     self.train.flush()
     self.val.flush()
 

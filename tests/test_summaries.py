@@ -83,3 +83,23 @@ def test_tiny_run_writes_expected_tags(tmp_path):
   root_tags = _tags(tb)
   assert {"test/resistivity/r2", "test/amorphous/recall", "_hparams_/experiment",
           "_hparams_/session_start_info", "custom_scalars__config__"} <= set(root_tags)
+
+
+def test_two_writers_in_one_process_keep_their_own_values(tmp_path):
+  tasks = config_lib.DataConfig().tasks
+  names = [t.name for t in tasks]
+  for run, loss in (("a", 1.5), ("b", 2.5)):
+    writer = summaries.Writer(str(tmp_path / run), tasks, {"seed": 0})
+    per_task = {n: loss for n in names}
+    writer.write_epoch({"epoch": 1, "train_loss": per_task, "weighted_loss": per_task,
+                        "task_weights": per_task, "learning_rate": 1e-3,
+                        "val_loss": per_task, "val": {}})
+    writer.close()
+  for run, loss in (("a", 1.5), ("b", 2.5)):
+    for split in ("train", "val"):
+      acc = event_accumulator.EventAccumulator(str(tmp_path / run / split),
+                                               size_guidance={"tensors": 0})
+      acc.Reload()
+      (event,) = acc.Tensors("hardness/loss")
+      assert event.step == 1
+      assert tf.make_ndarray(event.tensor_proto) == pytest.approx(loss)

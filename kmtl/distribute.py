@@ -33,6 +33,18 @@ def make_strategy(name):
   raise DistributeError(f"--strategy={name!r}: expected default, mirrored or multiworker")
 
 
+def is_chief(strategy):
+  """Whether this process writes the run's results: always, except on the workers other than
+  the chief of a multi-worker cluster (TF_CONFIG's `chief`, or worker 0 without one)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
 def check_supported(strategy, feature_smoothing, batch_losses):
   if strategy is None:
     return

@@ -12,6 +12,8 @@ already holds checkpoints is an error, so a finished run is never silently overw
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 
 from absl import logging
@@ -144,6 +146,8 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json.
   `data`, when given, is `cfg.data` already loaded and validated."""
   start = time.perf_counter()
+  # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
+  strategy = distribute.make_strategy(cfg.train.strategy)
   method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   checkpoint_dir = os.path.join(cfg.workdir, "checkpoints") if cfg.workdir else None
   latest = tf.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
@@ -157,7 +161,6 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   data = data if data is not None else io.load_from_config(cfg.data)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split)
-  strategy = distribute.make_strategy(cfg.train.strategy)
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                              len(data.feature_names), cfg.model)
@@ -167,25 +170,31 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
                             **imbalance_parts(cfg.imbalance, data.tasks, prepared,
                                               cfg.model.head_units[-1], cfg.seed))
 
+  # Workers other than the chief of a multi-worker run save into a scratch directory that is
+  # removed at the end: every worker must take part in saving, one writes the results.
+  workdir = cfg.workdir
+  if workdir and not distribute.is_chief(strategy):
+    workdir = tempfile.mkdtemp(prefix="kmtl-worker-")
   manager = None
-  if cfg.workdir:
-    os.makedirs(cfg.workdir, exist_ok=True)
-    atomic.write_text(os.path.join(cfg.workdir, "config.json"), config_lib.to_json(cfg) + "\n")
+  if workdir:
+    os.makedirs(workdir, exist_ok=True)
+    atomic.write_text(os.path.join(workdir, "config.json"), config_lib.to_json(cfg) + "\n")
     checkpoint = trainer.checkpoint()
-    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
+                                         max_to_keep=2)
     if latest is not None:
       checkpoint.restore(latest).assert_existing_objects_matched()
       logging.info("resumed from %s (epoch %d)", latest, int(trainer.epoch.numpy()))
 
   writer = None
-  if cfg.workdir and cfg.train.summaries:
-    writer = summaries.Writer(os.path.join(cfg.workdir, "tb"), data.tasks, hparams(cfg))
+  if workdir and cfg.train.summaries:
+    writer = summaries.Writer(os.path.join(workdir, "tb"), data.tasks, hparams(cfg))
 
   def record_epoch(record):
     if writer is not None:
       writer.write_epoch(record)
-    if cfg.workdir:
-      with open(os.path.join(cfg.workdir, "history.jsonl"), "a", encoding="utf-8") as f:
+    if workdir:
+      with open(os.path.join(workdir, "history.jsonl"), "a", encoding="utf-8") as f:
         f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
     if on_epoch_end is not None:
       on_epoch_end(record)
@@ -212,12 +221,14 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     writer.close()
   if cfg.baseline_gbm:
     result["gbm_test"] = baseline.gradient_boosting(prepared, data.tasks, cfg.seed)
-  if cfg.workdir:
-    _save_model(net.model, os.path.join(cfg.workdir, "model.keras"))
-    atomic.write_text(os.path.join(cfg.workdir, "preprocessing.json"),
+  if workdir:
+    _save_model(net.model, os.path.join(workdir, "model.keras"))
+    atomic.write_text(os.path.join(workdir, "preprocessing.json"),
                       json.dumps(preprocessing_summary(prepared, data), indent=2) + "\n")
-    atomic.write_text(os.path.join(cfg.workdir, "metrics.json"),
+    atomic.write_text(os.path.join(workdir, "metrics.json"),
                       json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
+  if workdir and workdir != cfg.workdir:
+    shutil.rmtree(workdir, ignore_errors=True)
   return result
 
 

@@ -3,8 +3,9 @@
     python tools/bench_train.py [--batch_sizes=32,256] [--epochs=5] [--methods=...]
 
 On the embedded default (reference data shape) and the reference shared model, each
-configuration traces/compiles in one warm-up epoch and then trains `--epochs` timed epochs (one
-graph call each by default); the median epoch gives steps/s. The baseline is plain Keras
+configuration traces/compiles in one warm-up epoch; then `--epochs` rounds each time one epoch
+of every configuration in turn (so load that drifts during the run falls on all of them), and
+the median epoch gives steps/s. The baseline is plain Keras
 `model.fit` with `steps_per_execution=64` on the same model with the summed masked loss (masks as
 per-output sample weights). Ratios are against that baseline in the same run, and the achieved
 FLOP rate is set against a large float32 matmul measured in the same run.
@@ -37,7 +38,8 @@ from kmtl.data import splits
 from kmtl.surgery import registry
 
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["32", "256"], "Batch sizes to measure.")
-_EPOCHS = flags.DEFINE_integer("epochs", 5, "Timed epochs per configuration (median taken).")
+_EPOCHS = flags.DEFINE_integer("epochs", 5, "Timed epochs (rounds) per configuration; the "
+                                "median is taken.")
 _METHODS = flags.DEFINE_list("methods", ["none", "pcgrad", "gradnorm", "gradscale", "uw"],
                              "Surgery methods to measure.")
 _STEPS_PER_CALL = flags.DEFINE_list("steps_per_call", ["64", "512", "0"],
@@ -90,33 +92,37 @@ def with_task_count(prepared, tasks, count):
           tasks + extra)
 
 
-def kmtl_steps_per_second(prepared, tasks, batch_size, method, epochs, **train_kwargs):
+def kmtl_epoch(prepared, tasks, batch_size, method, **train_kwargs):
+  """A callable training one epoch of kmtl's loop (traced and warmed up here) that returns
+  its (steps, seconds)."""
   net = models.build_model("shared", [t.name for t in tasks], prepared.train.features.shape[1])
   cfg = config_lib.TrainConfig(arch="shared", surgery=method, batch_size=batch_size,
                                **train_kwargs)
   trainer = train.Trainer(cfg, net, tasks, prepared, registry.create(method))
-  trainer._train_epoch(tf.constant(1, tf.int64))  # pylint: disable=protected-access
-  times = []
-  for epoch in range(epochs):
+  epoch = [1]
+
+  def run():
     start = time.perf_counter()
-    trainer._train_epoch(tf.constant(epoch + 2, tf.int64))  # pylint: disable=protected-access
-    times.append(time.perf_counter() - start)
-  return (prepared.train.num_rows // batch_size) / statistics.median(times)
+    trainer._train_epoch(tf.constant(epoch[0], tf.int64))  # pylint: disable=protected-access
+    epoch[0] += 1
+    return prepared.train.num_rows // batch_size, time.perf_counter() - start
+  run()
+  return run
 
 
 class _EpochTimer(keras.callbacks.Callback):
-
-  def on_train_begin(self, logs=None):
-    self.times = []
 
   def on_epoch_begin(self, epoch, logs=None):
     self._start = time.perf_counter()
 
   def on_epoch_end(self, epoch, logs=None):
-    self.times.append(time.perf_counter() - self._start)
+    self.seconds = time.perf_counter() - self._start
 
 
-def keras_fit_steps_per_second(prepared, tasks, batch_size, epochs):
+def keras_fit_epoch(prepared, tasks, batch_size):
+  """Like `kmtl_epoch` for plain Keras `fit` (steps_per_execution=64) on the same model with
+  the summed masked loss; the time is the epoch's, from a callback. Also returns whether
+  Keras compiled it with XLA."""
   net = models.build_model("shared", [t.name for t in tasks], prepared.train.features.shape[1])
   loss = {t.name: (keras.losses.BinaryCrossentropy(from_logits=True)
                    if t.kind == schema.BINARY else keras.losses.MeanSquaredError())
@@ -124,11 +130,26 @@ def keras_fit_steps_per_second(prepared, tasks, batch_size, epochs):
   net.model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, steps_per_execution=64)
   train_split = prepared.train
   timer = _EpochTimer()
-  net.model.fit(train_split.features, dict(train_split.labels),
-                sample_weight=dict(train_split.masks), batch_size=batch_size,
-                epochs=epochs + 1, shuffle=True, verbose=0, callbacks=[timer])
-  steps = int(np.ceil(train_split.num_rows / batch_size))
-  return steps / statistics.median(timer.times[1:]), net.model.jit_compile
+
+  def run():
+    net.model.fit(train_split.features, dict(train_split.labels),
+                  sample_weight=dict(train_split.masks), batch_size=batch_size, epochs=1,
+                  shuffle=True, verbose=0, callbacks=[timer])
+    return int(np.ceil(train_split.num_rows / batch_size)), timer.seconds
+  run()
+  return run, net.model.jit_compile
+
+
+def interleaved_rates(contestants, rounds):
+  """{name: median steps/s} over `rounds` rounds, each timing one epoch of every contestant in
+  turn, so that the machine's drifting load falls on all of them alike."""
+  seconds = {name: [] for name in contestants}
+  steps = {}
+  for _ in range(rounds):
+    for name, run in contestants.items():
+      steps[name], elapsed = run()
+      seconds[name].append(elapsed)
+  return {name: steps[name] / statistics.median(seconds[name]) for name in contestants}
 
 
 def epoch_seconds_with_and_without_summaries(prepared, tasks, method, epochs):
@@ -184,20 +205,22 @@ def main(argv):
   gflops = matmul_gflops()
   print(f"float32 matmul 2048^3: {gflops:.1f} GFLOP/s; train rows {prepared.train.num_rows}; "
         f"threads intra {tf.config.threading.get_intra_op_parallelism_threads()} "
-        f"(0 = all cores: {os.cpu_count()})")
+        f"(0 = all cores: {os.cpu_count()}); medians of {_EPOCHS.value} interleaved epochs")
   targets = Targets()
-  epochs = _EPOCHS.value
+  rounds = _EPOCHS.value
   for batch_size in (int(b) for b in _BATCH_SIZES.value):
-    baseline, fit_jit = keras_fit_steps_per_second(prepared, data.tasks, batch_size, epochs)
+    fit, fit_jit = keras_fit_epoch(prepared, data.tasks, batch_size)
+    contestants = {"fit": fit}
+    for method, jit in [(m, True) for m in _METHODS.value] + [("none", False),
+                                                               ("pcgrad", False)]:
+      contestants[method, jit] = kmtl_epoch(prepared, data.tasks, batch_size, method,
+                                            jit_compile=jit)
+    rates = interleaved_rates(contestants, rounds)
+    baseline = rates.pop("fit")
     print(f"\nbatch {batch_size}: Keras fit (steps_per_execution=64, jit_compile={fit_jit}): "
           f"{baseline:.0f} steps/s")
     print(f"{'method':<12}{'xla':<6}{'steps/s':>9}{'x fit':>8}{'of matmul':>11}")
-    rates = {}
-    runs = [(m, True) for m in _METHODS.value] + [(m, False) for m in ("none", "pcgrad")]
-    for method, jit in runs:
-      rate = kmtl_steps_per_second(prepared, data.tasks, batch_size, method, epochs,
-                                   jit_compile=jit)
-      rates[method, jit] = rate
+    for (method, jit), rate in rates.items():
       share = rate * batch_size * FLOP_PER_SAMPLE / (gflops * 1e9)
       print(f"{method:<12}{'on' if jit else 'off':<6}{rate:>9.0f}{rate / baseline:>8.2f}"
             f"{share:>11.3f}", flush=True)
@@ -212,25 +235,27 @@ def main(argv):
         targets.at_most(f"{method} / pcgrad step time, batch {batch_size}",
                         rates["pcgrad", True] / rates[method, True],
                         TARGETS["step_time_vs_pcgrad"])
+    del contestants
 
   print("\nsteps per graph call (pcgrad, batch 32, XLA; 0 = a whole epoch):")
-  for per_call in (int(k) for k in _STEPS_PER_CALL.value):
-    rate = kmtl_steps_per_second(prepared, data.tasks, 32, "pcgrad", epochs,
-                                 steps_per_call=per_call)
+  rates = interleaved_rates(
+      {k: kmtl_epoch(prepared, data.tasks, 32, "pcgrad", steps_per_call=k)
+       for k in (int(k) for k in _STEPS_PER_CALL.value)}, rounds)
+  for per_call, rate in rates.items():
     print(f"  K={per_call:<6}{rate:>8.0f} steps/s", flush=True)
 
   print("\nper-task gradients, loop versus jacobian (pcgrad, batch 32, XLA):")
   for count in (int(t) for t in _TASK_COUNTS.value):
     wide, tasks = with_task_count(prepared, data.tasks, count)
-    line = []
-    for mode in config_lib.GRAD_MODES:
-      rate = kmtl_steps_per_second(wide, tasks, 32, "pcgrad", epochs, grad_mode=mode)
-      line.append(f"{mode} {rate:.0f}")
-    print(f"  T={count}: " + ", ".join(line) + " steps/s", flush=True)
+    rates = interleaved_rates(
+        {mode: kmtl_epoch(wide, tasks, 32, "pcgrad", grad_mode=mode)
+         for mode in config_lib.GRAD_MODES}, rounds)
+    print(f"  T={count}: " + ", ".join(f"{m} {r:.0f}" for m, r in rates.items()) + " steps/s",
+          flush=True)
 
   print("\nsummaries overhead, batch 32, whole epochs (train + validation + metrics + writing):")
   for method in _OVERHEAD_METHODS.value:
-    pairs = [epoch_seconds_with_and_without_summaries(prepared, data.tasks, method, epochs)
+    pairs = [epoch_seconds_with_and_without_summaries(prepared, data.tasks, method, rounds)
              for _ in range(_REPEATS.value)]
     ratios = [on / off for off, on in pairs]
     print(f"{method:<12} off {statistics.median(p[0] for p in pairs):.2f} s  "

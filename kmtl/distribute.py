@@ -70,13 +70,11 @@ def replica_sums(trainer, x, y, m, sw):
     sums, counts = trainer.task_loss_sums(y, predictions, m, sw)
     model_losses = trainer.model.losses
     regularization = (tf.add_n(model_losses) if model_losses else tf.constant(0.0)) / replicas
-  stack = tf.stack([
-      _flat(tape.gradient(sums, variables,
-                          output_gradients=tf.one_hot(t, trainer.num_tasks)), variables)
-      for t in range(trainer.num_tasks)])
+  # One backward pass per task, each through that task's head only.
+  stack = tf.stack([_flat(tape.gradient(loss, variables), variables) for loss in sums])
   regularization_grad = _flat(tape.gradient(regularization, variables), variables)
   del tape
-  return sums, counts, stack, regularization_grad
+  return tf.stack(sums), tf.stack(counts), stack, regularization_grad
 
 
 def step(trainer, strategy, x, y, m, sw):

@@ -48,7 +48,15 @@ def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
 
 def task_losses(tasks, labels, predictions, masks, sample_weights=None,
                 config=config_lib.LossConfig(), batch_losses=None):
-  """[T] masked losses, in the order of `tasks`.
+  """[T] masked losses, in the order of `tasks`: `tf.stack` of `task_loss_list`."""
+  return tf.stack(task_loss_list(tasks, labels, predictions, masks, sample_weights, config,
+                                 batch_losses))
+
+
+def task_loss_list(tasks, labels, predictions, masks, sample_weights=None,
+                   config=config_lib.LossConfig(), batch_losses=None):
+  """The T masked losses as separate scalars, in the order of `tasks` (so that the gradient
+  of one runs back through its own head only).
 
   Args:
     tasks: the `schema.TaskSpec`s.
@@ -66,17 +74,17 @@ def task_losses(tasks, labels, predictions, masks, sample_weights=None,
     else:
       out.append(masked_mean(per_row_loss(t, labels[t.name], predictions[t.name], config),
                              masks[t.name], sample_weights.get(t.name)))
-  return tf.stack(out)
+  return out
 
 
 def task_loss_sums(tasks, labels, predictions, masks, sample_weights=None,
                    config=config_lib.LossConfig()):
-  """([T] masked loss sums, [T] label counts): `task_losses` before the division, per-row
-  losses only. Arguments as in `task_losses`."""
+  """(T masked loss sums, T label counts), as lists of scalars: `task_loss_list` before the
+  division, per-row losses only. Arguments as in `task_losses`."""
   sample_weights = sample_weights or {}
   parts = [masked_sum(per_row_loss(t, labels[t.name], predictions[t.name], config),
                       masks[t.name], sample_weights.get(t.name)) for t in tasks]
-  return tf.stack([p[0] for p in parts]), tf.stack([p[1] for p in parts])
+  return [p[0] for p in parts], [p[1] for p in parts]
 
 
 def task_weights(mode, label_counts):

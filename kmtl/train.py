@@ -226,14 +226,19 @@ class Trainer:
 
   def _task_losses(self, labels, predictions, masks, sample_weights, training=True):
     """[T] losses; evaluation uses the plain per-row losses (no batch-level Balanced MSE)."""
+    return tf.stack(self._task_loss_list(labels, predictions, masks, sample_weights, training))
+
+  def _task_loss_list(self, labels, predictions, masks, sample_weights, training=True):
+    """The T losses as separate scalars."""
     names = [t.name for t in self.tasks]
     as_dict = lambda m: {n: m[:, i] for i, n in enumerate(names)}
-    return losses_lib.task_losses(self.tasks, as_dict(labels), predictions, as_dict(masks),
-                                  as_dict(sample_weights), self.loss_config,
-                                  self.batch_losses if training else None)
+    return losses_lib.task_loss_list(self.tasks, as_dict(labels), predictions, as_dict(masks),
+                                     as_dict(sample_weights), self.loss_config,
+                                     self.batch_losses if training else None)
 
   def task_loss_sums(self, labels, predictions, masks, sample_weights):
-    """([T] masked loss sums, [T] label counts) of a batch (per-row losses only)."""
+    """(T masked loss sums, T label counts) of a batch, as lists of scalars (per-row losses
+    only)."""
     names = [t.name for t in self.tasks]
     as_dict = lambda t: {n: t[:, i] for i, n in enumerate(names)}
     return losses_lib.task_loss_sums(self.tasks, as_dict(labels), predictions, as_dict(masks),
@@ -249,20 +254,15 @@ class Trainer:
       reps[name] = self.feature_smoothing.calibrate(t, reps[name], y[:, t], m[:, t], epoch)
     return {task.name: self.net.head(task.name, reps[task.name]) for task in self.tasks}
 
-  def _stack(self, tape, weighted):
+  def _stack(self, tape, weighted, weighted_list):
     """[T, P] per-task gradients of the shared parameters, from the step's persistent tape."""
     if self.config.grad_mode == "jacobian":
       jacobian = tape.jacobian(weighted, self.shared_vars, experimental_use_pfor=True)
       jacobian = _zeros_for_none(jacobian, [tf.zeros([self.num_tasks, *v.shape])
                                             for v in self.shared_vars])
       return tf.concat([tf.reshape(j, [self.num_tasks, -1]) for j in jacobian], axis=1)
-    # Slicing `weighted` here would fall outside the tape: select task t by a one-hot output
-    # gradient instead.
-    return tf.stack([
-        _flat(_zeros_for_none(
-            tape.gradient(weighted, self.shared_vars,
-                          output_gradients=tf.one_hot(t, self.num_tasks)),
-            self.shared_vars)) for t in range(self.num_tasks)])
+    return tf.stack([_flat(_zeros_for_none(tape.gradient(loss, self.shared_vars),
+                                           self.shared_vars)) for loss in weighted_list])
 
   def _step(self, x, y, m, sw, epoch, with_stats):
     """One update. `with_stats` (a Python bool: two traced variants, no per-step branch) asks
@@ -272,20 +272,37 @@ class Trainer:
     method = self.method
     with tf.GradientTape(persistent=True) as tape:
       predictions = self._forward(x, y, m, epoch)
-      raw = self._task_losses(y, predictions, m, sw)
-      weighted = raw * self.base_weights * self.task_active
+      raw_list = self._task_loss_list(y, predictions, m, sw)
+      # One scalar per task: its gradient runs back through that task's head only.
+      weighted_list = [loss * self.base_weights[t] * self.task_active[t]
+                       for t, loss in enumerate(raw_list)]
+      raw, weighted = tf.stack(raw_list), tf.stack(weighted_list)
       regularization = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
 
     stack = None
-    if method.needs_task_grads:
-      stack = self._stack(tape, weighted)
+    if method.needs_task_grads and self.config.grad_mode == "loop":
+      num_shared = len(self.shared_vars)
+      per_task = [tape.gradient(loss, self.shared_vars + self.task_vars)
+                  for loss in weighted_list]
+      stack = tf.stack([_flat(_zeros_for_none(g[:num_shared], self.shared_vars))
+                        for g in per_task])
       shared_flat, task_weights = method.combine(stack, weighted)
-      shared_flat = tf.stop_gradient(shared_flat)
       task_weights = tf.stop_gradient(task_weights)
       # d(sum_t w_t L_t)/d(task parameters), with w held constant.
+      task_grads = []
+      for j, v in enumerate(self.task_vars):
+        parts = [task_weights[t] * g[num_shared + j] for t, g in enumerate(per_task)
+                 if g[num_shared + j] is not None]
+        task_grads.append(tf.add_n(parts) if parts else tf.zeros_like(v))
+    elif method.needs_task_grads:
+      stack = self._stack(tape, weighted, weighted_list)
+      shared_flat, task_weights = method.combine(stack, weighted)
+      task_weights = tf.stop_gradient(task_weights)
       task_grads = _zeros_for_none(
           tape.gradient(weighted, self.task_vars, output_gradients=task_weights),
           self.task_vars)
+    if method.needs_task_grads:
+      shared_flat = tf.stop_gradient(shared_flat)
       shared_grads = [tf.reshape(g, v.shape) for g, v in
                       zip(tf.split(shared_flat, self.shared_sizes), self.shared_vars)]
       grads = shared_grads + task_grads
@@ -295,7 +312,7 @@ class Trainer:
           tape.gradient(weighted, self.shared_vars + self.task_vars,
                         output_gradients=task_weights), self.shared_vars + self.task_vars)
       if with_stats and self.shared_vars:
-        stack = self._stack(tape, weighted)
+        stack = self._stack(tape, weighted, weighted_list)
     variables = self.shared_vars + self.task_vars
     if self.model.losses:
       extra = _zeros_for_none(tape.gradient(regularization, variables), variables)

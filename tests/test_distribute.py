@@ -54,9 +54,9 @@ per_replica = strategy.run(distribute.replica_sums, args=(single, x, y, m, sw))
 sums, counts, stack, _ = (strategy.reduce("SUM", v, axis=None) for v in per_replica)
 out["reduced"] = float(sums[h] / counts[h])
 with tf.GradientTape(persistent=True) as tape:
-  raw = single._task_losses(tf.constant(y), single.model(x, training=True), tf.constant(m),
-                            tf.constant(sw))
-expected = single._stack(tape, raw).numpy()
+  raw = single._task_loss_list(tf.constant(y), single.model(x, training=True), tf.constant(m),
+                               tf.constant(sw))
+expected = single._stack(tape, tf.stack(raw), raw).numpy()
 got = (stack.numpy() / np.maximum(counts.numpy(), 1)[:, None])[:, :expected.shape[1]]
 out["stack_max_abs_diff"] = float(np.abs(got - expected).max())
 out["stack_max_abs"] = float(np.abs(expected).max())

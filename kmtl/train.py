@@ -366,8 +366,9 @@ class Trainer:
   def _run_steps(self, epoch, order, data, first, last):
     """Trains steps [first, last) of the epoch in-graph; returns their summed measurements.
 
-    With gradient statistics on, steps run in chunks of `grad_stats_every` whose first step
-    also records the statistics (building the [T, P] stack if the method does not).
+    With gradient statistics on, every `grad_stats_every`-th step also records them (building
+    the [T, P] stack if the method does not): a branch inside one flat loop, which XLA runs
+    faster than a loop of chunks.
     """
     zeros = tf.zeros([self.num_tasks])
     totals = {"loss_sum": zeros, "weighted_sum": zeros, "loss_count": zeros,
@@ -378,15 +379,13 @@ class Trainer:
         totals = self._train_step(data, order, step, epoch, totals, with_stats=False)
         step += 1
       return totals
-    start = first
-    while start < last and self.failed_step < 0:
-      totals = self._train_step(data, order, start, epoch, totals, with_stats=True)
-      step = start + 1
-      while step < tf.minimum(start + self.config.grad_stats_every, last) and \
-          self.failed_step < 0:
+    step = first
+    while step < last and self.failed_step < 0:
+      if (step - first) % self.config.grad_stats_every == 0:
+        totals = self._train_step(data, order, step, epoch, totals, with_stats=True)
+      else:
         totals = self._train_step(data, order, step, epoch, totals, with_stats=False)
-        step += 1
-      start += self.config.grad_stats_every
+      step += 1
     return totals
 
   def _update_feature_statistics(self):

@@ -14,6 +14,8 @@ so they are refused; XLA is not used under a strategy.
 
 import tensorflow as tf
 
+from kmtl import gradients
+
 
 class DistributeError(ValueError):
   """A strategy that cannot run what was asked."""
@@ -53,11 +55,6 @@ def check_supported(strategy, feature_smoothing, batch_losses):
                           "supported under a distribution strategy; LDS is")
 
 
-def _flat(tensors, variables):
-  return tf.concat([tf.reshape(tf.zeros_like(v) if g is None else g, [-1])
-                    for g, v in zip(tensors, variables)], axis=0)
-
-
 def replica_sums(trainer, x, y, m, sw):
   """On one replica, for its share of the batch: per-task loss sums [T], label counts [T], the
   gradients of the sums [T, P_all] and the regularisation gradient [P_all] over replicas."""
@@ -71,8 +68,9 @@ def replica_sums(trainer, x, y, m, sw):
     model_losses = trainer.model.losses
     regularization = (tf.add_n(model_losses) if model_losses else tf.constant(0.0)) / replicas
   # One backward pass per task, each through that task's head only.
-  stack = tf.stack([_flat(tape.gradient(loss, variables), variables) for loss in sums])
-  regularization_grad = _flat(tape.gradient(regularization, variables), variables)
+  stack = tf.stack([gradients.flatten(tape.gradient(loss, variables), variables)
+                    for loss in sums])
+  regularization_grad = gradients.flatten(tape.gradient(regularization, variables), variables)
   del tape
   return tf.stack(sums), tf.stack(counts), stack, regularization_grad
 

@@ -10,6 +10,16 @@ import numpy as np
 import tensorflow as tf
 
 
+def zeros_for_none(grads, variables):
+  """Gradients with None (a variable the loss does not reach) replaced by zeros."""
+  return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+
+
+def flatten(grads, variables):
+  """Gradients for `variables` as one vector [P], zeros where a gradient is None."""
+  return tf.concat([tf.reshape(g, [-1]) for g in zeros_for_none(grads, variables)], axis=0)
+
+
 def cosines(stack):
   """[T, P] -> [T, T] cosine similarities; 0 where a gradient is zero."""
   norms = tf.norm(stack, axis=1)

@@ -39,14 +39,6 @@ class TrainingError(RuntimeError):
   """Training cannot go on (a non-finite loss or gradient); the message says where."""
 
 
-def _flat(tensors):
-  return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
-
-
-def _zeros_for_none(grads, variables):
-  return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-
-
 class EarlyStopping(tf.Module):
   """Best-so-far tracking per stopping unit: score, epochs without improvement, stopped flag
   and a copy of the unit's variables at its best epoch (all checkpointed)."""
@@ -118,10 +110,11 @@ class Trainer:
     names = [t.name for t in tasks]
     # (features, labels, masks, sample weights) of the training split. They are passed to the
     # epoch function as arguments: captured as constants, XLA would fold them into the program.
+    labels = np.stack([train.labels[n] for n in names], axis=1)
     masks = tf.constant(np.stack([train.masks[n] for n in names], axis=1))
     self.train_tensors = (
-        tf.constant(train.features), tf.constant(np.stack([train.labels[n] for n in names], axis=1)),
-        masks, tf.ones_like(masks) if sample_weights is None
+        tf.constant(train.features), tf.constant(labels), masks,
+        tf.ones_like(masks) if sample_weights is None
         else tf.constant(sample_weights, tf.float32))
     self.feature_smoothing = feature_smoothing
     self.batch_losses = batch_losses or {}
@@ -224,25 +217,26 @@ class Trainer:
                                stopping=self.stopping, task_active=self.task_active,
                                epoch=self.epoch, **self.extra_state)
 
+  def _by_task(self, columns):
+    """[B, T] -> {task: [B]}."""
+    return {t.name: columns[:, i] for i, t in enumerate(self.tasks)}
+
   def _task_losses(self, labels, predictions, masks, sample_weights, training=True):
     """[T] losses; evaluation uses the plain per-row losses (no batch-level Balanced MSE)."""
     return tf.stack(self._task_loss_list(labels, predictions, masks, sample_weights, training))
 
   def _task_loss_list(self, labels, predictions, masks, sample_weights, training=True):
     """The T losses as separate scalars."""
-    names = [t.name for t in self.tasks]
-    as_dict = lambda m: {n: m[:, i] for i, n in enumerate(names)}
-    return losses_lib.task_loss_list(self.tasks, as_dict(labels), predictions, as_dict(masks),
-                                     as_dict(sample_weights), self.loss_config,
-                                     self.batch_losses if training else None)
+    return losses_lib.task_loss_list(
+        self.tasks, self._by_task(labels), predictions, self._by_task(masks),
+        self._by_task(sample_weights), self.loss_config, self.batch_losses if training else None)
 
   def task_loss_sums(self, labels, predictions, masks, sample_weights):
     """(T masked loss sums, T label counts) of a batch, as lists of scalars (per-row losses
     only)."""
-    names = [t.name for t in self.tasks]
-    as_dict = lambda t: {n: t[:, i] for i, n in enumerate(names)}
-    return losses_lib.task_loss_sums(self.tasks, as_dict(labels), predictions, as_dict(masks),
-                                     as_dict(sample_weights), self.loss_config)
+    return losses_lib.task_loss_sums(self.tasks, self._by_task(labels), predictions,
+                                     self._by_task(masks), self._by_task(sample_weights),
+                                     self.loss_config)
 
   def _forward(self, x, y, m, epoch):
     """Training-mode predictions; with FDS, the regression heads read calibrated inputs."""
@@ -258,18 +252,45 @@ class Trainer:
     """[T, P] per-task gradients of the shared parameters, from the step's persistent tape."""
     if self.config.grad_mode == "jacobian":
       jacobian = tape.jacobian(weighted, self.shared_vars, experimental_use_pfor=True)
-      jacobian = _zeros_for_none(jacobian, [tf.zeros([self.num_tasks, *v.shape])
-                                            for v in self.shared_vars])
+      jacobian = gradients.zeros_for_none(jacobian, [tf.zeros([self.num_tasks, *v.shape])
+                                                     for v in self.shared_vars])
       return tf.concat([tf.reshape(j, [self.num_tasks, -1]) for j in jacobian], axis=1)
-    return tf.stack([_flat(_zeros_for_none(tape.gradient(loss, self.shared_vars),
-                                           self.shared_vars)) for loss in weighted_list])
+    return tf.stack([gradients.flatten(tape.gradient(loss, self.shared_vars), self.shared_vars)
+                     for loss in weighted_list])
+
+  def _surgery_grads(self, tape, weighted, weighted_list):
+    """For a method that needs the [T, P] stack: (the stack, the method's task weights, the
+    gradients of every variable). Task-specific parameters take d(sum_t w_t L_t) with w held
+    constant. In `loop` mode one backward pass per task gives both the stack and each task's
+    gradients of the task-specific parameters."""
+    num_shared = len(self.shared_vars)
+    if self.config.grad_mode == "loop":
+      per_task = [tape.gradient(loss, self.shared_vars + self.task_vars)
+                  for loss in weighted_list]
+      stack = tf.stack([gradients.flatten(g[:num_shared], self.shared_vars) for g in per_task])
+    else:
+      stack = self._stack(tape, weighted, weighted_list)
+    shared_flat, task_weights = self.method.combine(stack, weighted)
+    shared_flat, task_weights = tf.stop_gradient(shared_flat), tf.stop_gradient(task_weights)
+    if self.config.grad_mode == "loop":
+      task_grads = []
+      for j, v in enumerate(self.task_vars):
+        parts = [task_weights[t] * g[num_shared + j] for t, g in enumerate(per_task)
+                 if g[num_shared + j] is not None]
+        task_grads.append(tf.add_n(parts) if parts else tf.zeros_like(v))
+    else:
+      task_grads = gradients.zeros_for_none(
+          tape.gradient(weighted, self.task_vars, output_gradients=task_weights),
+          self.task_vars)
+    shared_grads = [tf.reshape(g, v.shape) for g, v in
+                    zip(tf.split(shared_flat, self.shared_sizes), self.shared_vars)]
+    return stack, task_weights, shared_grads + task_grads
 
   def _step(self, x, y, m, sw, epoch, with_stats):
     """One update. `with_stats` (a Python bool: two traced variants, no per-step branch) asks
     for the [T, P] stack even from methods that do not need it. Returns (unweighted task
     losses [T], method task weights [T], all finite, per-task finite [T], the stack or None,
     the shared parameters' gradients)."""
-    method = self.method
     with tf.GradientTape(persistent=True) as tape:
       predictions = self._forward(x, y, m, epoch)
       raw_list = self._task_loss_list(y, predictions, m, sw)
@@ -279,43 +300,19 @@ class Trainer:
       raw, weighted = tf.stack(raw_list), tf.stack(weighted_list)
       regularization = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
 
+    variables = self.shared_vars + self.task_vars
     stack = None
-    if method.needs_task_grads and self.config.grad_mode == "loop":
-      num_shared = len(self.shared_vars)
-      per_task = [tape.gradient(loss, self.shared_vars + self.task_vars)
-                  for loss in weighted_list]
-      stack = tf.stack([_flat(_zeros_for_none(g[:num_shared], self.shared_vars))
-                        for g in per_task])
-      shared_flat, task_weights = method.combine(stack, weighted)
-      task_weights = tf.stop_gradient(task_weights)
-      # d(sum_t w_t L_t)/d(task parameters), with w held constant.
-      task_grads = []
-      for j, v in enumerate(self.task_vars):
-        parts = [task_weights[t] * g[num_shared + j] for t, g in enumerate(per_task)
-                 if g[num_shared + j] is not None]
-        task_grads.append(tf.add_n(parts) if parts else tf.zeros_like(v))
-    elif method.needs_task_grads:
-      stack = self._stack(tape, weighted, weighted_list)
-      shared_flat, task_weights = method.combine(stack, weighted)
-      task_weights = tf.stop_gradient(task_weights)
-      task_grads = _zeros_for_none(
-          tape.gradient(weighted, self.task_vars, output_gradients=task_weights),
-          self.task_vars)
-    if method.needs_task_grads:
-      shared_flat = tf.stop_gradient(shared_flat)
-      shared_grads = [tf.reshape(g, v.shape) for g, v in
-                      zip(tf.split(shared_flat, self.shared_sizes), self.shared_vars)]
-      grads = shared_grads + task_grads
+    if self.method.needs_task_grads:
+      stack, task_weights, grads = self._surgery_grads(tape, weighted, weighted_list)
     else:
-      task_weights = tf.stop_gradient(method.weights(weighted))
-      grads = _zeros_for_none(
-          tape.gradient(weighted, self.shared_vars + self.task_vars,
-                        output_gradients=task_weights), self.shared_vars + self.task_vars)
+      task_weights = tf.stop_gradient(self.method.weights(weighted))
+      grads = gradients.zeros_for_none(
+          tape.gradient(weighted, variables, output_gradients=task_weights), variables)
       if with_stats and self.shared_vars:
         stack = self._stack(tape, weighted, weighted_list)
     variables = self.shared_vars + self.task_vars
     if self.model.losses:
-      extra = _zeros_for_none(tape.gradient(regularization, variables), variables)
+      extra = gradients.zeros_for_none(tape.gradient(regularization, variables), variables)
       grads = [g + e for g, e in zip(grads, extra)]
     del tape
     finite = tf.logical_and(tf.reduce_all(tf.math.is_finite(raw)),
@@ -373,15 +370,10 @@ class Trainer:
     zeros = tf.zeros([self.num_tasks])
     totals = {"loss_sum": zeros, "weighted_sum": zeros, "loss_count": zeros,
               "weight_sum": zeros, "stats": gradients.zeros(self.num_tasks)}
-    if not self.config.grad_stats:
-      step = first
-      while step < last and self.failed_step < 0:
-        totals = self._train_step(data, order, step, epoch, totals, with_stats=False)
-        step += 1
-      return totals
+    every = self.config.grad_stats_every
     step = first
     while step < last and self.failed_step < 0:
-      if (step - first) % self.config.grad_stats_every == 0:
+      if self.config.grad_stats and (step - first) % every == 0:
         totals = self._train_step(data, order, step, epoch, totals, with_stats=True)
       else:
         totals = self._train_step(data, order, step, epoch, totals, with_stats=False)
@@ -480,7 +472,8 @@ class Trainer:
           self.task_active[t].assign(0.0)
       self.epoch.assign(epoch)
       record = {"epoch": epoch, "seconds": time.perf_counter() - start,
-                "train_loss": dict(zip([t.name for t in self.tasks], train_losses.numpy().tolist())),
+                "train_loss": dict(zip([t.name for t in self.tasks],
+                                       train_losses.numpy().tolist())),
                 "val_loss": dict(zip([t.name for t in self.tasks], val_losses.tolist())),
                 "weighted_loss": dict(zip([t.name for t in self.tasks],
                                           weighted_losses.numpy().tolist())),

@@ -9,6 +9,7 @@ worker with that many threads, and prints cells per minute for each. Then it run
 workers' peak RSS.
 """
 
+import json
 import os
 import resource
 import subprocess
@@ -39,14 +40,14 @@ def sweep(out_dir, workers, threads):
                                        epochs=_EPOCHS.value, patience=_EPOCHS.value + 1),
           imbalance=config_lib.ImbalanceConfig(methods=entry.imbalance), seed=seed)
       jobs.append((name, seed, cfg, study.cell_path(out_dir, name, seed)))
-  peaks = []
-
-  def log(message):
-    print("   ", message, flush=True)
-    peaks.append(float(message.split("peak RSS ")[1].split(" MiB")[0]))
   start = time.perf_counter()
-  study.run_grid(jobs, workers, log, threads)
-  return time.perf_counter() - start, peaks
+  study.run_grid(jobs, workers, lambda message: print("   ", message, flush=True), threads)
+  seconds = time.perf_counter() - start
+  peaks = []
+  for _, _, _, path in jobs:
+    with open(path, encoding="utf-8") as f:
+      peaks.append(json.load(f)["peak_rss_mib"])
+  return seconds, peaks
 
 
 def main(argv):

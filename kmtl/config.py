@@ -6,12 +6,19 @@ import math
 
 from kmtl.data import schema
 
-ARCHITECTURES = ("independent", "shared", "structured")
+# `independent` is the single-task baseline: one network per task, each trained on its own
+# task's rows only. `independent_joint` is a control: the same separate networks trained
+# together on the multi-task batch stream (it isolates the effect of the batch schedule from
+# the effect of sharing parameters).
+ARCHITECTURES = ("independent", "independent_joint", "shared", "structured")
+SEPARATE_NETWORKS = ("independent", "independent_joint")
+STOPPING_CRITERIA = ("mean_val_loss", "relative_val_loss")
 REGRESSION_LOSSES = ("mse", "huber")
 TASK_WEIGHTINGS = ("equal", "inverse_count")
 GRAD_MODES = ("jacobian", "loop")
 STRATEGIES = ("default", "mirrored", "multiworker")
 IMBALANCE_METHODS = ("lds", "fds", "bmse")
+KERNEL_FORMS = ("reference", "exact")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +48,7 @@ class DataConfig:
   val_fraction: float = 0.1
   test_fraction: float = 0.2
   balanced_sampling: bool = False
-  group_split: bool = False
+  group_split: bool = True
   average_repeats: bool = False
   feature_set: object = "composition"
   row_filter: str = None
@@ -109,13 +116,16 @@ class TrainConfig:
   """How to train.
 
   Attributes:
-    arch: `independent`, `shared` or `structured`.
+    arch: one of `ARCHITECTURES`.
     surgery: a name in `kmtl.surgery.registry.METHODS`.
     surgery_kwargs: ((name, value), ...) hyper-parameters of the method.
     task_weights: "equal", "inverse_count" (from training label counts) or a tuple of numbers.
     epochs, learning_rate, batch_size: Adam's schedule.
     patience: epochs without validation improvement before stopping; min_delta the improvement
       that counts.
+    stopping: what a multi-task model's early stopping watches: `mean_val_loss` (the mean of
+      the per-task validation losses) or `relative_val_loss` (the mean of each task's
+      validation loss divided by its first-epoch value); see kmtl/early_stopping.py.
     grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls
       (the loop measured faster on a 2-core CPU: tools/bench_train.py).
     jit_compile: compile the training steps with XLA (falls back, logged, where XLA refuses
@@ -138,6 +148,7 @@ class TrainConfig:
   batch_size: int = 32
   patience: int = 20
   min_delta: float = 0.0
+  stopping: str = "mean_val_loss"
   grad_mode: str = "loop"
   jit_compile: bool = True
   steps_per_call: int = 0
@@ -163,9 +174,15 @@ class TrainConfig:
     if self.grad_mode not in GRAD_MODES:
       raise ValueError(f"Invalid value for `grad_mode`. Expected one of {list(GRAD_MODES)}. "
                        f"Received: {self.grad_mode!r}")
-    if self.arch == "independent" and self.surgery != "none":
+    if self.arch not in ARCHITECTURES:
+      raise ValueError(f"Invalid value for `arch`. Expected one of {list(ARCHITECTURES)}. "
+                       f"Received: {self.arch!r}")
+    if self.stopping not in STOPPING_CRITERIA:
+      raise ValueError(f"Invalid value for `stopping`. Expected one of "
+                       f"{list(STOPPING_CRITERIA)}. Received: {self.stopping!r}")
+    if self.arch in SEPARATE_NETWORKS and self.surgery != "none":
       raise ValueError(f"--surgery={self.surgery} needs shared parameters; "
-                       "--arch=independent has none (use --surgery=none).")
+                       f"--arch={self.arch} has none (use --surgery=none).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +194,9 @@ class ImbalanceConfig:
     tasks: the regression tasks they apply to; empty means every regression task.
     bins: equal-width label bins over each task's training labels (model units).
     kernel, kernel_size, sigma: the smoothing window (the paper's gaussian, 5, 2).
+    kernel_form: `reference` (the paper's code: a Gaussian filter of a delta, zero padding for
+      LDS, mirrored ends for FDS; the default, with which the study is reproduced) or `exact`
+      (the exact Gaussian, end bins repeated); see kmtl/imbalance/smoothing.py.
     reweight: LDS "sqrt_inv" (the paper's default) or "inverse".
     fds_momentum, fds_start_epoch: FDS running-statistics momentum and first calibrated epoch.
     bmse_init_noise: Balanced MSE's initial noise sigma (model units).
@@ -187,6 +207,7 @@ class ImbalanceConfig:
   kernel: str = "gaussian"
   kernel_size: int = 5
   sigma: float = 2.0
+  kernel_form: str = "reference"
   reweight: str = "sqrt_inv"
   fds_momentum: float = 0.9
   fds_start_epoch: int = 2
@@ -202,6 +223,9 @@ class ImbalanceConfig:
     if "bmse" in self.methods and "lds" in self.methods:
       raise ValueError("`--imbalance=lds,bmse` is not a valid combination: Balanced MSE "
                        "already corrects for the label distribution (combine it with fds).")
+    if self.kernel_form not in KERNEL_FORMS:
+      raise ValueError(f"Invalid value for `--lds_kernel_form`: {self.kernel_form!r}. "
+                       f"Expected one of {list(KERNEL_FORMS)}.")
     if self.bins < 2 or self.kernel_size < 1 or self.kernel_size % 2 == 0 or self.sigma <= 0:
       raise ValueError("Imbalance settings need bins >= 2, an odd kernel size and sigma > 0. "
                        f"Received: {self.bins}, {self.kernel_size}, {self.sigma}")
@@ -227,6 +251,38 @@ class RunConfig:
       raise ValueError(f"--strategy={self.train.strategy} cannot split "
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
+
+
+def parse_task_weights(text):
+  """`--task_weights` text -> "equal", "inverse_count" or a tuple of numbers."""
+  text = text.strip()
+  if text in TASK_WEIGHTINGS:
+    return text
+  try:
+    return tuple(float(v) for v in text.split(","))
+  except ValueError:
+    raise ValueError(f"--task_weights: expected one of {list(TASK_WEIGHTINGS)} or "
+                     f"comma-separated numbers. Received: {text!r}") from None
+
+
+def flatten(config):
+  """{"section.field": JSON value} of a config, or of its JSON form as `to_json` writes it."""
+  def walk(value, prefix):
+    if isinstance(value, dict):
+      out = {}
+      for key, item in value.items():
+        out.update(walk(item, f"{prefix}{key}."))
+      return out
+    return {prefix[:-1]: value}
+  if dataclasses.is_dataclass(config):
+    config = json.loads(to_json(config))
+  return walk(config, "")
+
+
+def differences(recorded, expected):
+  """Sorted names of the settings whose values differ between two flattened configs."""
+  recorded = recorded or {}
+  return sorted(k for k in set(recorded) | set(expected) if recorded.get(k) != expected.get(k))
 
 
 def to_json(config):

@@ -86,10 +86,11 @@ def step(trainer, strategy, x, y, m, sw):
   stack = stack * scale[:, None]
   num_shared = sum(trainer.shared_sizes)
   shared_stack, task_stack = stack[:, :num_shared], stack[:, num_shared:]
+  present = tf.cast(counts > 0, tf.float32) * trainer.task_active
   if num_shared:
-    shared_flat, task_weights = trainer.method.combine(shared_stack, weighted)
+    shared_flat, task_weights = trainer.method.combine(shared_stack, weighted, present)
   else:
-    shared_flat, task_weights = tf.zeros([0]), trainer.method.weights(weighted)
+    shared_flat, task_weights = tf.zeros([0]), trainer.method.weights(weighted, present)
   flat = tf.concat([shared_flat, tf.linalg.matvec(task_stack, task_weights, transpose_a=True)],
                    axis=0) + regularization_grad
   variables = trainer.shared_vars + trainer.task_vars

@@ -26,15 +26,13 @@ from kmtl import baseline
 from kmtl import config as config_lib
 from kmtl import distribute
 from kmtl import models
+from kmtl import single_task
 from kmtl import summaries
 from kmtl import train
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
-from kmtl.imbalance import bmse
-from kmtl.imbalance import fds
-from kmtl.imbalance import lds
-from kmtl.imbalance import smoothing
+from kmtl.imbalance import parts
 from kmtl.surgery import registry
 
 
@@ -58,59 +56,6 @@ def preprocessing_summary(prepared, data):
                          "mean": s.mean, "scale": s.scale}
                   for name, s in prepared.target_scalers.items()},
   }
-
-
-def imbalance_tasks(imbalance, tasks):
-  """Indices of the tasks the imbalance methods apply to; binary or unknown ones are errors."""
-  if not imbalance.methods:
-    return []
-  by_name = {t.name: i for i, t in enumerate(tasks)}
-  if not imbalance.tasks:
-    chosen = [i for i, t in enumerate(tasks) if t.kind == schema.REGRESSION]
-    if not chosen:
-      raise ExperimentError(f"--imbalance={','.join(imbalance.methods)} needs a regression "
-                            "task; every task here is binary")
-    return chosen
-  for name in imbalance.tasks:
-    if name not in by_name:
-      raise ExperimentError(f"--imbalance_tasks: {name!r} is not one of the tasks {list(by_name)}")
-    if tasks[by_name[name]].kind != schema.REGRESSION:
-      raise ExperimentError(f"--imbalance_tasks: task {name!r} is binary; LDS, FDS and "
-                            "Balanced MSE apply to regression tasks")
-  return [by_name[name] for name in imbalance.tasks]
-
-
-def imbalance_parts(imbalance, tasks, prepared, feature_dim, seed=0):
-  """The Trainer arguments that realise `imbalance` (LDS weights, FDS, Balanced MSE)."""
-  chosen = imbalance_tasks(imbalance, tasks)
-  train_split = prepared.train
-  parts = {}
-  if "lds" in imbalance.methods:
-    weights = np.ones((train_split.num_rows, len(tasks)), np.float32)
-    for t in chosen:
-      name = tasks[t].name
-      weights[:, t] = lds.lds_weights(
-          train_split.labels[name], train_split.masks[name], imbalance.bins,
-          imbalance.reweight, imbalance.kernel, imbalance.kernel_size, imbalance.sigma)
-    parts["sample_weights"] = weights
-  state = {}
-  if "fds" in imbalance.methods:
-    edges = {t: smoothing.bin_edges(
-        train_split.labels[tasks[t].name][train_split.masks[tasks[t].name] > 0],
-        imbalance.bins) for t in chosen}
-    parts["feature_smoothing"] = state["fds"] = fds.FeatureSmoothing(
-        chosen, edges, feature_dim, imbalance.fds_momentum, imbalance.fds_start_epoch,
-        imbalance.kernel, imbalance.kernel_size, imbalance.sigma)
-  if "bmse" in imbalance.methods:
-    names = [tasks[t].name for t in chosen]
-    balanced = state["bmse"] = bmse.BalancedMSE(
-        {n: train_split.labels[n][train_split.masks[n] > 0] for n in names},
-        imbalance.bmse_init_noise, seed)
-    parts["batch_losses"] = {n: balanced.loss_fn(n) for n in names}
-    parts["extra_task_variables"] = {n: [balanced.noise_sigma[n]] for n in names}
-  if state:
-    parts["extra_state"] = state
-  return parts
 
 
 def hparams(cfg):
@@ -142,6 +87,35 @@ def gradient_boosting_run(cfg):
           "epochs_run": 0, "seconds": time.perf_counter() - start}
 
 
+def check_resume_settings(cfg):
+  """Before anything is written: a resumed run must have the settings it was started with."""
+  path = os.path.join(cfg.workdir, "config.json")
+  try:
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:
+    raise ExperimentError(f"--resume: cannot read {path}: {e}") from None
+  saved_flat = {k: v for k, v in config_lib.flatten(saved).items() if k != "resume"}
+  now_flat = {k: v for k, v in config_lib.flatten(cfg).items() if k != "resume"}
+  differing = config_lib.differences(saved_flat, now_flat)
+  if differing:
+    shown = ", ".join(f"{k} (started with {saved_flat.get(k)!r}, now {now_flat.get(k)!r})"
+                      for k in differing[:4])
+    raise ExperimentError(f"--resume: {cfg.workdir} was started with other settings: {shown}"
+                          f"{' ...' if len(differing) > 4 else ''}; resume with its flags")
+
+
+def build_trainer(cfg, net, tasks, prepared, method, strategy=None):
+  """The single-task baseline's per-task trainers for `independent`, else one Trainer."""
+  if cfg.train.arch == "independent":
+    return single_task.SingleTaskTrainers(cfg, net, tasks, prepared, strategy)
+  return train.Trainer(cfg.train, net, tasks, prepared, method, seed=cfg.seed,
+                       loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
+                       strategy=strategy,
+                       **parts.imbalance_parts(cfg.imbalance, tasks, prepared,
+                                               cfg.model.head_units[-1], cfg.seed))
+
+
 def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json.
   `data`, when given, is `cfg.data` already loaded and validated."""
@@ -156,6 +130,8 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   if not cfg.resume and latest is not None:
     raise ExperimentError(f"--workdir={cfg.workdir} already holds a run; pass --resume to "
                           "continue it or choose another --workdir")
+  if cfg.resume:
+    check_resume_settings(cfg)
 
   set_seeds(cfg.seed)
   data = data if data is not None else io.load_from_config(cfg.data)
@@ -164,11 +140,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                              len(data.feature_names), cfg.model)
-    trainer = train.Trainer(cfg.train, net, data.tasks, prepared, method, seed=cfg.seed,
-                            loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
-                            strategy=strategy,
-                            **imbalance_parts(cfg.imbalance, data.tasks, prepared,
-                                              cfg.model.head_units[-1], cfg.seed))
+    trainer = build_trainer(cfg, net, data.tasks, prepared, method, strategy)
 
   # Workers other than the chief of a multi-worker run save into a scratch directory that is
   # removed at the end: every worker must take part in saving, one writes the results.
@@ -199,17 +171,23 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     if on_epoch_end is not None:
       on_epoch_end(record)
 
-  trainer.fit(manager, record_epoch)
+  save = None
+  if manager is not None:
+    # Per-task trainers restart their epoch count: number their checkpoints in sequence.
+    save = ((lambda epoch: manager.save()) if cfg.train.arch == "independent"
+            else (lambda epoch: manager.save(checkpoint_number=epoch)))
+  trainer.fit(save, record_epoch)
   _, test_metrics = trainer.evaluate(prepared.test, final=True)
   val_losses, val_metrics = trainer.evaluate(prepared.val, final=True)
-  stopping = trainer.stopping
   result = {
       "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
       "imbalance": list(cfg.imbalance.methods),
       "test": test_metrics, "val": val_metrics,
       "val_loss": dict(zip([t.name for t in data.tasks], val_losses.tolist())),
       "epochs_run": int(trainer.epoch.numpy()),
-      "best_epoch": dict(zip(stopping.names, stopping.best_epoch.numpy().tolist())),
+      "best_epoch": trainer.best_epochs(),
+      "stopping": cfg.train.stopping,
+      "training": trainer.task_report(),
       "task_weights": dict(zip([t.name for t in data.tasks],
                                trainer.base_weights.numpy().tolist())),
       "num_params": int(net.model.count_params()),

@@ -47,14 +47,14 @@ def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
 
 
 def task_losses(tasks, labels, predictions, masks, sample_weights=None,
-                config=config_lib.LossConfig(), batch_losses=None):
+                config=config_lib.LossConfig(), batch_losses=None, row_ids=None):
   """[T] masked losses, in the order of `tasks`: `tf.stack` of `task_loss_list`."""
   return tf.stack(task_loss_list(tasks, labels, predictions, masks, sample_weights, config,
-                                 batch_losses))
+                                 batch_losses, row_ids))
 
 
 def task_loss_list(tasks, labels, predictions, masks, sample_weights=None,
-                   config=config_lib.LossConfig(), batch_losses=None):
+                   config=config_lib.LossConfig(), batch_losses=None, row_ids=None):
   """The T masked losses as separate scalars, in the order of `tasks` (so that the gradient
   of one runs back through its own head only).
 
@@ -63,14 +63,16 @@ def task_loss_list(tasks, labels, predictions, masks, sample_weights=None,
     labels, predictions, masks: {task: [B]}.
     sample_weights: optional {task: [B]} per-row weights.
     config: a `LossConfig`.
-    batch_losses: optional {task: fn(labels, predictions, mask) -> scalar} replacing the
-      per-row loss of a task with a batch-level one (Balanced MSE).
+    batch_losses: optional {task: fn(labels, predictions, mask, row_ids) -> scalar} replacing
+      the per-row loss of a task with a batch-level one (Balanced MSE).
+    row_ids: [B] the batch rows' indices in the training split, for `batch_losses`.
   """
   sample_weights, batch_losses = sample_weights or {}, batch_losses or {}
   out = []
   for t in tasks:
     if t.name in batch_losses:
-      out.append(batch_losses[t.name](labels[t.name], predictions[t.name], masks[t.name]))
+      out.append(batch_losses[t.name](labels[t.name], predictions[t.name], masks[t.name],
+                                      row_ids))
     else:
       out.append(masked_mean(per_row_loss(t, labels[t.name], predictions[t.name], config),
                              masks[t.name], sample_weights.get(t.name)))

@@ -3,7 +3,9 @@
 Every model maps `features` [B, F] to `{task: prediction [B]}` (standardised target units for
 regression, a logit for binary tasks). Reference sizes: trunk 128-128, heads 64-1.
 
-- `independent`: one network per task, F -> 128 -> 128 -> 64 -> 1; nothing is shared.
+- `independent` (the single-task baseline, trained task by task: kmtl/single_task.py) and
+  `independent_joint` (the same networks trained together on the multi-task batch stream, a
+  control): one network per task, F -> 128 -> 128 -> 64 -> 1; nothing is shared.
 - `shared` (hard parameter sharing): a ReLU trunk F -> 128 -> 128, then per task 128 -> 64 -> 1.
 - `structured`: the shared trunk, per-task towers 128 -> 64 giving h_s, and a learned task graph
   A [T, T]: task t's head reads z_t = sum_s A[t, s] h_s, then 64 -> 1. A = softmax(W) row by row,
@@ -133,7 +135,7 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig())
   shared_layers, task_layers = [], {t: [] for t in task_names}
   reps, graph = {}, None
 
-  if arch == "independent":
+  if arch in config_lib.SEPARATE_NETWORKS:
     for task in task_names:
       reps[task] = _stack(features, config.trunk_units + config.head_units, f"{task}_net",
                           config, task_layers[task])

@@ -1,9 +1,12 @@
 """The negative-transfer study: `python -m kmtl.reproduce --out=study [--flagfile=flags/study.cfg]`.
 
 Trains every configuration of the grid with every seed (cells in parallel worker processes),
-writes each finished cell to `OUT/cells/` at once (an interrupted sweep resumes by skipping
-them), then reports per task and configuration the mean and 95% CI over seeds, the paired
-difference against the single-task baseline with its CI and paired t-test, and a verdict:
+writes each finished cell to `OUT/cells/` at once with the settings it ran with (an
+interrupted sweep resumes by skipping them; a cell that failed is recorded with its reason and
+kept, `--retry_failed` runs it again; resuming with other settings is refused, naming them,
+unless `--fresh`), then reports per task and configuration the mean and 95% CI over seeds, the
+paired difference against the single-task baseline with its CI, paired t-test and
+Holm-adjusted p, and a verdict (see kmtl/study.py):
 `OUT/study.md` (also printed), `OUT/cells.csv` (every cell and metric), `OUT/summary.json`
 (every row of the statistics) and `OUT/transfer.png` (needs matplotlib: pip install
 'kmtl[plot]').
@@ -28,6 +31,7 @@ from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import metrics as metrics_lib
 from kmtl import study
+from kmtl import sweep
 from kmtl.data import io
 from kmtl.data import schema
 
@@ -49,7 +53,13 @@ _TASK_WEIGHTS = flags.DEFINE_string("task_weights", "inverse_count", "As in kmtl
 _ALPHA = flags.DEFINE_float("alpha", 0.05, "Significance level of the verdicts.")
 _ELEMENTS = flags.DEFINE_string("elements", ",".join(schema.DEFAULT_ELEMENTS),
                                 "Element vocabulary, as in kmtl.run, or 'auto'.")
-_GROUP_SPLIT = flags.DEFINE_bool("group_split", False, "Split by canonical composition.")
+_GROUP_SPLIT = flags.DEFINE_bool("group_split", True, "Split by canonical composition.")
+_STOPPING = flags.DEFINE_enum("stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
+                              "Early stopping of multi-task models, as in kmtl.run.")
+_FRESH = flags.DEFINE_bool("fresh", False, "Remove the cells of an earlier study in --out and "
+                           "start again (needed to change settings).")
+_RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded as failed "
+                                  "again.")
 _AVERAGE_REPEATS = flags.DEFINE_bool("average_repeats", False,
                                      "Average repeated compositions into one row.")
 
@@ -60,7 +70,7 @@ def grid():
       raise ValueError("--archs and --surgeries go together")
     names = []
     for arch in _ARCHS.value:
-      names += [arch] if arch == "independent" else [f"{arch}:{s}" for s in _SURGERIES.value]
+      names += [arch] if arch in config_lib.SEPARATE_NETWORKS else [f"{arch}:{s}" for s in _SURGERIES.value]
   else:
     names = _GRID.value
   configs = [study.Configuration.parse(n) for n in names]
@@ -76,33 +86,40 @@ def _elements():
 
 def run_config(configuration, tasks, seed):
   arch = "independent" if configuration.name == study.GBM else configuration.arch
-  weights = _TASK_WEIGHTS.value
-  if weights not in config_lib.TASK_WEIGHTINGS:
-    weights = tuple(float(v) for v in weights.split(","))
-  return config_lib.RunConfig(
-      data=config_lib.DataConfig(path=_DATA.value, tasks=tasks, elements=_elements(),
-                                 group_split=_GROUP_SPLIT.value,
-                                 average_repeats=_AVERAGE_REPEATS.value),
-      train=config_lib.TrainConfig(
-          arch=arch, surgery=configuration.surgery, task_weights=weights,
-          epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
-          learning_rate=_LR.value, summaries=False, grad_stats=False,
-          jit_compile=_JIT.value),
-      imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
-      seed=seed)
+  try:
+    return config_lib.RunConfig(
+        data=config_lib.DataConfig(path=_DATA.value, tasks=tasks, elements=_elements(),
+                                   group_split=_GROUP_SPLIT.value,
+                                   average_repeats=_AVERAGE_REPEATS.value),
+        train=config_lib.TrainConfig(
+            arch=arch, surgery=configuration.surgery,
+            task_weights=config_lib.parse_task_weights(_TASK_WEIGHTS.value),
+            epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
+            learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
+            grad_stats=False, jit_compile=_JIT.value),
+        imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
+        seed=seed)
+  except ValueError as e:
+    raise ValueError(f"--grid: {configuration.name}: {e}") from None
 
 
 def report(out, cells, tasks):
   kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
            schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"]}
-  rows = study.summarize(cells, tasks, kinds, _ALPHA.value)
   headline = {t.name: metrics_lib.headline(t) for t in tasks}
-  table = study.markdown_table(rows, headline)
+  rows = study.summarize(cells, tasks, kinds, headline, _ALPHA.value)
+  family = sum("p_holm" in r for r in rows)
+  seeds = len({s for _, s in cells})
+  table = "\n".join([
+      f"{seeds} seeds; paired t-tests against STL, Holm-corrected over the {family} headline "
+      f"comparisons (alpha {_ALPHA.value}); multi-task early stopping: {_STOPPING.value}.", "",
+      study.markdown_table(rows, headline)] +
+      (["", "Failed cells:"] + study.failures(cells) if study.failures(cells) else []))
   atomic.write_text(os.path.join(out, "study.md"), table + "\n")
   atomic.write_text(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
   lines = ["config,seed,task,metric,value"]
   for (name, seed), result in sorted(cells.items()):
-    for task, values in result["test"].items():
+    for task, values in result.get("test", {}).items():
       lines += [f"{name},{seed},{task},{m},{v}" for m, v in values.items() if m != "count"]
   atomic.write_text(os.path.join(out, "cells.csv"), "\n".join(lines) + "\n")
   try:
@@ -116,53 +133,81 @@ def report(out, cells, tasks):
   print(table)
 
 
+def _check_grid(configs):
+  from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+  for c in configs:
+    if c.name == study.GBM:
+      continue
+    try:
+      config_lib.TrainConfig(arch=c.arch, surgery=c.surgery)
+      config_lib.ImbalanceConfig(methods=c.imbalance)
+      registry.create(c.surgery)
+    except ValueError as e:
+      raise ValueError(f"--grid: {c.name}: {e}") from None
+
+
+def _plan(configs, tasks):
+  """Every cell of the grid, after checking flags and data; raises ValueError on bad input."""
+  if not _OUT.value:
+    raise ValueError("--out is required")
+  if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
+    raise ValueError("--seeds, --jobs and --threads must be >= 1")
+  _check_grid(configs)
+  first = run_config(configs[0], tasks, 0)
+  fingerprint = sweep.data_fingerprint(io.load_from_config(first.data))
+  cells_dir = os.path.join(_OUT.value, "cells")
+  plan = []
+  for c in configs:
+    for seed in range(_SEEDS.value):
+      cfg = run_config(c, tasks, seed)
+      plan.append(sweep.Cell(c.name, seed, cfg, sweep.settings(cfg, fingerprint),
+                             sweep.cell_path(cells_dir, c.name, seed)))
+  return plan
+
+
+def _done_cells(plan):
+  """{(name, seed): result} of the planned cells already in OUT/cells; an error naming the
+  differing settings if any was run with other settings."""
+  done = {}
+  for cell in plan:
+    if not os.path.exists(cell.path):
+      continue
+    with open(cell.path, encoding="utf-8") as f:
+      result = json.load(f)
+    differing = config_lib.differences(result.get("settings"), cell.settings)
+    if differing:
+      raise ValueError(f"{cell.path} was run with other settings ({', '.join(differing[:8])}"
+                       f"{', ...' if len(differing) > 8 else ''}); pass --fresh to start again "
+                       "or choose another --out")
+    if not (result.get("failed") and _RETRY_FAILED.value):
+      done[(cell.name, cell.seed)] = result
+  return done
+
+
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"kmtl.reproduce: error: unexpected arguments {argv[1:]}")
   try:
-    if not _OUT.value:
-      raise ValueError("--out is required")
-    if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
-      raise ValueError("--seeds, --jobs and --threads must be >= 1")
     tasks = schema.parse_tasks(_TASKS.value)
-    configs = grid()
-    io.load_from_config(config_lib.DataConfig(path=_DATA.value, tasks=tasks,
-                                              elements=_elements()))
-    from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
-    for c in configs:
-      if c.name == study.GBM:
-        continue
-      try:
-        if c.arch not in config_lib.ARCHITECTURES:
-          raise ValueError(f"Invalid architecture {c.arch!r}. Expected one of "
-                           f"{list(config_lib.ARCHITECTURES)}.")
-        config_lib.TrainConfig(arch=c.arch, surgery=c.surgery)
-        config_lib.ImbalanceConfig(methods=c.imbalance)
-        registry.create(c.surgery)
-      except ValueError as e:
-        raise ValueError(f"--grid: {c.name}: {e}") from None
+    plan = _plan(grid(), tasks)
+    cells_dir = os.path.join(_OUT.value, "cells")
+    if _FRESH.value and os.path.isdir(cells_dir):
+      for name in os.listdir(cells_dir):
+        os.remove(os.path.join(cells_dir, name))
+    cells = _done_cells(plan)
   except (ValueError, io.DataError, schema.SchemaError) as e:
     sys.exit(f"kmtl.reproduce: error: {e}")
 
-  cells_dir = os.path.join(_OUT.value, "cells")
   os.makedirs(cells_dir, exist_ok=True)
-  cells, todo = {}, []
-  for c in configs:
-    for seed in range(_SEEDS.value):
-      path = study.cell_path(cells_dir, c.name, seed)
-      if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-          cells[(c.name, seed)] = json.load(f)
-      else:
-        todo.append((c.name, seed, run_config(c, tasks, seed), path))
-  logging.info("%d cells, %d already done, %d to run on %d workers",
-               len(cells) + len(todo), len(cells), len(todo), _JOBS.value)
+  todo = [c for c in plan if (c.name, c.seed) not in cells]
+  logging.info("%d cells, %d already done, %d to run on %d workers", len(plan), len(cells),
+               len(todo), _JOBS.value)
   if todo:
-    study.run_grid(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
-                   _THREADS.value)
-  for name, seed, _, path in todo:
-    with open(path, encoding="utf-8") as f:
-      cells[(name, seed)] = json.load(f)
+    sweep.run(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
+              _THREADS.value)
+  for cell in todo:
+    with open(cell.path, encoding="utf-8") as f:
+      cells[(cell.name, cell.seed)] = json.load(f)
   report(_OUT.value, cells, tasks)
 
 

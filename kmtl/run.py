@@ -40,8 +40,8 @@ _VAL_FRACTION = flags.DEFINE_float("val_fraction", 0.1, "Validation share of eac
 _TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "Test share of each task's labels.")
 _BALANCED = flags.DEFINE_bool("balanced_sampling", False, "Sample training rows task-balanced.")
 _GROUP_SPLIT = flags.DEFINE_bool(
-    "group_split", False, "Split by canonical composition, so repeated measurements of one "
-    "alloy never sit in two splits.")
+    "group_split", True, "Split by canonical composition, so repeated measurements of one "
+    "alloy never sit in two splits (--nogroup_split: split rows independently).")
 _AVERAGE_REPEATS = flags.DEFINE_bool(
     "average_repeats", False, "Average repeated measurements of a composition into one row.")
 
@@ -56,6 +56,10 @@ _EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum number of epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 _LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
 _PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience, in epochs.")
+_STOPPING = flags.DEFINE_enum(
+    "stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
+    "Early stopping of a multi-task model: mean of the per-task validation losses, or mean of "
+    "each divided by its first-epoch value.")
 _GRAD_MODE = flags.DEFINE_enum("grad_mode", "loop", list(config_lib.GRAD_MODES),
                                "How per-task gradients are computed.")
 _JIT = flags.DEFINE_bool("jit_compile", True, "Compile the training steps with XLA.")
@@ -81,6 +85,10 @@ _IMBALANCE_TASKS = flags.DEFINE_list(
     "imbalance_tasks", [], "Regression tasks the imbalance methods apply to (default: all).")
 _LDS_KERNEL = flags.DEFINE_enum("lds_kernel", "gaussian", ["gaussian", "triangular", "laplace"],
                                 "LDS / FDS smoothing kernel.")
+_LDS_KERNEL_FORM = flags.DEFINE_enum(
+    "lds_kernel_form", "reference", list(config_lib.KERNEL_FORMS),
+    "reference: the LDS/FDS paper code's kernel and padding; exact: the exact Gaussian with "
+    "the end bins repeated.")
 _IMBALANCE_BINS = flags.DEFINE_integer("imbalance_bins", 50, "Label bins for LDS / FDS.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation and shuffling.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes checkpoints and results.")
@@ -91,16 +99,6 @@ _BASELINE_GBM = flags.DEFINE_bool(
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "After training, export a SavedModel for TF Serving under this "
     "directory (needs --workdir).")
-
-
-def _task_weights(text):
-  if text in config_lib.TASK_WEIGHTINGS:
-    return text
-  try:
-    return tuple(float(v) for v in text.split(","))
-  except ValueError:
-    raise ValueError(f"--task_weights: expected one of {list(config_lib.TASK_WEIGHTINGS)} or "
-                     f"comma-separated numbers. Received: {text!r}") from None
 
 
 def _feature_set(text):
@@ -142,14 +140,15 @@ def config_from_flags():
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),
         train=config_lib.TrainConfig(
             arch=_ARCH.value, surgery=_SURGERY.value, surgery_kwargs=surgery_kwargs,
-            task_weights=_task_weights(_TASK_WEIGHTS.value), epochs=_EPOCHS.value,
+            task_weights=config_lib.parse_task_weights(_TASK_WEIGHTS.value), epochs=_EPOCHS.value,
             learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
-            grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value,
+            stopping=_STOPPING.value, grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value,
             steps_per_call=_STEPS_PER_CALL.value, strategy=_STRATEGY.value,
             summaries=_SUMMARIES.value, grad_stats=_GRAD_STATS.value),
         imbalance=config_lib.ImbalanceConfig(
             methods=tuple(_IMBALANCE.value), tasks=tuple(_IMBALANCE_TASKS.value),
-            bins=_IMBALANCE_BINS.value, kernel=_LDS_KERNEL.value),
+            bins=_IMBALANCE_BINS.value, kernel=_LDS_KERNEL.value,
+            kernel_form=_LDS_KERNEL_FORM.value),
         seed=_SEED.value, workdir=_WORKDIR.value, resume=_RESUME.value,
         baseline_gbm=_BASELINE_GBM.value)
   except ValueError as e:

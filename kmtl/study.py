@@ -1,13 +1,17 @@
-"""The negative-transfer study: a grid of configurations over seeds, paired against STL.
+"""The negative-transfer study's statistics: each configuration paired against STL, seed by seed.
 
 A cell is one configuration trained with one seed. Every configuration with a given seed uses
 the same data split (splits depend only on the data and the seed), so each configuration's
-metric is compared with the single-task (`independent`) baseline seed by seed: the paired
-difference d_s = metric(config, s) - metric(STL, s), its mean, a 95% t confidence interval and
-a paired t-test. A cell's verdict is "negative transfer" or "positive transfer" when p < alpha
-(the sign says which, counting lower-is-better metrics such as MAE the other way), otherwise
-"no significant difference" (also when the test is undefined: fewer than 2 seeds, or identical
-differences on every seed).
+metric is compared with the single-task baseline (`independent`) seed by seed: the paired
+difference d_s = metric(config, s) - metric(STL, s) over the seeds where both are finite, its
+mean, a 95% t confidence interval and a paired t-test. The p-values of every configuration x
+task headline metric in one table are corrected together by Holm's method, and a verdict
+("negative transfer" / "positive transfer") needs a Holm-adjusted p < alpha; otherwise "no
+significant difference" (also when the test is undefined: fewer than 2 paired seeds, or the
+same difference on every seed). A seed whose cell failed or whose metric is not finite is
+counted as failed, never silently dropped. The gradient-boosting row (`gbm`) is a reference:
+its difference from STL is shown without a transfer verdict. `independent_joint` is a control
+(separate networks on the joint batch stream), not the baseline.
 """
 
 import dataclasses
@@ -18,9 +22,11 @@ from scipy import stats
 
 BASELINE = "independent"
 GBM = "gbm"  # the gradient-boosting baseline, one more row of the study
+CONTROL = "independent_joint"
 LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae", "mae_log10"}
-REFERENCE_GRID = ("independent", "shared", "shared:pcgrad", "shared:gradnorm",
-                  "shared:gradscale", "shared:gradnorm:lds", "structured:gradnorm")
+REFERENCE_GRID = ("independent", "independent_joint", "shared", "shared:pcgrad",
+                  "shared:gradnorm", "shared:gradscale", "shared:gradnorm:lds",
+                  "structured:gradnorm", "gbm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,55 +86,111 @@ def paired_comparison(values, baseline, metric, alpha=0.05):
   return {"diff": mean, "ci": half, "p": p, "verdict": verdict}
 
 
-def summarize(cells, tasks, metrics_by_kind, alpha=0.05):
-  """Rows of the study table from finished cells.
+def holm(p_values):
+  """Holm's step-down adjusted p-values (same order as given): the i-th smallest p times
+  (m - i + 1), made non-decreasing and capped at 1."""
+  p = np.asarray(p_values, np.float64)
+  order = np.argsort(p)
+  adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+  out = np.empty_like(p)
+  out[order] = adjusted
+  return out.tolist()
+
+
+def _finite(value):
+  return value is not None and np.isfinite(value)
+
+
+def _row(cells, config, task, metric, seeds, alpha):
+  """One configuration x task x metric row (before Holm)."""
+  value = lambda c, s: (None if cells[(c, s)].get("failed")
+                        else cells[(c, s)]["test"].get(task.name, {}).get(metric))
+  failed = [s for s in seeds if not _finite(value(config, s))]
+  finite = [s for s in seeds if s not in failed]
+  row = {"config": config, "task": task.name, "metric": metric, "seeds": len(seeds),
+         "failed": failed, "n": len(finite), "mean": float("nan"), "ci": float("nan")}
+  if finite:
+    row["mean"], row["ci"] = mean_ci([value(config, s) for s in finite])
+  if config == BASELINE:
+    return row
+  paired = [s for s in finite if (BASELINE, s) in cells and _finite(value(BASELINE, s))]
+  row["n"] = len(paired)
+  if len(paired) >= 2:
+    comparison = paired_comparison([value(config, s) for s in paired],
+                                   [value(BASELINE, s) for s in paired], metric, alpha)
+    row.update({"diff": comparison["diff"], "diff_ci": comparison["ci"], "p": comparison["p"]})
+  return row
+
+
+def summarize(cells, tasks, metrics_by_kind, headline, alpha=0.05):
+  """Rows of the study table from its cells, with Holm's correction over the headline rows.
 
   Args:
-    cells: {(configuration name, seed): {"test": {task: {metric: value}}}}.
+    cells: {(configuration name, seed): {"test": {task: {metric: value}}} or {"failed": True,
+      "error": reason}}.
     tasks: the `schema.TaskSpec`s.
     metrics_by_kind: {task kind: [metric names]} to report.
+    headline: {task: its headline metric}; these rows form the Holm family.
   Returns:
-    A list of dicts: config, task, metric, n, mean, ci, and for non-baseline configurations
-    with paired seeds diff, diff_ci, p, verdict.
+    A list of dicts: config, task, metric, seeds, failed (seeds), n (seeds in the statistic:
+    paired with STL for comparisons), mean, ci; comparisons add diff, diff_ci, p, and headline
+    rows p_holm and verdict (the reference row `gbm` gets no p and no verdict).
   """
-  configs = sorted({c for c, _ in cells}, key=lambda c: (c != BASELINE, c))
+  configs = sorted({c for c, _ in cells}, key=lambda c: (c != BASELINE, c == GBM, c))
   rows = []
   for config in configs:
     seeds = sorted(s for c, s in cells if c == config)
-    paired = [s for s in seeds if (BASELINE, s) in cells]
     for task in tasks:
       for metric in metrics_by_kind[task.kind]:
-        value = lambda c, s: cells[(c, s)]["test"][task.name].get(metric)
-        values = [value(config, s) for s in seeds]
-        if any(v is None or not np.isfinite(v) for v in values):
-          continue
-        mean, half = mean_ci(values)
-        row = {"config": config, "task": task.name, "metric": metric, "n": len(values),
-               "mean": mean, "ci": half}
-        baseline_known = all(value(BASELINE, s) is not None and np.isfinite(value(BASELINE, s))
-                             for s in paired)
-        if config != BASELINE and len(paired) >= 2 and baseline_known:
-          comparison = paired_comparison([value(config, s) for s in paired],
-                                         [value(BASELINE, s) for s in paired], metric, alpha)
-          row.update({"diff": comparison["diff"], "diff_ci": comparison["ci"],
-                      "p": comparison["p"], "verdict": comparison["verdict"]})
-        rows.append(row)
+        rows.append(_row(cells, config, task, metric, seeds, alpha))
+  for row in rows:
+    if row["config"] == GBM:
+      row.pop("p", None)
+  family = [r for r in rows if "diff" in r and "p" in r and headline.get(r["task"]) == r["metric"]]
+  tested = [r for r in family if np.isfinite(r["p"])]
+  for r, adjusted in zip(tested, holm([r["p"] for r in tested]) if tested else []):
+    r["p_holm"] = adjusted
+  for r in family:
+    r["verdict"] = _verdict(r, alpha)
   return rows
+
+
+def _verdict(row, alpha):
+  if not row.get("p_holm", float("nan")) < alpha:
+    return "no significant difference"
+  better = -row["diff"] if row["metric"] in LOWER_IS_BETTER else row["diff"]
+  return "positive transfer" if better > 0 else "negative transfer"
+
+
+def _label(config):
+  return {BASELINE: f"{BASELINE} (STL baseline)", CONTROL: f"{CONTROL} (control)",
+          GBM: f"{GBM} (reference)"}.get(config, config)
 
 
 def markdown_table(rows, headline):
   """The study table for the headline metric of each task ({task: metric})."""
-  lines = ["| configuration | task | metric | n | mean +- 95% CI | diff vs STL +- 95% CI | p | "
-           "verdict |", "|---|---|---|---|---|---|---|---|"]
+  lines = ["| configuration | task | metric | n | failed | mean +- 95% CI | "
+           "diff vs STL +- 95% CI | p | p (Holm) | verdict |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
   for row in rows:
     if headline.get(row["task"]) != row["metric"]:
       continue
-    diff = (f"{row['diff']:+.4f} +- {row['diff_ci']:.4f}" if "diff" in row else "baseline")
+    diff = (f"{row['diff']:+.4f} +- {row['diff_ci']:.4f}" if "diff" in row else
+            "baseline" if row["config"] == BASELINE else "")
     p = f"{row['p']:.3g}" if "p" in row else ""
-    lines.append(f"| {row['config']} | {row['task']} | {row['metric']} | {row['n']} | "
-                 f"{row['mean']:.4f} +- {row['ci']:.4f} | {diff} | {p} | "
-                 f"{row.get('verdict', '')} |")
+    p_holm = f"{row['p_holm']:.3g}" if "p_holm" in row else ""
+    failed = ",".join(map(str, row["failed"])) if row["failed"] else "0"
+    verdict = row.get("verdict", "reference, no verdict" if row["config"] == GBM else "")
+    lines.append(f"| {_label(row['config'])} | {row['task']} | {row['metric']} | {row['n']} | "
+                 f"{failed} | {row['mean']:.4f} +- {row['ci']:.4f} | {diff} | {p} | "
+                 f"{p_holm} | {verdict} |")
   return "\n".join(lines)
+
+
+def failures(cells):
+  """Markdown lines listing every failed cell and its reason."""
+  return [f"- {name} seed {seed}: {cell.get('error', 'failed')}"
+          for (name, seed), cell in sorted(cells.items()) if cell.get("failed")]
 
 
 def figure(rows, headline, path):
@@ -140,69 +202,18 @@ def figure(rows, headline, path):
   fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
   for ax, task in zip(axes[0], tasks):
     chosen = [r for r in rows if r["task"] == task and r["metric"] == headline[task]
-              and "diff" in r]
+              and "diff" in r and r["config"] != GBM]
     names = [r["config"] for r in chosen]
-    colours = ["tab:red" if r["verdict"] == "negative transfer" else
-               "tab:green" if r["verdict"] == "positive transfer" else "tab:grey"
+    colours = ["tab:red" if r.get("verdict") == "negative transfer" else
+               "tab:green" if r.get("verdict") == "positive transfer" else "tab:grey"
                for r in chosen]
     ax.barh(names, [r["diff"] for r in chosen], xerr=[r["diff_ci"] for r in chosen],
             color=colours, capsize=3)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_title(f"{task}: {headline[task]} - STL")
     ax.invert_yaxis()
-  fig.suptitle("paired difference vs STL (95% CI); red negative, green positive transfer")
+  fig.suptitle("paired difference vs STL (95% CI); red negative, green positive transfer "
+               "(Holm-adjusted)")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
-
-
-def _init_worker(threads):
-  """`threads` intra-op threads per worker process (1 by default), so `--jobs` processes do
-  not oversubscribe the cores."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.threading.set_intra_op_parallelism_threads(threads)
-  tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def _run_cell(job):
-  name, seed, cfg, path = job
-  import json  # pylint: disable=g-import-not-at-top
-  import resource  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
-  from kmtl import atomic  # pylint: disable=g-import-not-at-top
-  from kmtl import experiment  # pylint: disable=g-import-not-at-top
-  start = time.perf_counter()
-  if name == GBM:
-    result = experiment.gradient_boosting_run(cfg)
-  else:
-    result = experiment.train_and_evaluate(cfg)
-  # ru_maxrss is in KiB on Linux; each cell runs in a fresh process (maxtasksperchild=1).
-  peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  result = experiment.json_safe({**result, "config": name, "seed": seed,
-                                 "wall_seconds": time.perf_counter() - start,
-                                 "peak_rss_mib": peak_mib})
-  atomic.write_text(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
-  return name, seed, result
-
-
-def cell_path(cells_dir, name, seed):
-  return f"{cells_dir}/{name.replace(':', '__')}__seed{seed}.json"
-
-
-def run_grid(jobs_list, num_workers, log, threads=1):
-  """Runs (name, seed, RunConfig, path) jobs in `num_workers` processes of `threads` intra-op
-  threads each, logging progress and an ETA. Each finished cell is written to its path
-  atomically as soon as it ends."""
-  import multiprocessing  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
-  start, done = time.perf_counter(), 0
-  context = multiprocessing.get_context("spawn")
-  with context.Pool(num_workers, initializer=_init_worker, initargs=(threads,),
-                    maxtasksperchild=1) as pool:
-    for name, seed, result in pool.imap_unordered(_run_cell, jobs_list):
-      done += 1
-      elapsed = time.perf_counter() - start
-      eta = elapsed / done * (len(jobs_list) - done)
-      log(f"[{done}/{len(jobs_list)}] {name} seed {seed}: {result['epochs_run']} epochs in "
-          f"{result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mib']:.0f} MiB; "
-          f"elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min")

@@ -108,9 +108,11 @@ class Writer:
             if metric not in ("count", "threshold") and value is not None and np.isfinite(value)]
 
   def write_epoch(self, record):
+    """One epoch's scalars; a single-task record (the baseline's) holds only its own task."""
     step = record["epoch"]
+    names = [name for name in self.names if name in record["train_loss"]]
     train = []
-    for name in self.names:
+    for name in names:
       train += [(f"{name}/loss", record["train_loss"][name]),
                 (f"{name}/weighted_loss", record["weighted_loss"][name]),
                 (f"task_weight/{name}", record["task_weights"][name])]
@@ -128,7 +130,7 @@ class Writer:
       a = np.asarray(record["task_graph"])
       train += [(f"task_graph/{reader}_from_{source}", a[i, j])
                 for i, reader in enumerate(self.names) for j, source in enumerate(self.names)]
-    val = [(f"{name}/loss", record["val_loss"][name]) for name in self.names]
+    val = [(f"{name}/loss", record["val_loss"][name]) for name in names]
     val += self._task_scalars(record["val"])
     self._train_scalars(train, step)
     self._val_scalars(val, step)

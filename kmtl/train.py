@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from kmtl import config as config_lib
 from kmtl import distribute
+from kmtl import early_stopping
 from kmtl import gradients
 from kmtl import losses as losses_lib
 from kmtl import metrics as metrics_lib
@@ -37,53 +38,6 @@ PROBE_ROWS_PER_TASK = 4096
 
 class TrainingError(RuntimeError):
   """Training cannot go on (a non-finite loss or gradient); the message says where."""
-
-
-class EarlyStopping(tf.Module):
-  """Best-so-far tracking per stopping unit: score, epochs without improvement, stopped flag
-  and a copy of the unit's variables at its best epoch (all checkpointed)."""
-
-  def __init__(self, units, patience, min_delta):
-    super().__init__(name="early_stopping")
-    self.names = [name for name, _, _ in units]
-    self.unit_vars = [variables for _, variables, _ in units]
-    self.unit_tasks = [tasks for _, _, tasks in units]
-    self.patience, self.min_delta = patience, min_delta
-    n = len(units)
-    self.best_score = tf.Variable(tf.fill([n], np.inf), trainable=False)
-    self.best_epoch = tf.Variable(tf.zeros([n], tf.int64), trainable=False)
-    self.bad_epochs = tf.Variable(tf.zeros([n], tf.int64), trainable=False)
-    self.stopped = tf.Variable(tf.zeros([n], tf.bool), trainable=False)
-    self.best_values = [[tf.Variable(v, trainable=False) for v in variables]
-                        for variables in self.unit_vars]
-
-  def update(self, scores, epoch):
-    """Records one epoch's validation scores [units]; returns the units that stopped now."""
-    best, bad = self.best_score.numpy(), self.bad_epochs.numpy()
-    stopped, best_epoch = self.stopped.numpy(), self.best_epoch.numpy()
-    newly_stopped = []
-    for u, score in enumerate(scores):
-      if stopped[u]:
-        continue
-      if score < best[u] - self.min_delta:
-        best[u], bad[u], best_epoch[u] = score, 0, epoch
-        for copy, v in zip(self.best_values[u], self.unit_vars[u]):
-          copy.assign(v)
-      else:
-        bad[u] += 1
-        if bad[u] >= self.patience:
-          stopped[u] = True
-          newly_stopped.append(u)
-    self.best_score.assign(best)
-    self.bad_epochs.assign(bad)
-    self.stopped.assign(stopped)
-    self.best_epoch.assign(best_epoch)
-    return newly_stopped
-
-  def restore_best(self):
-    for copies, variables in zip(self.best_values, self.unit_vars):
-      for copy, v in zip(copies, variables):
-        v.assign(copy)
 
 
 class Trainer:
@@ -140,17 +94,22 @@ class Trainer:
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.failed_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
     self.failed_task = tf.Variable(-1, dtype=tf.int64, trainable=False)
-    if config.arch == "independent":
+    self.optimizer_steps = tf.Variable(tf.zeros([self.num_tasks], tf.int64), trainable=False)
+    self.labelled_steps = tf.Variable(tf.zeros([self.num_tasks], tf.int64), trainable=False)
+    if not self.shared_vars:  # separate networks: each task stops on its own
       units = [(n, list(net.task_variables[n]), [i]) for i, n in enumerate(names)]
     else:
       units = [("model", list(self.model.variables), list(range(self.num_tasks)))]
-    self.stopping = EarlyStopping(units, config.patience, config.min_delta)
+    self.stopping = early_stopping.EarlyStopping(units, config.patience, config.min_delta,
+                                                 config.stopping, self.num_tasks)
     self.epoch_metrics = {t.name: metrics_lib.EpochMetrics(t) for t in tasks}
     self._order = tf.function(self._epoch_order)
     self.jit_compile = config.jit_compile and strategy is None
     self.xla_refused = None  # XLA's reason, after a fallback to plain graph execution
     self._compiled_steps = tf.function(self._run_steps, jit_compile=self.jit_compile)
-    self._predict = tf.function(lambda x: self.model(x, training=False))
+    self._predict = tf.function(
+        lambda x: self.model(x, training=False),
+        input_signature=[tf.TensorSpec([None, train.features.shape[1]], tf.float32)])
 
   @staticmethod
   def _probe(train, names, seed):
@@ -213,9 +172,15 @@ class Trainer:
 
   def checkpoint(self):
     """Everything a resumed run needs to continue exactly where it stopped."""
+    # Keras keeps dropout's random-generator states out of the model's checkpoint; without
+    # them a resumed run would draw other dropout masks.
+    dropout_rng = [layer.seed_generator.state for layer in self.model.layers
+                   if getattr(layer, "seed_generator", None) is not None]
     return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, method=self.method,
                                stopping=self.stopping, task_active=self.task_active,
-                               epoch=self.epoch, **self.extra_state)
+                               epoch=self.epoch, optimizer_steps=self.optimizer_steps,
+                               labelled_steps=self.labelled_steps, dropout_rng=dropout_rng,
+                               **self.extra_state)
 
   def _by_task(self, columns):
     """[B, T] -> {task: [B]}."""
@@ -225,11 +190,13 @@ class Trainer:
     """[T] losses; evaluation uses the plain per-row losses (no batch-level Balanced MSE)."""
     return tf.stack(self._task_loss_list(labels, predictions, masks, sample_weights, training))
 
-  def _task_loss_list(self, labels, predictions, masks, sample_weights, training=True):
-    """The T losses as separate scalars."""
+  def _task_loss_list(self, labels, predictions, masks, sample_weights, training=True,
+                      rows=None):
+    """The T losses as separate scalars; `rows` are the batch's training-split row indices."""
     return losses_lib.task_loss_list(
         self.tasks, self._by_task(labels), predictions, self._by_task(masks),
-        self._by_task(sample_weights), self.loss_config, self.batch_losses if training else None)
+        self._by_task(sample_weights), self.loss_config,
+        self.batch_losses if training else None, rows)
 
   def task_loss_sums(self, labels, predictions, masks, sample_weights):
     """(T masked loss sums, T label counts) of a batch, as lists of scalars (per-row losses
@@ -258,7 +225,7 @@ class Trainer:
     return tf.stack([gradients.flatten(tape.gradient(loss, self.shared_vars), self.shared_vars)
                      for loss in weighted_list])
 
-  def _surgery_grads(self, tape, weighted, weighted_list):
+  def _surgery_grads(self, tape, weighted, weighted_list, present):
     """For a method that needs the [T, P] stack: (the stack, the method's task weights, the
     gradients of every variable). Task-specific parameters take d(sum_t w_t L_t) with w held
     constant. In `loop` mode one backward pass per task gives both the stack and each task's
@@ -270,7 +237,7 @@ class Trainer:
       stack = tf.stack([gradients.flatten(g[:num_shared], self.shared_vars) for g in per_task])
     else:
       stack = self._stack(tape, weighted, weighted_list)
-    shared_flat, task_weights = self.method.combine(stack, weighted)
+    shared_flat, task_weights = self.method.combine(stack, weighted, present)
     shared_flat, task_weights = tf.stop_gradient(shared_flat), tf.stop_gradient(task_weights)
     if self.config.grad_mode == "loop":
       task_grads = []
@@ -286,14 +253,14 @@ class Trainer:
                     zip(tf.split(shared_flat, self.shared_sizes), self.shared_vars)]
     return stack, task_weights, shared_grads + task_grads
 
-  def _step(self, x, y, m, sw, epoch, with_stats):
+  def _step(self, x, y, m, sw, epoch, with_stats, rows=None):
     """One update. `with_stats` (a Python bool: two traced variants, no per-step branch) asks
     for the [T, P] stack even from methods that do not need it. Returns (unweighted task
     losses [T], method task weights [T], all finite, per-task finite [T], the stack or None,
     the shared parameters' gradients)."""
     with tf.GradientTape(persistent=True) as tape:
       predictions = self._forward(x, y, m, epoch)
-      raw_list = self._task_loss_list(y, predictions, m, sw)
+      raw_list = self._task_loss_list(y, predictions, m, sw, rows=rows)
       # One scalar per task: its gradient runs back through that task's head only.
       weighted_list = [loss * self.base_weights[t] * self.task_active[t]
                        for t, loss in enumerate(raw_list)]
@@ -301,11 +268,12 @@ class Trainer:
       regularization = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
 
     variables = self.shared_vars + self.task_vars
+    present = self.present(m)
     stack = None
     if self.method.needs_task_grads:
-      stack, task_weights, grads = self._surgery_grads(tape, weighted, weighted_list)
+      stack, task_weights, grads = self._surgery_grads(tape, weighted, weighted_list, present)
     else:
-      task_weights = tf.stop_gradient(self.method.weights(weighted))
+      task_weights = tf.stop_gradient(self.method.weights(weighted, present))
       grads = gradients.zeros_for_none(
           tape.gradient(weighted, variables, output_gradients=task_weights), variables)
       if with_stats and self.shared_vars:
@@ -321,6 +289,10 @@ class Trainer:
     return (raw, task_weights, finite, tf.math.is_finite(raw), stack,
             grads[:len(self.shared_vars)])
 
+  def present(self, masks):
+    """[T] 1 where a task has a labelled row among `masks` [B, T] and is still training."""
+    return tf.cast(tf.reduce_sum(masks, axis=0) > 0, tf.float32) * self.task_active
+
   def _train_step(self, data, order, step, epoch, totals, with_stats):
     """Runs step `step` of the epoch on `data` (the training tensors) and adds its
     measurements to `totals`."""
@@ -330,7 +302,7 @@ class Trainer:
     x, y, m, sw = (tf.gather(t, rows) for t in data)
     if self.strategy is None:
       raw, weights, finite, task_finite, stack, shared_grads = self._step(
-          x, y, m, sw, epoch, with_stats)
+          x, y, m, sw, epoch, with_stats, rows)
     else:
       raw, weights, finite, task_finite, stack, shared_grads = distribute.step(
           self, self.strategy, x, y, m, sw)
@@ -341,6 +313,8 @@ class Trainer:
         tf.reduce_all(task_finite), tf.constant(-1, tf.int64), bad_task), self.failed_task))
     self.failed_step.assign(tf.where(first_failure, tf.cast(step, tf.int64), self.failed_step))
     present = tf.cast(tf.reduce_sum(m, axis=0) > 0, tf.float32)
+    self.optimizer_steps.assign_add(tf.cast(self.task_active > 0, tf.int64))
+    self.labelled_steps.assign_add(tf.cast(present * self.task_active > 0, tf.int64))
     totals = {
         **totals,
         "loss_sum": totals["loss_sum"] + raw * present,
@@ -440,15 +414,12 @@ class Trainer:
 
   def _unit_scores(self, val_losses):
     has_val = np.array([self.val.masks[t.name].sum() > 0 for t in self.tasks])
-    scores = []
-    for tasks in self.stopping.unit_tasks:
-      chosen = [t for t in tasks if has_val[t]]
-      scores.append(float(np.mean(val_losses[chosen])) if chosen else 0.0)
-    return scores
+    return self.stopping.scores(val_losses, has_val)
 
-  def fit(self, manager=None, on_epoch_end=None):
+  def fit(self, save=None, on_epoch_end=None):
     """Trains from `self.epoch` on until every unit stopped or `epochs` ran; restores the best
-    weights. Returns the per-epoch history (a list of dicts)."""
+    weights. `save(epoch)` checkpoints after each epoch. Returns the per-epoch history (a list
+    of dicts)."""
     history = []
     progbar = keras.utils.Progbar(self.config.epochs) if sys.stderr.isatty() else None
     while int(self.epoch.numpy()) < self.config.epochs and not self.stopping.stopped.numpy().all():
@@ -490,13 +461,26 @@ class Trainer:
       if self.net.task_graph is not None:
         record["task_graph"] = np.asarray(self.net.task_graph.adjacency()).tolist()
       history.append(record)
-      if manager is not None:
-        manager.save(checkpoint_number=epoch)
+      if save is not None:
+        save(epoch)
       self._log(record, progbar)
       if on_epoch_end is not None:
         on_epoch_end(record)
     self.stopping.restore_best()
     return history
+
+  def best_epochs(self):
+    """{stopping unit: its best epoch}."""
+    return dict(zip(self.stopping.names, self.stopping.best_epoch.numpy().tolist()))
+
+  def task_report(self):
+    """{task: its labelled training rows, the optimizer steps its parameters took while it was
+    training, the steps whose batch held a label of it, and the epochs run}."""
+    steps, labelled = self.optimizer_steps.numpy(), self.labelled_steps.numpy()
+    return {t.name: {"train_rows": int(self.prepared.train.masks[t.name].sum()),
+                     "optimizer_steps": int(steps[i]), "labelled_steps": int(labelled[i]),
+                     "epochs": int(self.epoch.numpy())}
+            for i, t in enumerate(self.tasks)}
 
   def _log(self, record, progbar):
     headline = []

@@ -12,6 +12,7 @@ from kmtl import experiment
 from kmtl.imbalance import bmse
 from kmtl.imbalance import fds
 from kmtl.imbalance import lds
+from kmtl.imbalance import parts
 from kmtl.imbalance import smoothing
 from kmtl.surgery import registry
 from tests import helpers
@@ -35,7 +36,7 @@ def test_lds_weights_by_hand():
   labels = np.array([0.1, 0.2, 0.3, 0.4, 1.5, 3.0, 9.9])
   mask = np.array([1, 1, 1, 1, 1, 1, 0])
   w = lds.lds_weights(labels, mask, num_bins=3, reweight="sqrt_inv", kernel="triangular",
-                      size=3)
+                      size=3, form="exact")
   raw = np.array([1 / 3.5] * 4 + [1 / 2.5, 1 / 2.0])
   np.testing.assert_allclose(w[:6], raw / raw.mean())
   assert w[6] == 0.0 and w[:6].mean() == pytest.approx(1.0)
@@ -43,14 +44,41 @@ def test_lds_weights_by_hand():
   assert w[5] > w[4] > w[0]
 
 
+def test_lds_reference_form_pads_with_zeros_by_hand():
+  # As above, but zeros beyond the ends: bin 0: 2 + 1/2 = 2.5; bin 1: 2/2 + 1 + 1/2 = 2.5;
+  # bin 2: 1/2 + 1 = 1.5.
+  labels = np.array([0.1, 0.2, 0.3, 0.4, 1.5, 3.0])
+  w = lds.lds_weights(labels, np.ones(6), num_bins=3, kernel="triangular", size=3)
+  raw = np.array([1 / 2.5] * 5 + [1 / 1.5])
+  np.testing.assert_allclose(w, raw / raw.mean())
+
+
+def test_reference_gaussian_kernel():
+  """The paper code's kernel: a Gaussian filter (scipy's, truncated at 4 sigma, reflecting at
+  the ends) of a 5-tap delta, computed here from its images under reflection."""
+  window = smoothing.kernel_window("gaussian", 5, 2.0, form="reference")
+  # 'reflect' extends (a b c d e) as (e d c b a | a b c d e | e d c b a), period 10: the delta
+  # at 2 has images at 2 + 10k and -3 + 10k.
+  taps = np.exp(-np.arange(-8, 9) ** 2 / 8.0)
+  taps /= taps.sum()
+  images = [-8, -3, 2, 7, 12]
+  by_hand = np.array([sum(taps[p - i + 8] for p in images if abs(p - i) <= 8)
+                      for i in range(5)])
+  np.testing.assert_allclose(window, by_hand / by_hand.max(), rtol=1e-12)
+  np.testing.assert_allclose(window, [0.858, 0.946, 1.0, 0.946, 0.858], atol=1e-3)
+
+
 def test_uniform_labels_have_a_flat_density():
   labels = np.repeat(np.arange(20) + 0.5, 7)
   edges = smoothing.bin_edges(np.array([0.0, 20.0]), 20)
   for reweight in ("sqrt_inv", "inverse"):
     for kernel in ("gaussian", "triangular", "laplace"):
-      density = lds.smoothed_density(labels, edges, reweight, kernel)
+      density = lds.smoothed_density(labels, edges, reweight, kernel, form="exact")
       np.testing.assert_allclose(density, density[0])
-  w = lds.lds_weights(labels, np.ones_like(labels), num_bins=20)
+      # Zero padding (the reference form) makes the end bins look rarer.
+      reference = lds.smoothed_density(labels, edges, reweight, kernel)
+      assert reference[0] < reference[10] and reference[-1] < reference[10]
+  w = lds.lds_weights(labels, np.ones_like(labels), num_bins=20, form="exact")
   np.testing.assert_allclose(w, 1.0)
 
 
@@ -62,7 +90,7 @@ def test_fds_with_identical_statistics_is_the_identity():
   y = rng.uniform(-2, 2, size=40).astype(np.float32)
   smoother.update(0, z, y, np.ones(40))
   smoother.finish_update()
-  stats = smoother.stats[0]
+  stats = smoother.stats(0)
   stats["smoothed_mean"].assign(stats["mean"])
   stats["smoothed_var"].assign(stats["var"])
   out = smoother.calibrate(0, tf.constant(z), tf.constant(y), tf.ones(40), tf.constant(3))
@@ -72,7 +100,7 @@ def test_fds_with_identical_statistics_is_the_identity():
 def test_fds_calibration_by_hand():
   smoother = fds.FeatureSmoothing([0], {0: np.array([0.0, 1.0, 2.0])}, feature_dim=1,
                                   start_epoch=1)
-  s = smoother.stats[0]
+  s = smoother.stats(0)
   s["mean"].assign([[1.0], [2.0]])
   s["var"].assign([[4.0], [1.0]])
   s["smoothed_mean"].assign([[0.0], [2.0]])
@@ -114,12 +142,28 @@ def test_bmc_loss_by_hand():
 def test_bmc_bank_trains_a_task_with_one_label_per_batch():
   # One labelled row: the batch form has nothing to compare with; the bank form does.
   p, y, mask = tf.Variable([0.5, 0.0]), tf.constant([2.0, 0.0]), tf.constant([1.0, 0.0])
-  balanced = bmse.BalancedMSE({"hardness": np.array([0.0, 1.0, 2.0, 3.0])}, 1.0)
+  balanced = bmse.BalancedMSE({"hardness": np.array([0.0, 1.0, 2.0, 3.0])},
+                              {"hardness": np.ones(4)}, 1.0)
   with tf.GradientTape(persistent=True) as tape:
     batch_form = bmse.bmc_loss(p, y, mask, tf.constant(1.0))
-    bank_form = balanced.loss_fn("hardness")(y, p, mask)
+    bank_form = balanced.loss_fn("hardness")(y, p, mask, tf.constant([7, 8]))
   assert float(batch_form) == 0.0
   assert float(bank_form) > 0.0 and float(tape.gradient(bank_form, p)[0]) < 0.0
+
+
+def test_bmc_bank_leaves_out_the_rows_own_entry():
+  # Training rows 0..3 with labels 0, 1, 2, 3 (row 4 unlabelled, not in the bank). The batch
+  # row is training row 2 (p 1.5, y 2); sigma^2 = 0.5, so logits are -(p - y)^2: own -0.25;
+  # bank without row 2: labels 0, 1, 3 -> -2.25, -0.25, -2.25.
+  balanced = bmse.BalancedMSE({"h": np.array([0.0, 1.0, 2.0, 3.0, 9.0])},
+                              {"h": np.array([1.0, 1.0, 1.0, 1.0, 0.0])}, math.sqrt(0.5))
+  np.testing.assert_array_equal(balanced.bank_rows["h"], [0, 1, 2, 3])
+  loss = balanced.loss_fn("h")(tf.constant([2.0]), tf.constant([1.5]), tf.ones(1),
+                               tf.constant([2]))
+  expected = math.log(math.exp(-0.25) * 2 + 2 * math.exp(-2.25)) + 0.25
+  assert float(loss) == pytest.approx(expected, rel=1e-6)
+  counted_twice = math.log(math.exp(-0.25) * 3 + 2 * math.exp(-2.25)) + 0.25
+  assert expected != pytest.approx(counted_twice, rel=1e-3)
 
 
 def test_invalid_combinations():
@@ -128,8 +172,8 @@ def test_invalid_combinations():
   with pytest.raises(ValueError, match="Invalid value for `--imbalance`"):
     config_lib.ImbalanceConfig(methods=("smote",))
   tasks = config_lib.DataConfig().tasks
-  with pytest.raises(experiment.ExperimentError, match="'amorphous' is binary"):
-    experiment.imbalance_tasks(config_lib.ImbalanceConfig(methods=("lds",),
+  with pytest.raises(parts.ImbalanceError, match="'amorphous' is binary"):
+    parts.imbalance_tasks(config_lib.ImbalanceConfig(methods=("lds",),
                                                           tasks=("amorphous",)), tasks)
 
 

@@ -17,7 +17,7 @@ def _dense(n_in, n_out):
 
 def _expected_count(arch, num_tasks, num_features=21):
   trunk = _dense(num_features, 128) + _dense(128, 128)
-  if arch == "independent":
+  if arch in config_lib.SEPARATE_NETWORKS:
     return num_tasks * (trunk + _dense(128, 64) + _dense(64, 1))
   heads = num_tasks * (_dense(128, 64) + _dense(64, 1))
   graph = num_tasks**2 if arch == "structured" else 0
@@ -46,7 +46,7 @@ def test_outputs_counts_and_partition(arch, num_tasks):
   everything = {id(v) for v in net.model.trainable_variables}
   assert shared.union(*per_task) == everything
   assert sum(len(s) for s in per_task) + len(shared) == len(everything)  # disjoint
-  if arch == "independent":
+  if arch in config_lib.SEPARATE_NETWORKS:
     assert not shared
   else:
     trunk = _dense(21, 128) + _dense(128, 128)

@@ -3,9 +3,11 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from kmtl import study
@@ -62,13 +64,61 @@ def test_summarize_pairs_by_seed():
            ("independent", 2): cell(0.65, 0.75),
            ("shared", 0): cell(0.6, 0.9), ("shared", 1): cell(0.52, 0.85),
            ("shared", 2): cell(0.56, 0.8)}
-  rows = study.summarize(cells, tasks, {"regression": ["r2"], "binary": ["recall"]})
+  headline = {"hardness": "r2", "amorphous": "recall"}
+  rows = study.summarize(cells, tasks, {"regression": ["r2"], "binary": ["recall"]}, headline)
   by = {(r["config"], r["task"]): r for r in rows}
   assert "diff" not in by[("independent", "hardness")]
   assert by[("shared", "hardness")]["diff"] == pytest.approx(-0.09)
   assert by[("shared", "amorphous")]["diff"] == pytest.approx((0.1 + 0.15 + 0.05) / 3)
-  table = study.markdown_table(rows, {"hardness": "r2", "amorphous": "recall"})
-  assert "| shared | hardness | r2 | 3 | 0.5600" in table
+  table = study.markdown_table(rows, headline)
+  assert "| shared | hardness | r2 | 3 | 0 | 0.5600" in table
+
+
+def test_holm_by_hand():
+  # p sorted 0.01, 0.02, 0.04 (m = 3): 0.03, 0.04, 0.04 (made non-decreasing).
+  np.testing.assert_allclose(study.holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
+  np.testing.assert_allclose(study.holm([0.5, 0.6]), [1.0, 1.0])
+
+
+def test_verdicts_use_holm_adjusted_p_and_failures_are_counted():
+  """Two comparisons with raw p below 0.05 where only one survives Holm; a failed seed and a
+  NaN metric are counted, not dropped; gbm gets a difference but no verdict."""
+  tasks = [schema.TaskSpec("hardness")]
+  base = [0.70, 0.60, 0.65, 0.62, 0.68]
+  strong = [b - 0.10 + 0.001 * i for i, b in enumerate(base)]  # a clear drop, tiny spread
+  weak = [b - d for b, d in zip(base, [0.02, 0.05, -0.005, 0.04, 0.03])]  # raw p 0.046
+  null = [b + d for b, d in zip(base, [0.03, -0.02, 0.01, -0.04, 0.01])]  # raw p 0.88
+  cells = {}
+  for s in range(5):
+    cells[("independent", s)] = {"test": {"hardness": {"r2": base[s]}}}
+    cells[("shared", s)] = {"test": {"hardness": {"r2": strong[s]}}}
+    cells[("structured", s)] = {"test": {"hardness": {"r2": weak[s]}}}
+    cells[("shared:gradnorm", s)] = {"test": {"hardness": {"r2": null[s]}}}
+    cells[("gbm", s)] = {"test": {"hardness": {"r2": base[s] + 0.05}}}
+  cells[("shared:pcgrad", 0)] = {"failed": True, "error": "TrainingError: non-finite loss"}
+  for s in range(1, 5):
+    cells[("shared:pcgrad", s)] = {"test": {"hardness": {"r2": float("nan") if s == 1
+                                                         else base[s] - 0.1 - 0.002 * s}}}
+  rows = study.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2"})
+  by = {r["config"]: r for r in rows}
+  raw = [by["shared"]["p"], by["structured"]["p"]]
+  assert max(raw) < 0.05
+  family = [r for r in rows if "p_holm" in r]
+  assert len(family) == 4  # shared, structured, shared:pcgrad, shared:gradnorm; not gbm
+  np.testing.assert_allclose([r["p_holm"] for r in family],
+                             study.holm([r["p"] for r in family]))
+  assert by["shared"]["verdict"] == "negative transfer"
+  # Significant alone (raw p < 0.05), not after Holm's correction over four comparisons.
+  assert by["structured"]["p_holm"] >= 0.05
+  assert by["structured"]["verdict"] == "no significant difference"
+  assert by["shared:pcgrad"]["failed"] == [0, 1] and by["shared:pcgrad"]["n"] == 3
+  assert by["gbm"]["diff"] == pytest.approx(0.05) and "verdict" not in by["gbm"]
+  assert "p" not in by["gbm"]
+  table = study.markdown_table(rows, {"hardness": "r2"})
+  assert "| shared:pcgrad | hardness | r2 | 3 | 0,1 |" in table
+  assert "gbm (reference) | hardness | r2 | 5 | 0 |" in table
+  assert "reference, no verdict" in table
+  assert study.failures(cells) == ["- shared:pcgrad seed 0: TrainingError: non-finite loss"]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +149,9 @@ def test_tiny_sweep_end_to_end_and_resume(tiny_csv, tmp_path):
   assert "| shared:pcgrad | hardness | r2 | 2 |" in table and table in first.stdout
   rows = json.loads((out / "summary.json").read_text())
   assert {r["config"] for r in rows} == {"independent", "shared:pcgrad", "gbm"}
-  assert "| gbm | amorphous | recall | 2 |" in table
+  assert "| gbm (reference) | amorphous | recall | 2 |" in table
+  cell = json.loads((out / "cells" / "shared__pcgrad__seed0.json").read_text())
+  assert cell["settings"]["train.epochs"] == 2 and len(cell["settings"]["data.fingerprint"]) == 64
 
   # A resumed sweep runs only the missing cell and reports the same numbers.
   before = (out / "cells" / "independent__seed0.json").read_text()
@@ -109,10 +161,54 @@ def test_tiny_sweep_end_to_end_and_resume(tiny_csv, tmp_path):
   assert (out / "cells" / "independent__seed0.json").read_text() == before
   assert (out / "study.md").read_text() == table
 
+  # Other settings are refused, naming them; --fresh starts again.
+  changed = subprocess.run(
+      [sys.executable, "-m", "kmtl.reproduce", f"--out={out}", f"--data={tiny_csv}",
+       "--grid=independent,shared:pcgrad,gbm", "--seeds=2", "--epochs=3", "--jobs=2",
+       "--nojit_compile"], capture_output=True, text=True, check=False)
+  assert changed.returncode == 1
+  last = changed.stderr.strip().splitlines()[-1]
+  assert last.startswith("kmtl.reproduce: error: ") and "train.epochs" in last
+  assert (out / "cells" / "independent__seed0.json").read_text() == before
 
-def test_bad_grid_is_one_line(tiny_csv, tmp_path):
+
+@pytest.mark.parametrize("flag, message", [
+    ("--grid=shared:pcgard", "pcgard"), ("--task_weights=heavy", "--task_weights"),
+    ("--grid=independent:pcgrad", "needs shared parameters")])
+def test_bad_flags_are_one_line(tiny_csv, tmp_path, flag, message):
   result = subprocess.run([sys.executable, "-m", "kmtl.reproduce", f"--out={tmp_path}",
-                           f"--data={tiny_csv}", "--grid=shared:pcgard"],
+                           f"--data={tiny_csv}", flag],
                           capture_output=True, text=True, check=False)
   assert result.returncode == 1
-  assert result.stderr.strip().splitlines()[-1].startswith("kmtl.reproduce: error: ")
+  lines = result.stderr.strip().splitlines()
+  assert "Traceback" not in result.stderr
+  assert lines[-1].startswith("kmtl.reproduce: error: ") and message in lines[-1]
+  assert not (tmp_path / "cells").exists()
+
+
+def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):
+  """A cell whose training raises and a cell whose process dies are both recorded as failed
+  with their reason; the sweep goes on."""
+  from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
+  from kmtl import sweep  # pylint: disable=g-import-not-at-top
+  frame = helpers.tiny_frame(per_task=20)
+  path = tmp_path / "tiny.csv"
+  frame.to_csv(path, index=False)
+  good = config_lib.RunConfig(
+      data=config_lib.DataConfig(path=str(path)),
+      train=config_lib.TrainConfig(epochs=1, summaries=False, grad_stats=False,
+                                   jit_compile=False))
+  diverging = config_lib.RunConfig(**{**good.__dict__, "train": config_lib.TrainConfig(
+      epochs=1, learning_rate=1e30, summaries=False, grad_stats=False, jit_compile=False)})
+  cells = [sweep.Cell("shared", 0, good, {"k": 1}, str(tmp_path / "a.json")),
+           sweep.Cell("shared:lr", 0, diverging, {"k": 1}, str(tmp_path / "b.json")),
+           sweep.Cell("missing", 0, config_lib.RunConfig(
+               data=config_lib.DataConfig(path=str(tmp_path / "nope.csv"))), {"k": 1},
+                      str(tmp_path / "c.json"))]
+  logged = []
+  sweep.run(cells, 2, logged.append)
+  a, b, c = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json", "c.json"))
+  assert not a.get("failed") and a["epochs_run"] == 1 and a["settings"] == {"k": 1}
+  assert b["failed"] and re.match(r"\w+Error: \S", b["error"])  # diverged, with its reason
+  assert c["failed"] and "nope.csv" in c["error"]
+  assert len(logged) == 3 and sum("FAILED" in line for line in logged) == 2

@@ -13,7 +13,7 @@ from kmtl import train
 from kmtl.surgery import registry
 from tests import helpers
 
-COMBINATIONS = [("independent", "none")] + [
+COMBINATIONS = [("independent", "none"), ("independent_joint", "none")] + [
     (arch, method) for arch in ("shared", "structured") for method in sorted(registry.METHODS)]
 
 
@@ -38,9 +38,14 @@ def test_every_arch_and_method_learns(tiny_path, arch, surgery):
   history = []
   result = experiment.train_and_evaluate(_config(tiny_path, arch=arch, surgery=surgery),
                                          on_epoch_end=history.append)
-  assert len(history) == 3
-  first, last = history[0]["train_loss"], history[-1]["train_loss"]
-  assert sum(last.values()) < sum(first.values())
+  # The single-task baseline trains task by task: one record per task and epoch.
+  by_task = {}
+  for record in history:
+    by_task.setdefault(record.get("task"), []).append(record["train_loss"])
+  assert len(by_task) == (3 if arch == "independent" else 1)
+  for losses in by_task.values():
+    assert len(losses) == 3
+    assert sum(losses[-1].values()) < sum(losses[0].values())
   for task_metrics in result["test"].values():
     values = [v for k, v in task_metrics.items() if k != "count"]
     assert np.all(np.isfinite(values))
@@ -103,10 +108,11 @@ def test_workdir_artifacts_and_reuse_guard(tiny_path, tmp_path):
         **{**_config(tiny_path, tmp_path / "new").__dict__, "resume": True}))
 
 
-def test_independent_tasks_stop_on_their_own(tiny_path):
+@pytest.mark.parametrize("arch", ["independent", "independent_joint"])
+def test_independent_tasks_stop_on_their_own(tiny_path, arch):
   history = []
   result = experiment.train_and_evaluate(
-      _config(tiny_path, arch="independent", epochs=40, patience=2, learning_rate=1e-2),
+      _config(tiny_path, arch=arch, epochs=40, patience=2, learning_rate=1e-2),
       on_epoch_end=history.append)
   assert set(result["best_epoch"]) == {"resistivity", "hardness", "amorphous"}
   stops = {name: r["epoch"] for r in history for name in r["stopped"]}
@@ -126,3 +132,77 @@ def test_non_finite_loss_stops_with_task_epoch_and_step(tiny_path, tmp_path):
 def test_config_rejects_surgery_on_independent():
   with pytest.raises(ValueError, match="needs shared parameters"):
     config_lib.TrainConfig(arch="independent", surgery="pcgrad")
+
+
+def test_single_task_baseline_trains_each_task_on_its_own_rows(tiny_path):
+  """Every batch of a task's network holds only that task's rows: its optimizer steps are its
+  epochs times (its training rows // batch size), and each of them had labels."""
+  result = experiment.train_and_evaluate(_config(tiny_path, arch="independent", epochs=3))
+  for name, report in result["training"].items():
+    assert report["epochs"] == 3
+    assert report["optimizer_steps"] == 3 * (report["train_rows"] // 32), name
+    assert report["labelled_steps"] == report["optimizer_steps"], name
+  counts = {name: r["train_rows"] for name, r in result["training"].items()}
+  assert counts["resistivity"] > 2 * counts["hardness"]
+
+
+def test_joint_stream_control_steps_every_network_on_every_batch(tiny_path):
+  """Batches of 4 from a stream where about a quarter of rows carry hardness: every network
+  steps on every batch, and many of hardness's steps have no hardness label."""
+  result = experiment.train_and_evaluate(_config(tiny_path, arch="independent_joint",
+                                                 epochs=1, batch_size=4))
+  reports = result["training"]
+  total_rows = result["num_rows"]["train"]
+  for name, report in reports.items():
+    assert report["optimizer_steps"] == total_rows // 4, name
+  hardness = reports["hardness"]
+  assert 0 < hardness["labelled_steps"] < 0.9 * hardness["optimizer_steps"]
+
+
+def test_relative_stopping_criterion_divides_by_the_first_epoch():
+  from kmtl import early_stopping  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  v = tf.Variable([0.0])
+  stopping = early_stopping.EarlyStopping([("model", [v], [0, 1])], patience=2, min_delta=0.0,
+                                          criterion="relative_val_loss")
+  has_val = np.array([True, True])
+  assert stopping.scores([4.0, 0.5], has_val) == [1.0]
+  # Task 0 halves (0.5), task 1 doubles (2.0): the mean of the ratios is 1.25, whereas the
+  # plain mean of the losses (1.5) would count as an improvement over 2.25.
+  assert stopping.scores([2.0, 1.0], has_val) == [1.25]
+  plain = early_stopping.EarlyStopping([("model", [v], [0, 1])], 2, 0.0)
+  assert plain.scores([2.0, 1.0], has_val) == [1.5]
+
+
+def test_resume_with_dropout_and_early_stopping_matches_uninterrupted(tiny_path, tmp_path):
+  """Dropout masks continue from the checkpointed generator state, and a run that stops early
+  resumes to the same best weights."""
+  def cfg(workdir, resume=False):
+    base = _config(tiny_path, workdir, arch="shared", epochs=12, patience=1,
+                   learning_rate=2e-2)
+    return config_lib.RunConfig(**{**base.__dict__, "resume": resume,
+                                   "model": config_lib.ModelConfig(dropout=0.3)})
+  straight = experiment.train_and_evaluate(cfg(tmp_path / "a"))
+  assert straight["epochs_run"] < 12  # early stopping triggered
+
+  class Interrupted(Exception):
+    pass
+
+  def stop_after_two(record):
+    if record["epoch"] == 2:
+      raise Interrupted()
+  with pytest.raises(Interrupted):
+    experiment.train_and_evaluate(cfg(tmp_path / "b"), on_epoch_end=stop_after_two)
+  resumed = experiment.train_and_evaluate(cfg(tmp_path / "b", resume=True))
+  assert resumed["test"] == straight["test"]
+  assert resumed["epochs_run"] == straight["epochs_run"]
+
+
+def test_resume_with_changed_flags_fails_naming_them_and_leaves_the_run(tiny_path, tmp_path):
+  experiment.train_and_evaluate(_config(tiny_path, tmp_path, surgery="gradnorm", epochs=2))
+  before = {name: (tmp_path / name).read_bytes() for name in ("config.json", "metrics.json")}
+  changed = _config(tiny_path, tmp_path, surgery="uw", epochs=2, learning_rate=1e-2)
+  with pytest.raises(experiment.ExperimentError,
+                     match=r"started with other settings: train\.learning_rate .*train\.surgery"):
+    experiment.train_and_evaluate(config_lib.RunConfig(**{**changed.__dict__, "resume": True}))
+  assert {name: (tmp_path / name).read_bytes() for name in before} == before

@@ -11,6 +11,7 @@ from kmtl import models
 from kmtl import train
 from kmtl.data import io
 from kmtl.data import splits
+from kmtl.imbalance import parts
 from kmtl.surgery import registry
 from kmtl.surgery import weighted_sum
 from tests import helpers
@@ -32,10 +33,10 @@ def _trained(tiny, method, arch="shared", imbalance=(), epochs=1, **train_kwargs
   cfg = config_lib.TrainConfig(arch=arch, batch_size=32, learning_rate=3e-3, **train_kwargs)
   if isinstance(method, str):
     method = registry.create(method)
-  parts = experiment.imbalance_parts(config_lib.ImbalanceConfig(methods=imbalance,
-                                                                fds_start_epoch=1),
-                                     data.tasks, prepared, 64)
-  trainer = train.Trainer(cfg, net, data.tasks, prepared, method, **parts)
+  extra = parts.imbalance_parts(config_lib.ImbalanceConfig(methods=imbalance,
+                                                            fds_start_epoch=1),
+                                data.tasks, prepared, 64)
+  trainer = train.Trainer(cfg, net, data.tasks, prepared, method, **extra)
   for epoch in range(1, epochs + 1):
     trainer._train_epoch(tf.constant(epoch, tf.int64))  # pylint: disable=protected-access
     if trainer.feature_smoothing is not None:
@@ -63,7 +64,8 @@ def test_xla_pcgrad_projects_by_hand():
   method = registry.create("pcgrad")
   method.build(2)
   combine = tf.function(method.combine, jit_compile=True)
-  shared, weights = combine(tf.constant([[1.0, 0.0], [-1.0, 1.0]]), tf.constant([1.0, 1.0]))
+  shared, weights = combine(tf.constant([[1.0, 0.0], [-1.0, 1.0]]), tf.constant([1.0, 1.0]),
+                            tf.ones([2]))
   np.testing.assert_allclose(shared.numpy(), [0.5, 1.5], atol=1e-6)
   np.testing.assert_array_equal(weights.numpy(), [1.0, 1.0])
 
@@ -78,7 +80,8 @@ def test_steps_per_call_changes_nothing(tiny):
 class _HostSide(weighted_sum.WeightedSum):
   """`none` computed through a host-side NumPy call, which XLA cannot compile."""
 
-  def weights(self, task_losses):
+  def weights(self, task_losses, present):
+    del present
     ones = tf.numpy_function(lambda x: np.ones_like(x), [task_losses], tf.float32)
     return tf.reshape(ones, tf.shape(task_losses))
 

@@ -11,7 +11,9 @@ momentum m (mu_b <- m mu_b + (1 - m) mean_b; the first update takes the epoch's 
 their smoothed versions mu~_b, var~_b (convolution over bins with the sum-normalised kernel).
 From `start_epoch` on, each labelled training row is re-calibrated
   z' = (z - mu_b) * sqrt(clip(var~_b / var_b, 0.1, 10)) + mu~_b.
-Validation, test and serving never see FDS. State: the statistics (checkpointed).
+Validation, test and serving never see FDS. The `reference` kernel form mirrors the bins at the
+ends, as the paper's code does; `exact` repeats the end bins. State: the statistics
+(checkpointed).
 """
 
 import numpy as np
@@ -24,23 +26,29 @@ class FeatureSmoothing(tf.Module):
   """FDS statistics and calibration for the regression tasks `task_indices` of a model."""
 
   def __init__(self, task_indices, edges, feature_dim, momentum=0.9, start_epoch=2,
-               kernel="gaussian", size=5, sigma=2.0):
+               kernel="gaussian", size=5, sigma=2.0, form="reference"):
     super().__init__(name="feature_smoothing")
     if not 0.0 <= momentum < 1.0:
       raise ValueError(f"Invalid FDS momentum {momentum}. Expected 0 <= momentum < 1.")
     self.task_indices = tuple(task_indices)
     self.momentum, self.start_epoch = float(momentum), int(start_epoch)
-    window = smoothing.kernel_window(kernel, size, sigma)
+    window = smoothing.kernel_window(kernel, size, sigma, form)
     self.window = window / window.sum()
+    self.padding = "reflect" if form == "reference" else "edge"
     self.edges = {t: tf.constant(e, tf.float32) for t, e in edges.items()}
-    self.stats = {}
+    # Keyed by name: a checkpoint cannot hold a dict with integer keys.
+    self.statistics = {}
     for t in self.task_indices:
       bins = len(edges[t]) - 1
-      self.stats[t] = {
+      self.statistics[f"task_{t}"] = {
           name: tf.Variable(tf.fill([bins, feature_dim], 1.0 if "var" in name else 0.0),
                             trainable=False, name=f"{name}_{t}")
           for name in ("mean", "var", "smoothed_mean", "smoothed_var")}
     self.updated = tf.Variable(False, trainable=False)
+
+  def stats(self, t):
+    """{mean, var, smoothed_mean, smoothed_var} of task t: [bins, H] variables."""
+    return self.statistics[f"task_{t}"]
 
   def _bins(self, t, labels):
     edges = self.edges[t]
@@ -49,7 +57,7 @@ class FeatureSmoothing(tf.Module):
 
   def calibrate(self, t, features, labels, mask, epoch):
     """[B, H] head inputs of task t -> calibrated where labelled and `epoch >= start_epoch`."""
-    s = self.stats[t]
+    s = self.stats(t)
     b = self._bins(t, labels)
     factor = tf.sqrt(tf.clip_by_value(tf.math.divide_no_nan(
         tf.gather(s["smoothed_var"], b), tf.gather(s["var"], b)), 0.1, 10.0))
@@ -60,7 +68,7 @@ class FeatureSmoothing(tf.Module):
 
   def update(self, t, features, labels, mask):
     """Per-epoch statistics update from all training rows' head inputs [N, H] (NumPy)."""
-    s = self.stats[t]
+    s = self.stats(t)
     rows = np.asarray(mask) > 0
     z, bins = np.asarray(features)[rows], self._bins(t, labels[rows]).numpy()
     mean, var = s["mean"].numpy(), s["var"].numpy()
@@ -72,8 +80,8 @@ class FeatureSmoothing(tf.Module):
       var[b] = m * var[b] + (1 - m) * (zb.var(axis=0, ddof=1) if len(zb) > 1 else var[b])
     s["mean"].assign(mean)
     s["var"].assign(var)
-    s["smoothed_mean"].assign(smoothing.smooth(mean, self.window))
-    s["smoothed_var"].assign(smoothing.smooth(var, self.window))
+    s["smoothed_mean"].assign(smoothing.smooth(mean, self.window, self.padding))
+    s["smoothed_var"].assign(smoothing.smooth(var, self.window, self.padding))
 
   def finish_update(self):
     self.updated.assign(True)

@@ -1,11 +1,14 @@
 """What a gradient surgery or weighting method is.
 
 A method combines the per-task gradients of the shared parameters, stacked as `task_grads`
-[T, P], and the task losses [T] into one shared gradient [P] and the task weights [T] it applied
-(task-specific parameters take their task's gradient times that weight). It runs inside the
-training step's `tf.function`, uses TF ops only, and treats a task with no label in the batch
-(loss 0, gradient row 0) without dividing by zero. Stateful methods hold `tf.Variable`s created in
-`build`, saved with the checkpoint and cleared by `reset`.
+[T, P], the task losses [T] and the presence mask [T] into one shared gradient [P] and the task
+weights [T] it applied (task-specific parameters take their task's gradient times that weight).
+`present[t]` is 1 when task t has a labelled row in the batch (and is still training), from the
+labels themselves: a present task whose loss is exactly 0 is still present. An absent task has
+loss 0 and a zero gradient row; a method never divides by it, and its learned per-task state
+does not move on that step. Methods run inside the training step's `tf.function` and use TF ops
+only. Stateful methods hold `tf.Variable`s created in `build`, saved with the checkpoint and
+cleared by `reset`.
 """
 
 import keras
@@ -41,8 +44,9 @@ class Method(tf.Module):
   def reset(self):
     """Clears learned state, for a new experiment."""
 
-  def combine(self, task_grads, task_losses):
-    """[T, P] gradients and [T] losses -> (shared gradient [P], task weights [T])."""
+  def combine(self, task_grads, task_losses, present):
+    """[T, P] gradients, [T] losses and [T] presence (0/1) -> (shared gradient [P], task
+    weights [T])."""
     raise NotImplementedError
 
   def norm_block(self, task_grads):
@@ -61,18 +65,20 @@ class LossWeighting(Method):
 
   needs_task_grads = False
 
-  def weights(self, task_losses):
-    """[T] losses -> [T] weights (and any state update the method makes per step)."""
+  def weights(self, task_losses, present):
+    """[T] losses and [T] presence -> [T] weights (and any state update the method makes per
+    step)."""
     raise NotImplementedError
 
-  def combine(self, task_grads, task_losses):
-    w = self.weights(task_losses)
+  def combine(self, task_grads, task_losses, present):
+    w = self.weights(task_losses, present)
     return tf.linalg.matvec(task_grads, w, transpose_a=True), w
 
 
-def present(task_losses):
-  """[T] float mask: 1 where the task had a labelled row in the batch (its loss is not 0)."""
-  return tf.cast(tf.not_equal(task_losses, 0.0), task_losses.dtype)
+def keep_absent(updated, previous, present):
+  """`updated` where the task is present, `previous` where it is absent: per-task state that
+  must not move on a step without that task's labels."""
+  return tf.where(present > 0, updated, previous)
 
 
 def own_optimizer(variable, learning_rate):
@@ -83,6 +89,9 @@ def own_optimizer(variable, learning_rate):
 
 
 def clear_optimizer(optimizer):
-  """Zeroes an optimizer's slots and step count, as at the start of an experiment."""
+  """Zeroes an optimizer's slots and step count, as at the start of an experiment; its
+  learning rate stays."""
+  learning_rate = optimizer.learning_rate
   for v in optimizer.variables:
-    v.assign(tf.zeros_like(v))
+    if v is not learning_rate:
+      v.assign(tf.zeros_like(v))

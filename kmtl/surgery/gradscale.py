@@ -42,8 +42,9 @@ class GradScale(base.Method):
   def reset(self):
     self.norm_average.assign(tf.zeros([self.num_tasks]))
 
-  def combine(self, task_grads, task_losses):
-    mask = base.present(task_losses)
+  def combine(self, task_grads, task_losses, present):
+    del task_losses
+    mask = present
     block = self.norm_block(task_grads)
     norms = tf.norm(block, axis=1)
     previous = self.norm_average

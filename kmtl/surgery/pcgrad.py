@@ -28,7 +28,8 @@ class PCGrad(base.Method):
   def reset(self):
     self.generator.reset_from_seed(self._seed)
 
-  def combine(self, task_grads, task_losses):
+  def combine(self, task_grads, task_losses, present):
+    del task_losses, present  # an absent task's zero row never conflicts
     num_tasks = self.num_tasks
     squared_norms = tf.reduce_sum(task_grads * task_grads, axis=1)
     projected = []

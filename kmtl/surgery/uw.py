@@ -11,8 +11,9 @@ class UncertaintyWeighting(base.LossWeighting):
   """Learnable log-variances s_t = log sigma_t^2 (start at 0); the objective is
   sum_t (exp(-s_t) L_t / 2 + s_t / 2), the paper's regression form used for every task, so
   w_t = exp(-s_t) / 2. s takes an Adam step on that objective each step (gradient
-  (1 - exp(-s_t) L_t) / 2); a task without labels in the batch keeps its s_t.
-  State: s and the Adam slots.
+  (1 - exp(-s_t) L_t) / 2). A task without labels in the batch keeps its s_t exactly: its
+  gradient is 0 and its value is restored after the step, although Adam's moment estimates of
+  it decay as they do for any zero gradient. State: s and the Adam slots.
 
   Example: s = (0, 0) gives w = (0.5, 0.5); with losses (1, 1) s does not move.
   """
@@ -35,11 +36,12 @@ class UncertaintyWeighting(base.LossWeighting):
     self.log_variances.assign(tf.zeros([self.num_tasks]))
     base.clear_optimizer(self.optimizer)
 
-  def weights(self, task_losses):
-    mask = base.present(task_losses)
-    w = 0.5 * tf.exp(-self.log_variances)
-    grad = 0.5 * (1.0 - tf.exp(-self.log_variances) * task_losses) * mask
+  def weights(self, task_losses, present):
+    previous = tf.identity(self.log_variances)
+    w = 0.5 * tf.exp(-previous)
+    grad = 0.5 * (1.0 - tf.exp(-previous) * task_losses) * present
     self.optimizer.apply([grad], [self.log_variances])
+    self.log_variances.assign(base.keep_absent(self.log_variances, previous, present))
     return w
 
   def __repr__(self):

@@ -8,6 +8,7 @@ import tensorflow as tf
 from kmtl.surgery import registry
 
 NAMES = sorted(registry.METHODS)
+ALL = tf.ones([3])  # every task present
 
 
 def _stack(num_tasks, num_params=6, seed=0):
@@ -26,7 +27,8 @@ def _built(name, num_tasks, seed=0):
 def test_shape_and_finite(name, num_tasks):
   method = _built(name, num_tasks)
   for step in range(3):
-    shared, w = method.combine(_stack(num_tasks, seed=step), tf.ones([num_tasks]) * (step + 1))
+    shared, w = method.combine(_stack(num_tasks, seed=step), tf.ones([num_tasks]) * (step + 1),
+                               tf.ones([num_tasks]))
     assert shared.shape == (6,) and w.shape == (num_tasks,)
     assert np.all(np.isfinite(shared)) and np.all(np.isfinite(w))
 
@@ -38,12 +40,13 @@ def test_absent_task_contributes_nothing(name):
   grads[1] = 0.0
   losses = tf.constant([1.0, 0.0, 2.0])
   for _ in range(3):
-    shared, w = method.combine(tf.constant(grads), losses)
+    shared, w = method.combine(tf.constant(grads), losses, tf.constant([1.0, 0.0, 1.0]))
     assert np.all(np.isfinite(shared)) and np.all(np.isfinite(w))
   # The same result as if the absent row were not there at all, up to task weights.
   reference = _built(name, 2)
   for _ in range(3):
-    expected, _ = reference.combine(tf.constant(grads[[0, 2]]), tf.constant([1.0, 2.0]))
+    expected, _ = reference.combine(tf.constant(grads[[0, 2]]), tf.constant([1.0, 2.0]),
+                                    tf.ones([2]))
   if name != "gradnorm":  # GradNorm keeps T = 3 weights summing to 3, so its scale differs.
     np.testing.assert_allclose(shared, expected, rtol=1e-5, atol=1e-6)
 
@@ -51,7 +54,7 @@ def test_absent_task_contributes_nothing(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_all_zero_stack(name):
   method = _built(name, 3)
-  shared, w = method.combine(tf.zeros([3, 6]), tf.zeros([3]))
+  shared, w = method.combine(tf.zeros([3, 6]), tf.zeros([3]), tf.zeros([3]))
   np.testing.assert_array_equal(shared, np.zeros(6))
   assert np.all(np.isfinite(w))
 
@@ -60,7 +63,7 @@ def test_all_zero_stack(name):
 @pytest.mark.parametrize("scale", [0.0, 1e-10, 1e-3, 1.0, 1e3, 1e10])
 def test_scales(name, scale):
   method = _built(name, 3)
-  shared, w = method.combine(_stack(3) * scale, tf.ones([3]))
+  shared, w = method.combine(_stack(3) * scale, tf.ones([3]), tf.ones([3]))
   assert np.all(np.isfinite(shared)) and np.all(np.isfinite(w))
 
 
@@ -70,8 +73,8 @@ def test_eager_equals_graph(name):
   combine = tf.function(graph.combine)
   for step in range(3):
     grads, losses = _stack(3, seed=step), tf.constant([1.0, 0.5, 2.0]) * (step + 1)
-    e_shared, e_w = eager.combine(grads, losses)
-    g_shared, g_w = combine(grads, losses)
+    e_shared, e_w = eager.combine(grads, losses, ALL)
+    g_shared, g_w = combine(grads, losses, ALL)
     np.testing.assert_allclose(e_shared, g_shared, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(e_w, g_w, rtol=1e-5, atol=1e-6)
 
@@ -80,8 +83,8 @@ def test_eager_equals_graph(name):
 def test_loss_weighting_path_equals_combine(name):
   a, b = _built(name, 3), _built(name, 3)
   grads, losses = _stack(3), tf.constant([1.0, 0.5, 2.0])
-  shared, w = a.combine(grads, losses)
-  w_only = b.weights(losses)
+  shared, w = a.combine(grads, losses, ALL)
+  w_only = b.weights(losses, ALL)
   np.testing.assert_allclose(w, w_only)
   np.testing.assert_allclose(shared, tf.linalg.matvec(grads, w_only, transpose_a=True),
                              rtol=1e-6)
@@ -91,18 +94,66 @@ def test_loss_weighting_path_equals_combine(name):
 def test_checkpoint_round_trip(name, tmp_path):
   method = _built(name, 3, seed=1)
   for step in range(2):
-    method.combine(_stack(3, seed=step), tf.constant([1.0, 0.5, 2.0]))
+    method.combine(_stack(3, seed=step), tf.constant([1.0, 0.5, 2.0]), ALL)
   path = tf.train.Checkpoint(method=method).write(str(tmp_path / "ckpt"))
-  expected = method.combine(_stack(3, seed=9), tf.constant([1.0, 0.5, 2.0]))
+  expected = method.combine(_stack(3, seed=9), tf.constant([1.0, 0.5, 2.0]), ALL)
 
   restored = _built(name, 3, seed=1)
   tf.train.Checkpoint(method=restored).read(path).assert_consumed()
-  result = restored.combine(_stack(3, seed=9), tf.constant([1.0, 0.5, 2.0]))
+  result = restored.combine(_stack(3, seed=9), tf.constant([1.0, 0.5, 2.0]), ALL)
   for u, v in zip(expected, result):
     np.testing.assert_allclose(u, v, rtol=1e-6)
 
   restored.reset()
   fresh = _built(name, 3, seed=1)
-  for u, v in zip(restored.combine(_stack(3), tf.ones([3])), fresh.combine(_stack(3),
-                                                                          tf.ones([3]))):
+  for u, v in zip(restored.combine(_stack(3), tf.ones([3]), ALL),
+                  fresh.combine(_stack(3), tf.ones([3]), ALL)):
     np.testing.assert_allclose(u, v, rtol=1e-6)
+
+
+def _state(method):
+  """Every per-task variable of the method's own state (not optimizer slots)."""
+  return {v.name: v.numpy().copy() for v in method.variables
+          if v.shape == (3,) and "adam" not in v.name.lower()}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_absent_task_state_does_not_move(name):
+  """A task without labels in a batch keeps its learned state exactly, even after steps with
+  momentum in the method's own optimizer."""
+  method = _built(name, 3)
+  for step in range(3):
+    method.combine(_stack(3, seed=step), tf.constant([1.0, 0.5, 2.0]) * (step + 1), ALL)
+  before = _state(method)
+  grads = _stack(3, seed=5).numpy()
+  grads[1] = 0.0
+  for _ in range(4):
+    method.combine(tf.constant(grads), tf.constant([3.0, 0.0, 0.2]),
+                   tf.constant([1.0, 0.0, 1.0]))
+  for key, value in _state(method).items():
+    assert value[1] == before[key][1], (key, value, before[key])
+
+
+@pytest.mark.parametrize("name", ["uw", "gradnorm", "gradscale"])
+def test_present_task_with_zero_loss_is_present(name):
+  """Presence comes from the mask, not from loss != 0: a perfectly fitted task still moves
+  (or, for gradient scaling, is weighted)."""
+  method = _built(name, 3)
+  grads = _stack(3).numpy()
+  before = _state(method)
+  _, w = method.combine(tf.constant(grads), tf.constant([1.0, 0.0, 2.0]), ALL)
+  moved = any(value[1] != before[key][1] for key, value in _state(method).items())
+  assert moved or w.numpy()[1] > 0
+
+
+@pytest.mark.parametrize("name", ["uw", "gradnorm"])
+def test_reset_keeps_the_learning_rate(name):
+  method = _built(name, 3)
+  method.combine(_stack(3), tf.ones([3]), ALL)
+  learning_rate = float(method.optimizer.learning_rate.numpy())
+  method.reset()
+  assert float(method.optimizer.learning_rate.numpy()) == learning_rate
+  assert learning_rate == pytest.approx(method.learning_rate)
+  assert int(method.optimizer.iterations.numpy()) == 0
+  assert all(not np.any(v.numpy()) for v in method.optimizer.variables
+             if v is not method.optimizer.learning_rate)

@@ -1,0 +1,121 @@
+"""Running a study's cells: each in a fresh worker process, each written to its file as soon as
+it ends, and a cell that fails recorded as failed with its one-line reason while the others run.
+
+A cell file holds the cell's result (or `failed` and `error`), and `settings`: the flattened
+run configuration it ran with and the fingerprint of the data, so that a resumed study never
+mixes cells of different settings.
+"""
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from multiprocessing import connection
+
+import numpy as np
+
+from kmtl import config as config_lib
+from kmtl import study
+
+
+def data_fingerprint(data):
+  """sha256 of a loaded data set's features, feature names, tasks and labels."""
+  digest = hashlib.sha256()
+  digest.update(json.dumps([list(data.feature_names), [t.name for t in data.tasks]]).encode())
+  digest.update(np.ascontiguousarray(data.features, np.float64).tobytes())
+  for task in data.tasks:
+    digest.update(np.ascontiguousarray(data.labels[task.name], np.float64).tobytes())
+  return digest.hexdigest()
+
+
+def settings(cfg, fingerprint):
+  """{setting: value} that a cell's result depends on, besides its configuration and seed."""
+  flat = config_lib.flatten(cfg)
+  for key in ("seed", "workdir", "resume", "train.arch", "train.surgery", "imbalance.methods"):
+    flat.pop(key, None)
+  flat["data.fingerprint"] = fingerprint
+  return flat
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """One configuration with one seed: its name, run config, settings and result file."""
+  name: str
+  seed: int
+  cfg: object
+  settings: dict
+  path: str
+
+
+def cell_path(cells_dir, name, seed):
+  return os.path.join(cells_dir, f"{name.replace(':', '__')}__seed{seed}.json")
+
+
+def _write(cell, record):
+  from kmtl import atomic  # pylint: disable=g-import-not-at-top
+  from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  record = experiment.json_safe({**record, "config": cell.name, "seed": cell.seed,
+                                 "settings": cell.settings})
+  atomic.write_text(cell.path, json.dumps(record, indent=2, allow_nan=False) + "\n")
+
+
+def failure(error):
+  """The one-line reason of a failed cell."""
+  lines = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {lines[0] if lines else ''}"[:500]
+
+
+def _run_cell(cell, threads):
+  """Worker process body: train the cell and write its file, or write it as failed."""
+  import resource  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  start = time.perf_counter()
+  try:
+    if cell.name == study.GBM:
+      result = experiment.gradient_boosting_run(cell.cfg)
+    else:
+      result = experiment.train_and_evaluate(cell.cfg)
+  except Exception as e:  # pylint: disable=broad-except
+    result = {"failed": True, "error": failure(e)}
+  # ru_maxrss is in KiB on Linux; each cell runs in a fresh process.
+  result.update(wall_seconds=time.perf_counter() - start,
+                peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+  _write(cell, result)
+
+
+def run(cells, num_workers, log, threads=1):
+  """Runs `cells` in up to `num_workers` fresh processes of `threads` intra-op threads each. A
+  process that dies without writing its cell (killed, out of memory) is recorded as failed."""
+  context = multiprocessing.get_context("spawn")
+  pending, running = list(cells), {}
+  start, done = time.perf_counter(), 0
+  while pending or running:
+    while pending and len(running) < num_workers:
+      cell = pending.pop(0)
+      process = context.Process(target=_run_cell, args=(cell, threads), daemon=True)
+      process.start()
+      running[process.sentinel] = (process, cell)
+    for sentinel in connection.wait(list(running)):
+      process, cell = running.pop(sentinel)
+      process.join()
+      if not os.path.exists(cell.path):
+        _write(cell, {"failed": True,
+                      "error": f"worker process exited with code {process.exitcode}"})
+      done += 1
+      _log_cell(log, cell, done, len(cells), time.perf_counter() - start)
+
+
+def _log_cell(log, cell, done, total, elapsed):
+  with open(cell.path, encoding="utf-8") as f:
+    result = json.load(f)
+  eta = elapsed / done * (total - done)
+  what = (f"FAILED ({result['error']})" if result.get("failed") else
+          f"{result['epochs_run']} epochs in {result['wall_seconds']:.0f} s, peak RSS "
+          f"{result['peak_rss_mib']:.0f} MiB")
+  log(f"[{done}/{total}] {cell.name} seed {cell.seed}: {what}; elapsed {elapsed / 60:.1f} min, "
+      f"ETA {eta / 60:.1f} min")

@@ -217,3 +217,77 @@ def test_lds_and_fds_with_other_architectures(tiny_path, arch):
                                    jit_compile=False),
       imbalance=config_lib.ImbalanceConfig(methods=("lds", "fds"), fds_start_epoch=2)))
   assert np.isfinite(result["test"]["hardness"]["r2"])
+
+
+def _one_batch_trainer(tiny_path, methods):
+  """A Trainer whose epoch is one step over the whole training split, so that epoch 1's
+  reported loss is the loss at the initial weights."""
+  from kmtl import models, train  # pylint: disable=g-import-not-at-top
+  from kmtl.data import io, splits  # pylint: disable=g-import-not-at-top
+  data = io.load_from_config(config_lib.DataConfig(path=tiny_path))
+  prepared = splits.prepare(data, 0.1, 0.2, seed=0)
+  experiment.set_seeds(0)
+  net = models.build_model("shared", [t.name for t in data.tasks], len(data.feature_names))
+  extra = parts.imbalance_parts(config_lib.ImbalanceConfig(methods=methods, fds_start_epoch=1),
+                                data.tasks, prepared, 64)
+  cfg = config_lib.TrainConfig(batch_size=prepared.train.num_rows, jit_compile=False,
+                               grad_stats=False, summaries=False, task_weights="equal")
+  trainer = train.Trainer(cfg, net, data.tasks, prepared, registry.create("none"), **extra)
+  return trainer, net, prepared.train, extra
+
+
+def _first_epoch_losses(trainer):
+  losses, _, _, _ = trainer._train_epoch(tf.constant(1, tf.int64))  # pylint: disable=protected-access
+  return dict(zip([t.name for t in trainer.tasks], losses.numpy()))
+
+
+def test_lds_weights_reach_the_training_loss(tiny_path):
+  trainer, net, split, extra = _one_batch_trainer(tiny_path, ("lds",))
+  predictions = {k: np.asarray(v, np.float64) for k, v in net.model(split.features).items()}
+  losses = _first_epoch_losses(trainer)
+  for t, name in enumerate(["resistivity", "hardness"]):
+    m, w = split.masks[name] > 0, extra["sample_weights"][:, t]
+    squared = (predictions[name] - split.labels[name]) ** 2
+    assert losses[name] == pytest.approx((w[m] * squared[m]).sum() / m.sum(), rel=1e-4)
+    assert losses[name] != pytest.approx(squared[m].mean(), rel=1e-3)  # weights changed it
+
+
+def test_balanced_mse_is_the_training_loss_by_hand(tiny_path):
+  trainer, net, split, extra = _one_batch_trainer(tiny_path, ("bmse",))
+  balanced = extra["extra_state"]["bmse"]
+  predictions = {k: np.asarray(v, np.float64) for k, v in net.model(split.features).items()}
+  losses = _first_epoch_losses(trainer)
+  for name in ("resistivity", "hardness"):
+    bank, bank_rows = balanced.banks[name].numpy(), balanced.bank_rows[name].numpy()
+    per_row = []
+    for i in np.flatnonzero(split.masks[name] > 0):  # sigma = 1: logits -(p - y)^2 / 2
+      own = -(predictions[name][i] - split.labels[name][i]) ** 2 / 2
+      others = -(predictions[name][i] - bank[bank_rows != i]) ** 2 / 2
+      per_row.append(np.logaddexp.reduce(np.concatenate([[own], others])) - own)
+    assert losses[name] == pytest.approx(2.0 * np.mean(per_row), rel=1e-4)
+
+
+def test_fds_calibration_is_applied_in_the_training_step(tiny_path):
+  """With statistics mean 0, var 1, smoothed mean 0.5 and smoothed var 4 in every bin, a
+  regression head reads 2 z + 0.5 instead of z."""
+  trainer, net, split, extra = _one_batch_trainer(tiny_path, ("fds",))
+  smoother = extra["feature_smoothing"]
+  for t in smoother.task_indices:
+    s = smoother.stats(t)
+    for key, value in (("mean", 0.0), ("var", 1.0), ("smoothed_mean", 0.5),
+                       ("smoothed_var", 4.0)):
+      s[key].assign(tf.fill(tf.shape(s[key]), value))
+  smoother.finish_update()
+  reps = net.representations(split.features)
+  heads = {name: [np.asarray(v, np.float64) for v in (net.heads[name][0].kernel,
+                                                      net.heads[name][0].bias)]
+           for name in ("resistivity", "hardness")}  # before the step moves them
+  losses = _first_epoch_losses(trainer)
+  for name, (kernel, bias) in heads.items():
+    z = np.asarray(reps[name], np.float64)
+    m = split.masks[name] > 0
+    calibrated = ((2 * z + 0.5) @ kernel + bias)[:, 0]
+    plain = (z @ kernel + bias)[:, 0]
+    expected = ((calibrated - split.labels[name]) ** 2)[m].mean()
+    assert losses[name] == pytest.approx(expected, rel=1e-4)
+    assert expected != pytest.approx(((plain - split.labels[name]) ** 2)[m].mean(), rel=1e-3)

@@ -24,11 +24,14 @@ def _expected_count(arch, num_tasks, num_features=21):
   return trunk + heads + graph
 
 
-def test_reference_counts_closed_form():
-  # Shared: trunk 21*128+128 + 128*128+128 = 19,328; each head 128*64+64 + 64+1 = 8,321.
-  assert _expected_count("shared", 3) == 19_328 + 3 * 8_321 == 44_291
-  assert _expected_count("independent", 3) == 3 * 27_649 == 82_947
-  assert _expected_count("structured", 3) == 44_291 + 9 == 44_300
+@pytest.mark.parametrize("arch, expected", [
+    ("shared", 19_328 + 3 * 8_321), ("independent", 3 * 27_649),
+    ("independent_joint", 3 * 27_649), ("structured", 19_328 + 3 * 8_321 + 9)])
+def test_reference_counts_by_hand(arch, expected):
+  # Trunk 21*128+128 + 128*128+128 = 19,328; each head 128*64+64 + 64+1 = 8,321; a separate
+  # network 19,328 + 8,321 = 27,649; the structured graph 3 x 3.
+  net = models.build_model(arch, TASKS[3], 21)
+  assert net.model.count_params() == expected
 
 
 @pytest.mark.parametrize("num_tasks", [1, 3, 5])

@@ -174,16 +174,20 @@ def test_relative_stopping_criterion_divides_by_the_first_epoch():
   assert plain.scores([2.0, 1.0], has_val) == [1.5]
 
 
-def test_resume_with_dropout_and_early_stopping_matches_uninterrupted(tiny_path, tmp_path):
+@pytest.mark.parametrize("arch, learning_rate", [("shared", 2e-2),
+                                                 ("independent_joint", 2e-3)])
+def test_resume_with_dropout_and_early_stopping_matches_uninterrupted(tiny_path, tmp_path,
+                                                                      arch, learning_rate):
   """Dropout masks continue from the checkpointed generator state, and a run that stops early
-  resumes to the same best weights."""
+  after the interruption resumes to the same best weights."""
   def cfg(workdir, resume=False):
-    base = _config(tiny_path, workdir, arch="shared", epochs=12, patience=1,
-                   learning_rate=2e-2)
+    base = _config(tiny_path, workdir, arch=arch, epochs=12, patience=1,
+                   learning_rate=learning_rate)
     return config_lib.RunConfig(**{**base.__dict__, "resume": resume,
                                    "model": config_lib.ModelConfig(dropout=0.3)})
   straight = experiment.train_and_evaluate(cfg(tmp_path / "a"))
   assert straight["epochs_run"] < 12  # early stopping triggered
+  assert max(straight["best_epoch"].values()) > 2  # the best weights come after the resume
 
   class Interrupted(Exception):
     pass
@@ -206,3 +210,28 @@ def test_resume_with_changed_flags_fails_naming_them_and_leaves_the_run(tiny_pat
                      match=r"started with other settings: train\.learning_rate .*train\.surgery"):
     experiment.train_and_evaluate(config_lib.RunConfig(**{**changed.__dict__, "resume": True}))
   assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
+def test_trainer_balanced_sampler_draws_each_task_equally():
+  """The Trainer's in-graph balanced order: every draw is a labelled row of a uniformly chosen
+  task, so 2 hardness rows among 8 make half of the draws (uniform order: a quarter)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from kmtl import models  # pylint: disable=g-import-not-at-top
+  from kmtl.data import schema, splits  # pylint: disable=g-import-not-at-top
+  res = np.array([1, 2, 3, 4, 5, 6, 0, 0], np.float32)
+  hard = np.array([0, 0, 0, 0, 0, 0, 7, 8], np.float32)
+  split = splits.SplitArrays(np.arange(16, dtype=np.float32).reshape(8, 2),
+                             {"resistivity": res, "hardness": hard},
+                             {"resistivity": (res != 0).astype(np.float32),
+                              "hardness": (hard != 0).astype(np.float32)})
+  prepared = splits.PreparedData(split, split, split, None, None, {})
+  tasks = [schema.TaskSpec("resistivity"), schema.TaskSpec("hardness")]
+  net = models.build_model("shared", ["resistivity", "hardness"], 2)
+  trainer = train.Trainer(config_lib.TrainConfig(batch_size=4, jit_compile=False), net, tasks,
+                          prepared, registry.create("none"), balanced_sampling=True)
+  orders = np.concatenate([trainer._epoch_order(tf.constant(e, tf.int64)).numpy()  # pylint: disable=protected-access
+                           for e in range(1, 301)])
+  assert orders.shape == (2400,) and set(orders) <= set(range(8))
+  assert 0.46 < np.isin(orders, [6, 7]).mean() < 0.54
+  again = trainer._epoch_order(tf.constant(1, tf.int64)).numpy()  # pylint: disable=protected-access
+  np.testing.assert_array_equal(again, orders[:8])

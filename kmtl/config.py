@@ -168,18 +168,11 @@ class TrainConfig:
     if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
       raise ValueError(f"Invalid value for `learning_rate`. Expected > 0. Received: "
                        f"{self.learning_rate}")
-    if self.strategy not in STRATEGIES:
-      raise ValueError(f"Invalid value for `strategy`. Expected one of {list(STRATEGIES)}. "
-                       f"Received: {self.strategy!r}")
-    if self.grad_mode not in GRAD_MODES:
-      raise ValueError(f"Invalid value for `grad_mode`. Expected one of {list(GRAD_MODES)}. "
-                       f"Received: {self.grad_mode!r}")
-    if self.arch not in ARCHITECTURES:
-      raise ValueError(f"Invalid value for `arch`. Expected one of {list(ARCHITECTURES)}. "
-                       f"Received: {self.arch!r}")
-    if self.stopping not in STOPPING_CRITERIA:
-      raise ValueError(f"Invalid value for `stopping`. Expected one of "
-                       f"{list(STOPPING_CRITERIA)}. Received: {self.stopping!r}")
+    for name, choices in (("strategy", STRATEGIES), ("grad_mode", GRAD_MODES),
+                          ("arch", ARCHITECTURES), ("stopping", STOPPING_CRITERIA)):
+      if getattr(self, name) not in choices:
+        raise ValueError(f"Invalid value for `{name}`. Expected one of {list(choices)}. "
+                         f"Received: {getattr(self, name)!r}")
     if self.arch in SEPARATE_NETWORKS and self.surgery != "none":
       raise ValueError(f"--surgery={self.surgery} needs shared parameters; "
                        f"--arch={self.arch} has none (use --surgery=none).")

@@ -87,6 +87,57 @@ def gradient_boosting_run(cfg):
           "epochs_run": 0, "seconds": time.perf_counter() - start}
 
 
+def latest_checkpoint(cfg):
+  """The checkpoint to resume from (None for a new run), after checking that `resume` and the
+  workdir agree and that a resumed run keeps its settings."""
+  checkpoint_dir = os.path.join(cfg.workdir, "checkpoints") if cfg.workdir else None
+  latest = tf.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
+  if cfg.resume and latest is None:
+    raise ExperimentError(f"--resume: no checkpoint in {checkpoint_dir}")
+  if not cfg.resume and latest is not None:
+    raise ExperimentError(f"--workdir={cfg.workdir} already holds a run; pass --resume to "
+                          "continue it or choose another --workdir")
+  if cfg.resume:
+    check_resume_settings(cfg)
+  return latest
+
+
+def checkpoint_saver(cfg, trainer, workdir, latest):
+  """Writes config.json, restores `latest` if any, and returns save(epoch) for `fit`."""
+  os.makedirs(workdir, exist_ok=True)
+  atomic.write_text(os.path.join(workdir, "config.json"), config_lib.to_json(cfg) + "\n")
+  checkpoint = trainer.checkpoint()
+  manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
+                                       max_to_keep=2)
+  if latest is not None:
+    checkpoint.restore(latest).assert_existing_objects_matched()
+    logging.info("resumed from %s (epoch %d)", latest, int(trainer.epoch.numpy()))
+  if cfg.train.arch == "independent":
+    # Per-task trainers each count epochs from 1: number their checkpoints in sequence.
+    return lambda epoch: manager.save()
+  return lambda epoch: manager.save(checkpoint_number=epoch)
+
+
+def evaluated(cfg, trainer, tasks, prepared):
+  """The result dict of a trained run: test and validation metrics and how it trained."""
+  names = [t.name for t in tasks]
+  _, test_metrics = trainer.evaluate(prepared.test, final=True)
+  val_losses, val_metrics = trainer.evaluate(prepared.val, final=True)
+  return {
+      "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
+      "imbalance": list(cfg.imbalance.methods),
+      "test": test_metrics, "val": val_metrics,
+      "val_loss": dict(zip(names, val_losses.tolist())),
+      "epochs_run": int(trainer.epoch.numpy()),
+      "best_epoch": trainer.best_epochs(),
+      "stopping": cfg.train.stopping,
+      "training": trainer.task_report(),
+      "task_weights": dict(zip(names, trainer.base_weights.numpy().tolist())),
+      "num_params": int(trainer.model.count_params()),
+      "num_rows": {name: int(prepared.split(name).num_rows) for name in splits.SPLIT_NAMES},
+  }
+
+
 def check_resume_settings(cfg):
   """Before anything is written: a resumed run must have the settings it was started with."""
   path = os.path.join(cfg.workdir, "config.json")
@@ -123,15 +174,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
   strategy = distribute.make_strategy(cfg.train.strategy)
   method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
-  checkpoint_dir = os.path.join(cfg.workdir, "checkpoints") if cfg.workdir else None
-  latest = tf.train.latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
-  if cfg.resume and latest is None:
-    raise ExperimentError(f"--resume: no checkpoint in {checkpoint_dir}")
-  if not cfg.resume and latest is not None:
-    raise ExperimentError(f"--workdir={cfg.workdir} already holds a run; pass --resume to "
-                          "continue it or choose another --workdir")
-  if cfg.resume:
-    check_resume_settings(cfg)
+  latest = latest_checkpoint(cfg)
 
   set_seeds(cfg.seed)
   data = data if data is not None else io.load_from_config(cfg.data)
@@ -147,16 +190,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   workdir = cfg.workdir
   if workdir and not distribute.is_chief(strategy):
     workdir = tempfile.mkdtemp(prefix="kmtl-worker-")
-  manager = None
-  if workdir:
-    os.makedirs(workdir, exist_ok=True)
-    atomic.write_text(os.path.join(workdir, "config.json"), config_lib.to_json(cfg) + "\n")
-    checkpoint = trainer.checkpoint()
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
-                                         max_to_keep=2)
-    if latest is not None:
-      checkpoint.restore(latest).assert_existing_objects_matched()
-      logging.info("resumed from %s (epoch %d)", latest, int(trainer.epoch.numpy()))
+  save = checkpoint_saver(cfg, trainer, workdir, latest) if workdir else None
 
   writer = None
   if workdir and cfg.train.summaries:
@@ -171,31 +205,11 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     if on_epoch_end is not None:
       on_epoch_end(record)
 
-  save = None
-  if manager is not None:
-    # Per-task trainers restart their epoch count: number their checkpoints in sequence.
-    save = ((lambda epoch: manager.save()) if cfg.train.arch == "independent"
-            else (lambda epoch: manager.save(checkpoint_number=epoch)))
   trainer.fit(save, record_epoch)
-  _, test_metrics = trainer.evaluate(prepared.test, final=True)
-  val_losses, val_metrics = trainer.evaluate(prepared.val, final=True)
-  result = {
-      "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
-      "imbalance": list(cfg.imbalance.methods),
-      "test": test_metrics, "val": val_metrics,
-      "val_loss": dict(zip([t.name for t in data.tasks], val_losses.tolist())),
-      "epochs_run": int(trainer.epoch.numpy()),
-      "best_epoch": trainer.best_epochs(),
-      "stopping": cfg.train.stopping,
-      "training": trainer.task_report(),
-      "task_weights": dict(zip([t.name for t in data.tasks],
-                               trainer.base_weights.numpy().tolist())),
-      "num_params": int(net.model.count_params()),
-      "num_rows": {name: int(prepared.split(name).num_rows) for name in splits.SPLIT_NAMES},
-      "seconds": time.perf_counter() - start,
-  }
+  result = evaluated(cfg, trainer, data.tasks, prepared)
+  result["seconds"] = time.perf_counter() - start
   if writer is not None:
-    writer.write_final(test_metrics, result["epochs_run"])
+    writer.write_final(result["test"], result["epochs_run"])
     writer.close()
   if cfg.baseline_gbm:
     result["gbm_test"] = baseline.gradient_boosting(prepared, data.tasks, cfg.seed)

@@ -14,3 +14,15 @@ def tiny_frame(per_task=120, seed=0):
       np.flatnonzero(frame["resistivity"].notna() & frame["hardness"].isna()
                      & frame["amorphous"].isna())[:2 * per_task]])
   return frame.iloc[np.sort(chosen)].reset_index(drop=True)
+
+
+class Interrupted(Exception):
+  """Raised by `stop_after` to interrupt a run as a kill would."""
+
+
+def stop_after(epoch):
+  """An `on_epoch_end` callback that interrupts the run once `epoch` is recorded."""
+  def callback(record):
+    if record["epoch"] == epoch:
+      raise Interrupted()
+  return callback

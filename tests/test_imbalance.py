@@ -291,3 +291,20 @@ def test_fds_calibration_is_applied_in_the_training_step(tiny_path):
     expected = ((calibrated - split.labels[name]) ** 2)[m].mean()
     assert losses[name] == pytest.approx(expected, rel=1e-4)
     assert expected != pytest.approx(((plain - split.labels[name]) ** 2)[m].mean(), rel=1e-3)
+
+
+@pytest.mark.parametrize("methods", [("fds",), ("bmse",)])
+def test_imbalance_state_survives_an_interrupted_run(tiny_path, tmp_path, methods):
+  """FDS statistics and Balanced MSE's noise scale are checkpointed: a run interrupted after
+  epoch 2 and resumed ends with the numbers of an uninterrupted run."""
+  def cfg(workdir, resume=False):
+    return config_lib.RunConfig(
+        data=config_lib.DataConfig(path=tiny_path),
+        train=config_lib.TrainConfig(epochs=4, summaries=False, jit_compile=False),
+        imbalance=config_lib.ImbalanceConfig(methods=methods, fds_start_epoch=2),
+        workdir=str(workdir), resume=resume)
+  straight = experiment.train_and_evaluate(cfg(tmp_path / "a"))
+  with pytest.raises(helpers.Interrupted):
+    experiment.train_and_evaluate(cfg(tmp_path / "b"), on_epoch_end=helpers.stop_after(2))
+  resumed = experiment.train_and_evaluate(cfg(tmp_path / "b", resume=True))
+  assert resumed["test"] == straight["test"]

@@ -72,16 +72,9 @@ def test_grad_modes_agree(tiny_path):
 def test_resume_after_interruption_matches_uninterrupted(tiny_path, tmp_path):
   kwargs = dict(arch="structured", surgery="pcgrad", epochs=4)
   straight = experiment.train_and_evaluate(_config(tiny_path, tmp_path / "a", **kwargs))
-
-  class Interrupted(Exception):
-    pass
-
-  def stop_after_two(record):
-    if record["epoch"] == 2:
-      raise Interrupted()
-  with pytest.raises(Interrupted):
+  with pytest.raises(helpers.Interrupted):
     experiment.train_and_evaluate(_config(tiny_path, tmp_path / "b", **kwargs),
-                                  on_epoch_end=stop_after_two)
+                                  on_epoch_end=helpers.stop_after(2))
   assert not (tmp_path / "b" / "metrics.json").exists()
   resumed_cfg = config_lib.RunConfig(**{**_config(tiny_path, tmp_path / "b", **kwargs).__dict__,
                                         "resume": True})
@@ -188,15 +181,8 @@ def test_resume_with_dropout_and_early_stopping_matches_uninterrupted(tiny_path,
   straight = experiment.train_and_evaluate(cfg(tmp_path / "a"))
   assert straight["epochs_run"] < 12  # early stopping triggered
   assert max(straight["best_epoch"].values()) > 2  # the best weights come after the resume
-
-  class Interrupted(Exception):
-    pass
-
-  def stop_after_two(record):
-    if record["epoch"] == 2:
-      raise Interrupted()
-  with pytest.raises(Interrupted):
-    experiment.train_and_evaluate(cfg(tmp_path / "b"), on_epoch_end=stop_after_two)
+  with pytest.raises(helpers.Interrupted):
+    experiment.train_and_evaluate(cfg(tmp_path / "b"), on_epoch_end=helpers.stop_after(2))
   resumed = experiment.train_and_evaluate(cfg(tmp_path / "b", resume=True))
   assert resumed["test"] == straight["test"]
   assert resumed["epochs_run"] == straight["epochs_run"]

@@ -477,9 +477,13 @@ class Trainer:
     """{task: its labelled training rows, the optimizer steps its parameters took while it was
     training, the steps whose batch held a label of it, and the epochs run}."""
     steps, labelled = self.optimizer_steps.numpy(), self.labelled_steps.numpy()
+    # A unit has trained best_epoch + bad_epochs epochs, up to now or to its stop.
+    unit_epochs = self.stopping.best_epoch.numpy() + self.stopping.bad_epochs.numpy()
+    epochs = {t: int(unit_epochs[u]) for u, tasks in enumerate(self.stopping.unit_tasks)
+              for t in tasks}
     return {t.name: {"train_rows": int(self.prepared.train.masks[t.name].sum()),
                      "optimizer_steps": int(steps[i]), "labelled_steps": int(labelled[i]),
-                     "epochs": int(self.epoch.numpy())}
+                     "epochs": epochs[i]}
             for i, t in enumerate(self.tasks)}
 
   def _log(self, record, progbar):

@@ -111,6 +111,7 @@ def test_independent_tasks_stop_on_their_own(tiny_path, arch):
   stops = {name: r["epoch"] for r in history for name in r["stopped"]}
   assert len(stops) == 3 and len(set(stops.values())) > 1  # each task stopped at its own epoch
   assert result["epochs_run"] == max(stops.values())
+  assert {name: r["epochs"] for name, r in result["training"].items()} == stops
 
 
 def test_non_finite_loss_stops_with_task_epoch_and_step(tiny_path, tmp_path):

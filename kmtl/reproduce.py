@@ -70,7 +70,8 @@ def grid():
       raise ValueError("--archs and --surgeries go together")
     names = []
     for arch in _ARCHS.value:
-      names += [arch] if arch in config_lib.SEPARATE_NETWORKS else [f"{arch}:{s}" for s in _SURGERIES.value]
+      names += ([arch] if arch in config_lib.SEPARATE_NETWORKS
+                else [f"{arch}:{s}" for s in _SURGERIES.value])
   else:
     names = _GRID.value
   configs = [study.Configuration.parse(n) for n in names]

@@ -237,7 +237,8 @@ def _one_batch_trainer(tiny_path, methods):
 
 
 def _first_epoch_losses(trainer):
-  losses, _, _, _ = trainer._train_epoch(tf.constant(1, tf.int64))  # pylint: disable=protected-access
+  epoch = tf.constant(1, tf.int64)
+  losses, _, _, _ = trainer._train_epoch(epoch)  # pylint: disable=protected-access
   return dict(zip([t.name for t in trainer.tasks], losses.numpy()))
 
 

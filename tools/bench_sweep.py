@@ -22,6 +22,7 @@ from absl import flags
 
 from kmtl import config as config_lib
 from kmtl import study
+from kmtl import sweep as sweep_lib
 
 _CELLS = flags.DEFINE_list("cells", ["shared", "shared:pcgrad"], "Grid cells.")
 _SEEDS = flags.DEFINE_integer("seeds", 2, "Seeds per cell.")
@@ -39,14 +40,17 @@ def sweep(out_dir, workers, threads):
           train=config_lib.TrainConfig(arch=entry.arch, surgery=entry.surgery,
                                        epochs=_EPOCHS.value, patience=_EPOCHS.value + 1),
           imbalance=config_lib.ImbalanceConfig(methods=entry.imbalance), seed=seed)
-      jobs.append((name, seed, cfg, study.cell_path(out_dir, name, seed)))
+      jobs.append(sweep_lib.Cell(name, seed, cfg, {}, sweep_lib.cell_path(out_dir, name, seed)))
   start = time.perf_counter()
-  study.run_grid(jobs, workers, lambda message: print("   ", message, flush=True), threads)
+  sweep_lib.run(jobs, workers, lambda message: print("   ", message, flush=True), threads)
   seconds = time.perf_counter() - start
   peaks = []
-  for _, _, _, path in jobs:
-    with open(path, encoding="utf-8") as f:
-      peaks.append(json.load(f)["peak_rss_mib"])
+  for cell in jobs:
+    with open(cell.path, encoding="utf-8") as f:
+      result = json.load(f)
+    if result.get("failed"):
+      raise RuntimeError(f"{cell.name} seed {cell.seed} failed: {result['error']}")
+    peaks.append(result["peak_rss_mib"])
   return seconds, peaks
 
 

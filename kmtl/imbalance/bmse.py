@@ -13,8 +13,8 @@ multi-task batches a rare task has 0 or 1 labelled rows in most batches, where t
 empty (a single candidate gives loss 0 and no gradient). kmtl therefore draws its samples from
 a fixed bank of the task's training labels (up to `BANK_SIZE`, drawn once with the run's
 seed): candidates for row i are its own label and the bank without row i itself (a bank entry
-drawn from row i would count its label twice),
-  L_i = -log [ e^{-(p_i - y_i)^2 / 2s^2} / (e^{-(p_i - y_i)^2 / 2s^2} + sum_{k: row k != i} e^{-(p_i - b_k)^2 / 2s^2}) ].
+drawn from row i would count its label twice). With a_i(y) = e^{-(p_i - y)^2 / 2s^2},
+  L_i = -log [ a_i(y_i) / (a_i(y_i) + sum_{k: bank row k != i} a_i(b_k)) ].
 `bmc_loss(..., bank=None)` is the paper's batch form.
 """
 

@@ -55,49 +55,46 @@ def check_supported(strategy, feature_smoothing, batch_losses):
                           "supported under a distribution strategy; LDS is")
 
 
-def replica_sums(trainer, x, y, m, sw):
+def replica_sums(update, x, y, m, sw):
   """On one replica, for its share of the batch: per-task loss sums [T], label counts [T], the
-  gradients of the sums [T, P_all] and the regularisation gradient [P_all] over replicas."""
+  gradients of the sums [T, P_all] and the regularisation gradient [P_all] over replicas.
+  `update` is the run's `step.UpdateStep`."""
   context = tf.distribute.get_replica_context()
   replica, replicas = context.replica_id_in_sync_group, context.num_replicas_in_sync
   x, y, m, sw = (t[replica::replicas] for t in (x, y, m, sw))
-  variables = trainer.shared_vars + trainer.task_vars
+  variables = update.shared_vars + update.task_vars
   with tf.GradientTape(persistent=True) as tape:
-    predictions = trainer.model(x, training=True)
-    sums, counts = trainer.task_loss_sums(y, predictions, m, sw)
-    model_losses = trainer.model.losses
+    predictions = update.model(x, training=True)
+    sums, counts = update.task_loss_sums(y, predictions, m, sw)
+    model_losses = update.model.losses
     regularization = (tf.add_n(model_losses) if model_losses else tf.constant(0.0)) / replicas
-  # One backward pass per task, each through that task's head only.
-  stack = tf.stack([gradients.flatten(tape.gradient(loss, variables), variables)
-                    for loss in sums])
+  stack, _ = gradients.task_gradients(tape, sums, None, variables)
   regularization_grad = gradients.flatten(tape.gradient(regularization, variables), variables)
   del tape
   return tf.stack(sums), tf.stack(counts), stack, regularization_grad
 
 
-def step(trainer, strategy, x, y, m, sw):
-  """One update from the global batch. Returns what `Trainer._step` returns."""
-  per_replica = strategy.run(replica_sums, args=(trainer, x, y, m, sw))
+def step(update, strategy, x, y, m, sw):
+  """One update from the global batch. Returns what `step.UpdateStep.__call__` returns."""
+  per_replica = strategy.run(replica_sums, args=(update, x, y, m, sw))
   sums, counts, stack, regularization_grad = (
       strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per_replica)
   raw = tf.math.divide_no_nan(sums, counts)
-  scale = tf.math.divide_no_nan(trainer.base_weights * trainer.task_active, counts)
-  weighted = raw * trainer.base_weights * trainer.task_active
+  scale = tf.math.divide_no_nan(update.base_weights * update.task_active, counts)
+  weighted = raw * update.base_weights * update.task_active
   stack = stack * scale[:, None]
-  num_shared = sum(trainer.shared_sizes)
+  num_shared = sum(update.shared_sizes)
   shared_stack, task_stack = stack[:, :num_shared], stack[:, num_shared:]
-  present = tf.cast(counts > 0, tf.float32) * trainer.task_active
+  present = tf.cast(counts > 0, tf.float32) * update.task_active
   if num_shared:
-    shared_flat, task_weights = trainer.method.combine(shared_stack, weighted, present)
+    shared_flat, task_weights = update.combine(shared_stack, weighted, present)
   else:
-    shared_flat, task_weights = tf.zeros([0]), trainer.method.weights(weighted, present)
+    shared_flat, task_weights = tf.zeros([0]), update.method.weights(weighted, present)
   flat = tf.concat([shared_flat, tf.linalg.matvec(task_stack, task_weights, transpose_a=True)],
                    axis=0) + regularization_grad
-  variables = trainer.shared_vars + trainer.task_vars
-  sizes = trainer.shared_sizes + [int(tf.size(v)) for v in trainer.task_vars]
+  variables = update.shared_vars + update.task_vars
+  sizes = update.shared_sizes + [int(tf.size(v)) for v in update.task_vars]
   grads = [tf.reshape(g, v.shape) for g, v in zip(tf.split(flat, sizes), variables)]
-  finite = tf.logical_and(tf.reduce_all(tf.math.is_finite(raw)),
-                          tf.reduce_all(tf.math.is_finite(flat)))
-  trainer.optimizer.apply(grads, variables)
+  finite = update.apply(raw, grads)
   return (raw, task_weights, finite, tf.math.is_finite(raw),
-          shared_stack if num_shared else None, grads[:len(trainer.shared_vars)])
+          shared_stack if num_shared else None, grads[:len(update.shared_vars)])

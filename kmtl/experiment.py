@@ -28,7 +28,7 @@ from kmtl import distribute
 from kmtl import models
 from kmtl import single_task
 from kmtl import summaries
-from kmtl import train
+from kmtl import trainer as trainer_lib
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
@@ -160,7 +160,7 @@ def build_trainer(cfg, net, tasks, prepared, method, strategy=None):
   """The single-task baseline's per-task trainers for `independent`, else one Trainer."""
   if cfg.train.arch == "independent":
     return single_task.SingleTaskTrainers(cfg, net, tasks, prepared, strategy)
-  return train.Trainer(cfg.train, net, tasks, prepared, method, seed=cfg.seed,
+  return trainer_lib.Trainer(cfg.train, net, tasks, prepared, method, seed=cfg.seed,
                        loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
                        strategy=strategy,
                        **parts.imbalance_parts(cfg.imbalance, tasks, prepared,

@@ -20,6 +20,39 @@ def flatten(grads, variables):
   return tf.concat([tf.reshape(g, [-1]) for g in zeros_for_none(grads, variables)], axis=0)
 
 
+def columns_of(variables, chosen):
+  """(start, stop) columns of a flattened gradient of `variables` holding the contiguous
+  `chosen` ones (the last shared layer's kernel and bias, where gradient-norm methods take
+  their norms); None when none is chosen."""
+  chosen_ids = {id(v) for v in chosen}
+  if not chosen_ids:
+    return None
+  starts = np.concatenate([[0], np.cumsum([int(np.prod(v.shape)) for v in variables])])
+  picked = [i for i, v in enumerate(variables) if id(v) in chosen_ids]
+  return int(starts[picked[0]]), int(starts[picked[-1] + 1])
+
+
+def task_gradients(tape, loss_list, loss_stack, variables, mode="loop", stacked=None):
+  """Per-task gradients of T scalar losses, from a persistent tape: the one place they are
+  computed, for the single-device and the distributed step alike.
+
+  `loop` takes one backward pass per task (each runs back through its own task's head only);
+  `jacobian` batches them with `tape.jacobian` on `loss_stack` (the [T] stack of `loss_list`,
+  made under the tape). Returns (the [T, P] stack of the first `stacked` variables (all by
+  default), flattened; the per-task lists of gradients of every variable, None where a task
+  does not reach one, or None in `jacobian` mode).
+  """
+  stacked = len(variables) if stacked is None else stacked
+  if mode == "jacobian":
+    num_tasks = len(loss_list)
+    jacobian = tape.jacobian(loss_stack, variables[:stacked], experimental_use_pfor=True)
+    jacobian = zeros_for_none(jacobian, [tf.zeros([num_tasks, *v.shape])
+                                         for v in variables[:stacked]])
+    return tf.concat([tf.reshape(j, [num_tasks, -1]) for j in jacobian], axis=1), None
+  per_task = [tape.gradient(loss, variables) for loss in loss_list]
+  return tf.stack([flatten(g[:stacked], variables[:stacked]) for g in per_task]), per_task
+
+
 def cosines(stack):
   """[T, P] -> [T, T] cosine similarities; 0 where a gradient is zero."""
   norms = tf.norm(stack, axis=1)

@@ -187,10 +187,10 @@ def main(argv):
              f"{keras.backend.backend()!r}")
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
   from kmtl import metrics  # pylint: disable=g-import-not-at-top
-  from kmtl import train  # pylint: disable=g-import-not-at-top
+  from kmtl import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   try:
     result = experiment.train_and_evaluate(cfg, data=data)
-  except (experiment.ExperimentError, train.TrainingError, io.DataError, ValueError) as e:
+  except (experiment.ExperimentError, trainer_lib.TrainingError, io.DataError, ValueError) as e:
     sys.exit(f"kmtl.run: error: {e}")
   print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, seed={cfg.seed}, "
         f"{result['epochs_run']} epochs):")

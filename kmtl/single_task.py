@@ -2,7 +2,7 @@
 its own task's labelled training rows, as a separate single-task run would be.
 
 Each task's network (the `independent` model's F -> 128 -> 128 -> 64 -> 1 for that task) gets
-its own `train.Trainer` over a view of the data holding that task's rows only: its own shuffled
+its own `trainer_lib.Trainer` over a view of the data holding that task's rows only: its own shuffled
 batches of `batch_size` rows, an epoch being one pass over them, its own Adam, early stopping
 and best-weights restore, all steps in-graph as for multi-task models. The tasks train one
 after the other; one checkpoint holds every task's state, so an interrupted run resumes in the
@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from kmtl import config as config_lib
 from kmtl import models
-from kmtl import train
+from kmtl import trainer as trainer_lib
 from kmtl.data import schema
 from kmtl.data import splits
 from kmtl.imbalance import parts
@@ -58,7 +58,7 @@ def task_imbalance(imbalance, task):
 
 
 class SingleTaskTrainers:
-  """One `train.Trainer` per task; the same outward interface as a multi-task Trainer."""
+  """One `trainer_lib.Trainer` per task; the same outward interface as a multi-task Trainer."""
 
   def __init__(self, cfg, net, tasks, prepared, strategy=None):
     self.tasks, self.net, self.model = tuple(tasks), net, net.model
@@ -66,7 +66,7 @@ class SingleTaskTrainers:
     self.trainers = []
     for task in self.tasks:
       data = task_data(prepared, task.name)
-      self.trainers.append(train.Trainer(
+      self.trainers.append(trainer_lib.Trainer(
           train_config, task_view(net, task.name), [task], data, registry.create("none"),
           seed=cfg.seed, loss_config=cfg.loss, strategy=strategy,
           **parts.imbalance_parts(task_imbalance(cfg.imbalance, task), [task], data,

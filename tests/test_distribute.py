@@ -21,7 +21,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from kmtl import config as config_lib, distribute, experiment, models, train
+from kmtl import config as config_lib, distribute, experiment, gradients, models
+from kmtl import trainer as trainer_lib
 from kmtl.data import io, splits
 from kmtl.surgery import registry
 
@@ -36,7 +37,7 @@ def trainer(arch, method, distributed):
   with strategy.scope() if distributed else contextlib.nullcontext():
     net = models.build_model(arch, names, prepared.train.features.shape[1])
     cfg = config_lib.TrainConfig(arch=arch, surgery=method, batch_size=32)
-    return train.Trainer(cfg, net, data.tasks, prepared, registry.create(method),
+    return trainer_lib.Trainer(cfg, net, data.tasks, prepared, registry.create(method),
                          strategy=strategy if distributed else None)
 
 # One hand-made batch of 8 rows: hardness labelled on row 0 (replica 0 takes rows 0, 2, 4, 6)
@@ -51,13 +52,14 @@ predictions = single.model(x, training=True)
 errors = (np.asarray(predictions["hardness"]) - y[:, h]) ** 2
 out["by_hand"] = float(errors[[0, 1, 3, 5]].mean())
 out["mean_of_means"] = float((errors[0] + errors[[1, 3, 5]].mean()) / 2)
-per_replica = strategy.run(distribute.replica_sums, args=(single, x, y, m, sw))
+per_replica = strategy.run(distribute.replica_sums, args=(single.update, x, y, m, sw))
 sums, counts, stack, _ = (strategy.reduce("SUM", v, axis=None) for v in per_replica)
 out["reduced"] = float(sums[h] / counts[h])
 with tf.GradientTape(persistent=True) as tape:
-  raw = single._task_loss_list(tf.constant(y), single.model(x, training=True), tf.constant(m),
-                               tf.constant(sw))
-expected = single._stack(tape, tf.stack(raw), raw).numpy()
+  raw = single.update.task_losses(tf.constant(y), single.model(x, training=True),
+                                  tf.constant(m), tf.constant(sw))
+  stacked = tf.stack(raw)
+expected = gradients.task_gradients(tape, raw, stacked, single.shared_vars)[0].numpy()
 got = (stack.numpy() / np.maximum(counts.numpy(), 1)[:, None])[:, :expected.shape[1]]
 out["stack_max_abs_diff"] = float(np.abs(got - expected).max())
 out["stack_max_abs"] = float(np.abs(expected).max())

@@ -222,7 +222,8 @@ def test_lds_and_fds_with_other_architectures(tiny_path, arch):
 def _one_batch_trainer(tiny_path, methods):
   """A Trainer whose epoch is one step over the whole training split, so that epoch 1's
   reported loss is the loss at the initial weights."""
-  from kmtl import models, train  # pylint: disable=g-import-not-at-top
+  from kmtl import models  # pylint: disable=g-import-not-at-top
+  from kmtl import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   from kmtl.data import io, splits  # pylint: disable=g-import-not-at-top
   data = io.load_from_config(config_lib.DataConfig(path=tiny_path))
   prepared = splits.prepare(data, 0.1, 0.2, seed=0)
@@ -232,7 +233,7 @@ def _one_batch_trainer(tiny_path, methods):
                                 data.tasks, prepared, 64)
   cfg = config_lib.TrainConfig(batch_size=prepared.train.num_rows, jit_compile=False,
                                grad_stats=False, summaries=False, task_weights="equal")
-  trainer = train.Trainer(cfg, net, data.tasks, prepared, registry.create("none"), **extra)
+  trainer = trainer_lib.Trainer(cfg, net, data.tasks, prepared, registry.create("none"), **extra)
   return trainer, net, prepared.train, extra
 
 

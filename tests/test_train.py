@@ -9,7 +9,7 @@ import pytest
 
 from kmtl import config as config_lib
 from kmtl import experiment
-from kmtl import train
+from kmtl import trainer as trainer_lib
 from kmtl.surgery import registry
 from tests import helpers
 
@@ -116,7 +116,7 @@ def test_independent_tasks_stop_on_their_own(tiny_path, arch):
 
 def test_non_finite_loss_stops_with_task_epoch_and_step(tiny_path, tmp_path):
   cfg = _config(tiny_path, tmp_path, learning_rate=1e30)
-  with pytest.raises(train.TrainingError,
+  with pytest.raises(trainer_lib.TrainingError,
                      match=r"non-finite loss or gradient in .* at epoch 1, step \d+"):
     experiment.train_and_evaluate(cfg)
   assert not (tmp_path / "metrics.json").exists()
@@ -214,9 +214,9 @@ def test_trainer_balanced_sampler_draws_each_task_equally():
   prepared = splits.PreparedData(split, split, split, None, None, {})
   tasks = [schema.TaskSpec("resistivity"), schema.TaskSpec("hardness")]
   net = models.build_model("shared", ["resistivity", "hardness"], 2)
-  trainer = train.Trainer(config_lib.TrainConfig(batch_size=4, jit_compile=False), net, tasks,
+  trainer = trainer_lib.Trainer(config_lib.TrainConfig(batch_size=4, jit_compile=False), net, tasks,
                           prepared, registry.create("none"), balanced_sampling=True)
-  order = trainer._epoch_order  # pylint: disable=protected-access
+  order = trainer.sampler.order
   orders = np.concatenate([order(tf.constant(e, tf.int64)).numpy() for e in range(1, 301)])
   assert orders.shape == (2400,) and set(orders) <= set(range(8))
   assert 0.46 < np.isin(orders, [6, 7]).mean() < 0.54

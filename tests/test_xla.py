@@ -8,9 +8,10 @@ import tensorflow as tf
 from kmtl import config as config_lib
 from kmtl import experiment
 from kmtl import models
-from kmtl import train
+from kmtl import trainer as trainer_lib
 from kmtl.data import io
 from kmtl.data import splits
+from kmtl.imbalance import fds
 from kmtl.imbalance import parts
 from kmtl.surgery import registry
 from kmtl.surgery import weighted_sum
@@ -36,11 +37,11 @@ def _trained(tiny, method, arch="shared", imbalance=(), epochs=1, **train_kwargs
   extra = parts.imbalance_parts(config_lib.ImbalanceConfig(methods=imbalance,
                                                             fds_start_epoch=1),
                                 data.tasks, prepared, 64)
-  trainer = train.Trainer(cfg, net, data.tasks, prepared, method, **extra)
+  trainer = trainer_lib.Trainer(cfg, net, data.tasks, prepared, method, **extra)
   for epoch in range(1, epochs + 1):
     trainer._train_epoch(tf.constant(epoch, tf.int64))  # pylint: disable=protected-access
     if trainer.feature_smoothing is not None:
-      trainer._update_feature_statistics()  # pylint: disable=protected-access
+      fds.update_from_split(trainer.feature_smoothing, net, data.tasks, prepared.train)
   return trainer, [v.numpy() for v in net.model.trainable_variables]
 
 

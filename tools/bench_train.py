@@ -32,7 +32,7 @@ import tensorflow as tf
 from kmtl import config as config_lib
 from kmtl import models
 from kmtl import summaries
-from kmtl import train
+from kmtl import trainer as trainer_lib
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
@@ -99,7 +99,7 @@ def kmtl_epoch(prepared, tasks, batch_size, method, **train_kwargs):
   net = models.build_model("shared", [t.name for t in tasks], prepared.train.features.shape[1])
   cfg = config_lib.TrainConfig(arch="shared", surgery=method, batch_size=batch_size,
                                **train_kwargs)
-  trainer = train.Trainer(cfg, net, tasks, prepared, registry.create(method))
+  trainer = trainer_lib.Trainer(cfg, net, tasks, prepared, registry.create(method))
   epoch = [1]
 
   def run():
@@ -163,7 +163,7 @@ def summaries_off_and_on(prepared, tasks, method, rounds):
                              prepared.train.features.shape[1])
     cfg = config_lib.TrainConfig(arch="shared", surgery=method, epochs=1,
                                  patience=rounds + 2, summaries=on, grad_stats=on)
-    trainer = train.Trainer(cfg, net, tasks, prepared, registry.create(method))
+    trainer = trainer_lib.Trainer(cfg, net, tasks, prepared, registry.create(method))
     logdir = tempfile.mkdtemp()
     writer = summaries.Writer(logdir, tasks, {"method": method}) if on else None
     runs.append((trainer, writer, logdir))

@@ -85,3 +85,14 @@ class FeatureSmoothing(tf.Module):
 
   def finish_update(self):
     self.updated.assign(True)
+
+
+def update_from_split(smoother, net, tasks, train, chunk=8192):
+  """Per-epoch statistics from every training row's head input (`net.representations`)."""
+  reps = [net.representations(tf.constant(train.features[i:i + chunk]), training=False)
+          for i in range(0, train.num_rows, chunk)]
+  for t in smoother.task_indices:
+    name = tasks[t].name
+    features = np.concatenate([np.asarray(r[name]) for r in reps])
+    smoother.update(t, features, train.labels[name], train.masks[name])
+  smoother.finish_update()

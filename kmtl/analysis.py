@@ -1,15 +1,13 @@
 """Functional-form analysis: which candidate form explains a regression target, and how task
 gradients related during training (used by tools/functional_forms.py)."""
 
-import json
-import os
-
 import numpy as np
 from sklearn import linear_model
 from sklearn import model_selection
 from sklearn import pipeline
 from sklearn import preprocessing
 
+from kmtl import run_files
 from kmtl.data import schema
 
 
@@ -49,10 +47,9 @@ def candidate_fits(features, names, num_fractions, y, folds, seed=0):
 def gradient_cosines(workdir):
   """Mean over epochs of each task pair's gradient cosine in a run's history."""
   sums, counts = {}, {}
-  with open(os.path.join(workdir, "history.jsonl"), encoding="utf-8") as f:
-    for line in f:
-      for pair, value in json.loads(line).get("grad", {}).get("cosine", {}).items():
-        if value is not None:
-          sums[pair] = sums.get(pair, 0.0) + value
-          counts[pair] = counts.get(pair, 0) + 1
+  for record in run_files.read_history(workdir):
+    for pair, value in record.get("grad", {}).get("cosine", {}).items():
+      if value is not None:
+        sums[pair] = sums.get(pair, 0.0) + value
+        counts[pair] = counts.get(pair, 0) + 1
   return {pair: sums[pair] / counts[pair] for pair in sums}

@@ -10,7 +10,6 @@ already holds checkpoints is an error, so a finished run is never silently overw
 """
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -18,14 +17,13 @@ import time
 
 from absl import logging
 import keras
-import numpy as np
 import tensorflow as tf
 
-from kmtl import atomic
-from kmtl import baseline
 from kmtl import config as config_lib
 from kmtl import distribute
+from kmtl import gbm
 from kmtl import models
+from kmtl import run_files
 from kmtl import single_task
 from kmtl import summaries
 from kmtl import trainer as trainer_lib
@@ -46,45 +44,10 @@ def set_seeds(seed):
   tf.config.experimental.enable_op_determinism()
 
 
-def preprocessing_summary(prepared, data):
-  """The fitted scalers as plain numbers, for export and for reading results back."""
-  return {
-      "feature_names": list(data.feature_names),
-      "feature_mean": prepared.feature_scaler.mean_.tolist(),
-      "feature_scale": prepared.feature_scaler.scale_.tolist(),
-      "targets": {name: {"kind": s.task.kind, "transform": s.task.transform, "unit": s.task.unit,
-                         "mean": s.mean, "scale": s.scale}
-                  for name, s in prepared.target_scalers.items()},
-  }
-
-
-def hparams(cfg):
-  """The run's settings as the flat values TensorBoard's HParams dashboard compares."""
-  weights = cfg.train.task_weights
-  return {"arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
-          "lr": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
-          "task_weights": weights if isinstance(weights, str) else ",".join(map(str, weights)),
-          "imbalance": ",".join(cfg.imbalance.methods) or "none",
-          "balanced_sampling": cfg.data.balanced_sampling}
-
-
 def _save_model(model, path):
   tmp = os.path.join(os.path.dirname(path), ".partial." + os.path.basename(path))
   model.save(tmp)
   os.replace(tmp, path)
-
-
-def gradient_boosting_run(cfg):
-  """The boosting baseline on `cfg`'s data and split, as a result dict like a trained run's."""
-  start = time.perf_counter()
-  set_seeds(cfg.seed)
-  data = io.load_from_config(cfg.data)
-  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
-                            cfg.data.group_split)
-  return {"arch": "gbm", "surgery": "none", "seed": cfg.seed, "imbalance": [],
-          "test": baseline.gradient_boosting(prepared, data.tasks, cfg.seed),
-          "val": baseline.gradient_boosting(prepared, data.tasks, cfg.seed, split="val"),
-          "epochs_run": 0, "seconds": time.perf_counter() - start}
 
 
 def latest_checkpoint(cfg):
@@ -105,7 +68,7 @@ def latest_checkpoint(cfg):
 def checkpoint_saver(cfg, trainer, workdir, latest):
   """Writes config.json, restores `latest` if any, and returns save(epoch) for `fit`."""
   os.makedirs(workdir, exist_ok=True)
-  atomic.write_text(os.path.join(workdir, "config.json"), config_lib.to_json(cfg) + "\n")
+  run_files.write_config(workdir, cfg)
   checkpoint = trainer.checkpoint()
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
                                        max_to_keep=2)
@@ -140,12 +103,10 @@ def evaluated(cfg, trainer, tasks, prepared):
 
 def check_resume_settings(cfg):
   """Before anything is written: a resumed run must have the settings it was started with."""
-  path = os.path.join(cfg.workdir, "config.json")
   try:
-    with open(path, encoding="utf-8") as f:
-      saved = json.load(f)
-  except (OSError, ValueError) as e:
-    raise ExperimentError(f"--resume: cannot read {path}: {e}") from None
+    saved = run_files.read(cfg.workdir, run_files.CONFIG)
+  except run_files.RunFileError as e:
+    raise ExperimentError(f"--resume: {e}") from None
   saved_flat = {k: v for k, v in config_lib.flatten(saved).items() if k != "resume"}
   now_flat = {k: v for k, v in config_lib.flatten(cfg).items() if k != "resume"}
   differing = config_lib.differences(saved_flat, now_flat)
@@ -194,14 +155,13 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
 
   writer = None
   if workdir and cfg.train.summaries:
-    writer = summaries.Writer(os.path.join(workdir, "tb"), data.tasks, hparams(cfg))
+    writer = summaries.Writer(os.path.join(workdir, "tb"), data.tasks, summaries.hparams(cfg))
 
   def record_epoch(record):
     if writer is not None:
       writer.write_epoch(record)
     if workdir:
-      with open(os.path.join(workdir, "history.jsonl"), "a", encoding="utf-8") as f:
-        f.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+      run_files.append_history(workdir, record)
     if on_epoch_end is not None:
       on_epoch_end(record)
 
@@ -212,26 +172,11 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     writer.write_final(result["test"], result["epochs_run"])
     writer.close()
   if cfg.baseline_gbm:
-    result["gbm_test"] = baseline.gradient_boosting(prepared, data.tasks, cfg.seed)
+    result["gbm_test"] = gbm.gradient_boosting(prepared, data.tasks, cfg.seed)
   if workdir:
     _save_model(net.model, os.path.join(workdir, "model.keras"))
-    atomic.write_text(os.path.join(workdir, "preprocessing.json"),
-                      json.dumps(preprocessing_summary(prepared, data), indent=2) + "\n")
-    atomic.write_text(os.path.join(workdir, "metrics.json"),
-                      json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
+    run_files.write_preprocessing(workdir, prepared, data)
+    run_files.write_metrics(workdir, result)
   if workdir and workdir != cfg.workdir:
     shutil.rmtree(workdir, ignore_errors=True)
   return result
-
-
-def json_safe(value):
-  """Plain JSON: NumPy scalars as numbers, NaN and infinities as null (undefined metrics)."""
-  if isinstance(value, dict):
-    return {k: json_safe(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [json_safe(v) for v in value]
-  if isinstance(value, (np.floating, np.integer)):
-    value = value.item()
-  if isinstance(value, float) and not np.isfinite(value):
-    return None
-  return value

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from kmtl import atomic
 from kmtl import models  # pylint: disable=unused-import  (registers the custom layers)
+from kmtl import run_files
 from kmtl.data import schema
 
 METADATA = os.path.join("assets.extra", "kmtl_metadata.json")
@@ -42,11 +43,10 @@ class ExportError(ValueError):
 
 
 def _read_json(workdir, name):
-  path = os.path.join(workdir, name)
-  if not os.path.exists(path):
-    raise ExportError(f"{path}: missing; is {workdir} a finished kmtl run?")
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
+  try:
+    return run_files.read(workdir, name)
+  except run_files.RunFileError as e:
+    raise ExportError(f"{e} (export needs a finished kmtl run)") from None
 
 
 def serving_function(model, preprocessing):
@@ -87,13 +87,13 @@ def next_version(model_dir):
 
 def export_run(workdir, export_dir, model_name="kmtl"):
   """Exports the best model of a finished run; returns the new version directory."""
-  preprocessing = _read_json(workdir, "preprocessing.json")
+  preprocessing = _read_json(workdir, run_files.PREPROCESSING)
   metadata = {
       "feature_names": preprocessing["feature_names"],
       "targets": preprocessing["targets"],
       "threshold": THRESHOLD,
-      "config": _read_json(workdir, "config.json"),
-      "test_metrics": _read_json(workdir, "metrics.json").get("test"),
+      "config": _read_json(workdir, run_files.CONFIG),
+      "test_metrics": _read_json(workdir, run_files.METRICS).get("test"),
   }
   model_path = os.path.join(workdir, "model.keras")
   if not os.path.exists(model_path):

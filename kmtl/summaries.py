@@ -25,6 +25,16 @@ _CELL = 48
 _MARGIN = 96
 
 
+def hparams(cfg):
+  """The run's settings as the flat values TensorBoard's HParams dashboard compares."""
+  weights = cfg.train.task_weights
+  return {"arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
+          "lr": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
+          "task_weights": weights if isinstance(weights, str) else ",".join(map(str, weights)),
+          "imbalance": ",".join(cfg.imbalance.methods) or "none",
+          "balanced_sampling": cfg.data.balanced_sampling}
+
+
 def task_graph_image(adjacency, task_names):
   """[1, H, W, 3] uint8 heatmap of A (white 0 to dark blue 1), values in the cells, task names
   on both axes: row t is what task t's head reads, column s the tower it reads from."""

@@ -17,6 +17,7 @@ from multiprocessing import connection
 import numpy as np
 
 from kmtl import config as config_lib
+from kmtl import run_files
 from kmtl import study
 
 
@@ -54,17 +55,31 @@ def cell_path(cells_dir, name, seed):
 
 
 def _write(cell, record):
-  from kmtl import atomic  # pylint: disable=g-import-not-at-top
-  from kmtl import experiment  # pylint: disable=g-import-not-at-top
-  record = experiment.json_safe({**record, "config": cell.name, "seed": cell.seed,
-                                 "settings": cell.settings})
-  atomic.write_text(cell.path, json.dumps(record, indent=2, allow_nan=False) + "\n")
+  run_files.write_json(cell.path, {**record, "config": cell.name, "seed": cell.seed,
+                                   "settings": cell.settings})
 
 
 def failure(error):
   """The one-line reason of a failed cell."""
   lines = str(error).strip().splitlines()
   return f"{type(error).__name__}: {lines[0] if lines else ''}"[:500]
+
+
+def gradient_boosting_run(cfg):
+  """The study's gradient-boosting reference row: gradient boosting on `cfg`'s data and split, as a result dict like a trained run's."""
+  from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  from kmtl import gbm  # pylint: disable=g-import-not-at-top
+  from kmtl.data import io  # pylint: disable=g-import-not-at-top
+  from kmtl.data import splits  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  experiment.set_seeds(cfg.seed)
+  data = io.load_from_config(cfg.data)
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                            cfg.data.group_split)
+  return {"arch": "gbm", "surgery": "none", "seed": cfg.seed, "imbalance": [],
+          "test": gbm.gradient_boosting(prepared, data.tasks, cfg.seed),
+          "val": gbm.gradient_boosting(prepared, data.tasks, cfg.seed, split="val"),
+          "epochs_run": 0, "seconds": time.perf_counter() - start}
 
 
 def _run_cell(cell, threads):
@@ -77,7 +92,7 @@ def _run_cell(cell, threads):
   start = time.perf_counter()
   try:
     if cell.name == study.GBM:
-      result = experiment.gradient_boosting_run(cell.cfg)
+      result = gradient_boosting_run(cell.cfg)
     else:
       result = experiment.train_and_evaluate(cell.cfg)
   except Exception as e:  # pylint: disable=broad-except

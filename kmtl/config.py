@@ -239,11 +239,66 @@ class RunConfig:
   baseline_gbm: bool = False
 
   def __post_init__(self):
+    names = [t.name for t in self.data.tasks]
+    unknown = [t for t in self.imbalance.tasks if t not in names]
+    if unknown:
+      raise ValueError(f"--imbalance_tasks: {unknown[0]!r} is not one of --tasks {names}")
+    binary = [t.name for t in self.data.tasks
+              if t.name in self.imbalance.tasks and t.kind == schema.BINARY]
+    if binary:
+      raise ValueError(f"--imbalance_tasks: task {binary[0]!r} is binary; LDS, FDS and "
+                       "Balanced MSE apply to regression tasks")
+    if self.imbalance.methods and not any(t.kind == schema.REGRESSION for t in self.data.tasks):
+      raise ValueError(f"--imbalance={','.join(self.imbalance.methods)} needs a regression "
+                       "task; every task here is binary")
+    weights = self.train.task_weights
+    if not isinstance(weights, str) and len(weights) != len(names):
+      raise ValueError(f"--task_weights: expected {len(names)} numbers, one per task. "
+                       f"Received: {','.join(map(str, weights))!r}")
     whole_batch = sorted(set(self.imbalance.methods) & {"fds", "bmse"})
     if self.train.strategy != "default" and whole_batch:
       raise ValueError(f"--strategy={self.train.strategy} cannot split "
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
+
+
+def _scalar(text):
+  """A hyper-parameter value: int, float, bool or string, as written."""
+  for convert in (int, float):
+    try:
+      return convert(text)
+    except ValueError:
+      pass
+  return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_surgery_args(text):
+  """`--surgery_args` text, e.g. "alpha=1.5,learning_rate=0.01" (";" also separates, as in a
+  study grid entry), -> ((name, value), ...)."""
+  pairs = []
+  for item in (text or "").replace(";", ",").split(","):
+    if not item.strip():
+      continue
+    name, sep, value = (part.strip() for part in item.partition("="))
+    if not sep or not name.isidentifier() or not value:
+      raise ValueError(f"--surgery_args: expected name=value pairs such as alpha=1.5. "
+                       f"Received: {text!r}")
+    pairs.append((name, _scalar(value)))
+  names = [n for n, _ in pairs]
+  if len(set(names)) != len(names):
+    raise ValueError(f"--surgery_args: a hyper-parameter is given twice. Received: {text!r}")
+  return tuple(pairs)
+
+
+def parse_elements(text):
+  """`--elements` text -> "auto" or a tuple of distinct element symbols."""
+  text = text.strip()
+  if text == "auto":
+    return text
+  elements = tuple(e.strip() for e in text.split(",") if e.strip())
+  if not elements or len(set(elements)) != len(elements):
+    raise ValueError(f"--elements: expected distinct symbols or 'auto'. Received: {text!r}")
+  return elements
 
 
 def parse_task_weights(text):

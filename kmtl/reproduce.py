@@ -11,7 +11,8 @@ Holm-adjusted p, and a verdict (see kmtl/study.py):
 (every row of the statistics) and `OUT/transfer.png` (needs matplotlib: pip install
 'kmtl[plot]').
 
-Configurations are `arch[:surgery[:imbalance+imbalance]]`, e.g. `shared:gradnorm:lds`; the
+Configurations are `arch[:surgery[(name=value;...)][:imbalance+imbalance]]`, e.g.
+`shared:gradnorm:lds` or `shared:gradnorm(alpha=0.5)`; the
 default grid is the reference study's, and `--archs` with `--surgeries` replaces it by their
 product (`independent` only with `none`). `gbm` adds the gradient-boosting baseline as one more
 row, on the same splits.
@@ -80,20 +81,16 @@ def grid():
   return configs
 
 
-def _elements():
-  text = _ELEMENTS.value.strip()
-  return text if text == "auto" else tuple(e.strip() for e in text.split(",") if e.strip())
-
-
 def run_config(configuration, tasks, seed):
   arch = "independent" if configuration.name == study.GBM else configuration.arch
   try:
     return config_lib.RunConfig(
-        data=config_lib.DataConfig(path=_DATA.value, tasks=tasks, elements=_elements(),
+        data=config_lib.DataConfig(path=_DATA.value, tasks=tasks, elements=config_lib.parse_elements(_ELEMENTS.value),
                                    group_split=_GROUP_SPLIT.value,
                                    average_repeats=_AVERAGE_REPEATS.value),
         train=config_lib.TrainConfig(
             arch=arch, surgery=configuration.surgery,
+            surgery_kwargs=configuration.surgery_args,
             task_weights=config_lib.parse_task_weights(_TASK_WEIGHTS.value),
             epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
             learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
@@ -142,7 +139,7 @@ def _check_grid(configs):
     try:
       config_lib.TrainConfig(arch=c.arch, surgery=c.surgery)
       config_lib.ImbalanceConfig(methods=c.imbalance)
-      registry.create(c.surgery)
+      registry.create(c.surgery, **dict(c.surgery_args))
     except ValueError as e:
       raise ValueError(f"--grid: {c.name}: {e}") from None
 

@@ -48,7 +48,9 @@ _AVERAGE_REPEATS = flags.DEFINE_bool(
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
 _SURGERY = flags.DEFINE_string("surgery", "none",
                                "Gradient surgery or weighting method (see kmtl/surgery).")
-_GRADNORM_ALPHA = flags.DEFINE_float("gradnorm_alpha", 1.5, "GradNorm's asymmetry alpha.")
+_SURGERY_ARGS = flags.DEFINE_string(
+    "surgery_args", "", "Hyper-parameters of the method as name=value pairs, e.g. "
+    "alpha=1.5,learning_rate=0.01 for gradnorm (see each method's docstring).")
 _TASK_WEIGHTS = flags.DEFINE_string(
     "task_weights", "inverse_count",
     "equal | inverse_count (max label count / task's count) | comma-separated numbers.")
@@ -118,15 +120,10 @@ def config_from_flags():
     tasks = schema.parse_tasks(_TASKS.value)
   except schema.SchemaError as e:
     raise ValueError(f"--tasks: {e}") from None
-  elements = _ELEMENTS.value.strip()
-  if elements != "auto":
-    elements = tuple(el.strip() for el in elements.split(",") if el.strip())
-    if not elements or len(set(elements)) != len(elements):
-      raise ValueError(f"--elements: expected distinct symbols or 'auto'. "
-                       f"Received: {_ELEMENTS.value!r}")
+  elements = config_lib.parse_elements(_ELEMENTS.value)
   if _DATA.value is not None and not os.path.isfile(_DATA.value):
     raise ValueError(f"--data: no such file: {_DATA.value}")
-  surgery_kwargs = (("alpha", _GRADNORM_ALPHA.value),) if _SURGERY.value == "gradnorm" else ()
+  surgery_kwargs = config_lib.parse_surgery_args(_SURGERY_ARGS.value)
   try:
     return config_lib.RunConfig(
         data=config_lib.DataConfig(
@@ -160,20 +157,8 @@ def main(argv):
     sys.exit(f"kmtl.run: error: unexpected arguments {argv[1:]}")
   try:
     cfg = config_from_flags()
-    unknown = [t for t in cfg.imbalance.tasks if t not in {x.name for x in cfg.data.tasks}]
-    if unknown:
-      raise ValueError(f"--imbalance_tasks: {unknown[0]!r} is not one of --tasks")
-    binary = [t.name for t in cfg.data.tasks
-              if t.name in cfg.imbalance.tasks and t.kind == schema.BINARY]
-    if binary:
-      raise ValueError(f"--imbalance_tasks: task {binary[0]!r} is binary; LDS, FDS and "
-                       "Balanced MSE apply to regression tasks")
     if _EXPORT_DIR.value and not cfg.workdir:
       raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
-    if len(cfg.data.tasks) != len(cfg.train.task_weights) and not isinstance(
-        cfg.train.task_weights, str):
-      raise ValueError(f"--task_weights: expected {len(cfg.data.tasks)} numbers, one per task. "
-                       f"Received: {_TASK_WEIGHTS.value!r}")
     # Data errors come before TensorFlow is imported, so they print nothing but their line.
     data = io.load_from_config(cfg.data)
     from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top

@@ -20,6 +20,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from kmtl import config as config_lib
+
 BASELINE = "independent"
 GBM = "gbm"  # the gradient-boosting baseline, one more row of the study
 CONTROL = "independent_joint"
@@ -31,16 +33,20 @@ REFERENCE_GRID = ("independent", "independent_joint", "shared", "shared:pcgrad",
 
 @dataclasses.dataclass(frozen=True)
 class Configuration:
-  """One grid entry, written `arch[:surgery[:imbalance+imbalance]]`."""
+  """One grid entry, written `arch[:surgery[(name=value;...)][:imbalance+imbalance]]`, e.g.
+  `shared:gradnorm(alpha=0.5):lds` (";" separates the method's hyper-parameters, since ","
+  separates grid entries)."""
   arch: str
   surgery: str = "none"
   imbalance: tuple = ()
+  surgery_args: tuple = ()
 
   @property
   def name(self):
     parts = [self.arch]
-    if self.surgery != "none" or self.imbalance:
-      parts.append(self.surgery)
+    if self.surgery != "none" or self.imbalance or self.surgery_args:
+      args = ";".join(f"{k}={v}" for k, v in self.surgery_args)
+      parts.append(f"{self.surgery}({args})" if args else self.surgery)
     if self.imbalance:
       parts.append("+".join(self.imbalance))
     return ":".join(parts)
@@ -52,8 +58,14 @@ class Configuration:
       raise ValueError(f"Invalid configuration {text!r}: expected arch[:surgery[:imbalance]], "
                        "e.g. shared:gradnorm:lds")
     surgery = parts[1] if len(parts) > 1 and parts[1] else "none"
+    args = ()
+    if "(" in surgery:
+      surgery, _, rest = surgery.partition("(")
+      if not rest.endswith(")"):
+        raise ValueError(f"Invalid configuration {text!r}: expected surgery(name=value;...)")
+      args = config_lib.parse_surgery_args(rest[:-1])
     imbalance = tuple(p for p in parts[2].split("+") if p) if len(parts) > 2 else ()
-    return cls(parts[0], surgery, imbalance)
+    return cls(parts[0], surgery or "none", imbalance, args)
 
 
 def mean_ci(values, confidence=0.95):

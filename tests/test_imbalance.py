@@ -171,10 +171,9 @@ def test_invalid_combinations():
     config_lib.ImbalanceConfig(methods=("lds", "bmse"))
   with pytest.raises(ValueError, match="Invalid value for `--imbalance`"):
     config_lib.ImbalanceConfig(methods=("smote",))
-  tasks = config_lib.DataConfig().tasks
-  with pytest.raises(parts.ImbalanceError, match="'amorphous' is binary"):
-    parts.imbalance_tasks(config_lib.ImbalanceConfig(methods=("lds",),
-                                                          tasks=("amorphous",)), tasks)
+  with pytest.raises(ValueError, match="'amorphous' is binary"):
+    config_lib.RunConfig(imbalance=config_lib.ImbalanceConfig(methods=("lds",),
+                                                              tasks=("amorphous",)))
 
 
 @pytest.fixture(scope="module")

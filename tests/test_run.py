@@ -37,6 +37,10 @@ def _exit_message(**flag_values):
     ({"task_weights": "heavy"}, "--task_weights: expected one of"),
     ({"arch": "independent", "surgery": "gradnorm"}, "needs shared parameters"),
     ({"val_fraction": 0.6, "test_fraction": 0.5}, "must leave rows to train on"),
+    ({"surgery": "gradnorm", "surgery_args": "alpha=-1"}, "Invalid value for `alpha`"),
+    ({"surgery": "uw", "surgery_args": "alpha=1"}, "uw takes ['learning_rate'], not ['alpha']"),
+    ({"surgery_args": "alpha"}, "--surgery_args: expected name=value pairs"),
+    ({"imbalance": ["lds"], "imbalance_tasks": ["amorphous"]}, "task 'amorphous' is binary"),
 ])
 def test_flag_errors(tiny_csv, flag_values, expected):
   flag_values.setdefault("data", tiny_csv)

@@ -212,3 +212,13 @@ def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):
   assert b["failed"] and re.match(r"\w+Error: \S", b["error"])  # diverged, with its reason
   assert c["failed"] and "nope.csv" in c["error"]
   assert len(logged) == 3 and sum("FAILED" in line for line in logged) == 2
+
+
+def test_grid_entries_carry_method_hyper_parameters():
+  c = study.Configuration.parse("shared:gradnorm(alpha=0.5;learning_rate=0.01):lds")
+  assert (c.arch, c.surgery, c.imbalance) == ("shared", "gradnorm", ("lds",))
+  assert c.surgery_args == (("alpha", 0.5), ("learning_rate", 0.01))
+  assert c.name == "shared:gradnorm(alpha=0.5;learning_rate=0.01):lds"
+  assert study.Configuration.parse(c.name) == c
+  with pytest.raises(ValueError, match="name=value"):
+    study.Configuration.parse("shared:gradnorm(alpha)")

@@ -10,27 +10,14 @@ from kmtl.imbalance import lds
 from kmtl.imbalance import smoothing
 
 
-class ImbalanceError(ValueError):
-  """Imbalance methods asked of tasks they cannot apply to."""
-
-
 def imbalance_tasks(imbalance, tasks):
-  """Indices of the tasks the imbalance methods apply to; binary or unknown ones are errors."""
+  """Indices of the tasks the imbalance methods apply to: the named ones, or every regression
+  task (`config.RunConfig` has checked that they exist and are regression tasks)."""
   if not imbalance.methods:
     return []
-  by_name = {t.name: i for i, t in enumerate(tasks)}
   if not imbalance.tasks:
-    chosen = [i for i, t in enumerate(tasks) if t.kind == schema.REGRESSION]
-    if not chosen:
-      raise ImbalanceError(f"--imbalance={','.join(imbalance.methods)} needs a regression "
-                            "task; every task here is binary")
-    return chosen
-  for name in imbalance.tasks:
-    if name not in by_name:
-      raise ImbalanceError(f"--imbalance_tasks: {name!r} is not one of the tasks {list(by_name)}")
-    if tasks[by_name[name]].kind != schema.REGRESSION:
-      raise ImbalanceError(f"--imbalance_tasks: task {name!r} is binary; LDS, FDS and "
-                            "Balanced MSE apply to regression tasks")
+    return [i for i, t in enumerate(tasks) if t.kind == schema.REGRESSION]
+  by_name = {t.name: i for i, t in enumerate(tasks)}
   return [by_name[name] for name in imbalance.tasks]
 
 

@@ -140,3 +140,21 @@ def test_gradnorm_renormalises_present_weights_only():
   w = method.task_weights.numpy()
   assert w[1] == 1.0 and w[0] > 1.0 > w[2]
   assert w.sum() == pytest.approx(3.0)
+
+
+def test_hyper_parameters_from_text_reach_the_method():
+  from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
+  args = config_lib.parse_surgery_args("target=sum,momentum=0.5")
+  assert args == (("target", "sum"), ("momentum", 0.5))
+  method = registry.create("gradscale", **dict(args))
+  assert (method.target, method.momentum) == ("sum", 0.5)
+  assert registry.create("gradnorm", **dict(config_lib.parse_surgery_args(
+      "alpha=2;anchor_batches=4"))).anchor_batches == 4
+  with pytest.raises(ValueError, match=r"gradnorm takes \['alpha', 'learning_rate', "
+                                       r"'anchor_batches'\], not \['beta'\]"):
+    registry.create("gradnorm", beta=1.0)
+  with pytest.raises(ValueError, match="pcgrad takes no hyper-parameters"):
+    registry.create("pcgrad", alpha=1.0)
+  for bad in ("alpha", "alpha=1,alpha=2", "=3"):
+    with pytest.raises(ValueError, match="--surgery_args"):
+      config_lib.parse_surgery_args(bad)

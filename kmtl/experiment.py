@@ -128,6 +128,18 @@ def build_trainer(cfg, net, tasks, prepared, method, strategy=None):
                                                cfg.model.head_units[-1], cfg.seed))
 
 
+def _epoch_recorder(workdir, writer, on_epoch_end):
+  """fn(record): each epoch's record to TensorBoard, history.jsonl and the caller."""
+  def record_epoch(record):
+    if writer is not None:
+      writer.write_epoch(record)
+    if workdir:
+      run_files.append_history(workdir, record)
+    if on_epoch_end is not None:
+      on_epoch_end(record)
+  return record_epoch
+
+
 def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json.
   `data`, when given, is `cfg.data` already loaded and validated."""
@@ -156,16 +168,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   writer = None
   if workdir and cfg.train.summaries:
     writer = summaries.Writer(os.path.join(workdir, "tb"), data.tasks, summaries.hparams(cfg))
-
-  def record_epoch(record):
-    if writer is not None:
-      writer.write_epoch(record)
-    if workdir:
-      run_files.append_history(workdir, record)
-    if on_epoch_end is not None:
-      on_epoch_end(record)
-
-  trainer.fit(save, record_epoch)
+  trainer.fit(save, _epoch_recorder(workdir, writer, on_epoch_end))
   result = evaluated(cfg, trainer, data.tasks, prepared)
   result["seconds"] = time.perf_counter() - start
   if writer is not None:

@@ -18,6 +18,8 @@ from absl import flags
 import pandas as pd
 
 from kmtl.data import io
+from kmtl.data import tables
+from kmtl.data import validation
 
 _MODEL = flags.DEFINE_string("model", None, "Exported model (version or base directory).")
 _DATA = flags.DEFINE_string("data", None, "CSV or Parquet file of alloys.")
@@ -43,11 +45,11 @@ def main(argv):
   try:
     version_dir = export.resolve_version(_MODEL.value)
     metadata = export.read_metadata(version_dir)
-    feature_set, elements = io.feature_set_of(metadata["feature_names"])
+    feature_set, elements = validation.feature_set_of(metadata["feature_names"])
     table = io.load_features(_DATA.value, elements, feature_set)
     outputs = predict_table(version_dir, metadata, table)
     frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})
-    io.write_table(frame, _OUT.value)
+    tables.write_table(frame, _OUT.value)
   except (export.ExportError, io.DataError) as e:
     sys.exit(f"kmtl.predict: error: {e}")
   print(f"wrote {len(frame)} predictions to {_OUT.value}")

@@ -30,6 +30,7 @@ from absl import logging
 
 from kmtl import atomic
 from kmtl import config as config_lib
+from kmtl import parsing
 from kmtl import metrics as metrics_lib
 from kmtl import study
 from kmtl import sweep
@@ -85,13 +86,14 @@ def run_config(configuration, tasks, seed):
   arch = "independent" if configuration.name == study.GBM else configuration.arch
   try:
     return config_lib.RunConfig(
-        data=config_lib.DataConfig(path=_DATA.value, tasks=tasks, elements=config_lib.parse_elements(_ELEMENTS.value),
+        data=config_lib.DataConfig(path=_DATA.value, tasks=tasks,
+                                   elements=parsing.parse_elements(_ELEMENTS.value),
                                    group_split=_GROUP_SPLIT.value,
                                    average_repeats=_AVERAGE_REPEATS.value),
         train=config_lib.TrainConfig(
             arch=arch, surgery=configuration.surgery,
             surgery_kwargs=configuration.surgery_args,
-            task_weights=config_lib.parse_task_weights(_TASK_WEIGHTS.value),
+            task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value),
             epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
             learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
             grad_stats=False, jit_compile=_JIT.value),

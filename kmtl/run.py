@@ -16,6 +16,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from kmtl import config as config_lib
+from kmtl import parsing
 from kmtl.data import io
 from kmtl.data import schema
 
@@ -120,10 +121,10 @@ def config_from_flags():
     tasks = schema.parse_tasks(_TASKS.value)
   except schema.SchemaError as e:
     raise ValueError(f"--tasks: {e}") from None
-  elements = config_lib.parse_elements(_ELEMENTS.value)
+  elements = parsing.parse_elements(_ELEMENTS.value)
   if _DATA.value is not None and not os.path.isfile(_DATA.value):
     raise ValueError(f"--data: no such file: {_DATA.value}")
-  surgery_kwargs = config_lib.parse_surgery_args(_SURGERY_ARGS.value)
+  surgery_kwargs = parsing.parse_surgery_args(_SURGERY_ARGS.value)
   try:
     return config_lib.RunConfig(
         data=config_lib.DataConfig(
@@ -137,7 +138,8 @@ def config_from_flags():
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),
         train=config_lib.TrainConfig(
             arch=_ARCH.value, surgery=_SURGERY.value, surgery_kwargs=surgery_kwargs,
-            task_weights=config_lib.parse_task_weights(_TASK_WEIGHTS.value), epochs=_EPOCHS.value,
+            task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value),
+            epochs=_EPOCHS.value,
             learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
             stopping=_STOPPING.value, grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value,
             steps_per_call=_STEPS_PER_CALL.value, strategy=_STRATEGY.value,

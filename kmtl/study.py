@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from kmtl import config as config_lib
+from kmtl import parsing
 
 BASELINE = "independent"
 GBM = "gbm"  # the gradient-boosting baseline, one more row of the study
@@ -63,7 +63,7 @@ class Configuration:
       surgery, _, rest = surgery.partition("(")
       if not rest.endswith(")"):
         raise ValueError(f"Invalid configuration {text!r}: expected surgery(name=value;...)")
-      args = config_lib.parse_surgery_args(rest[:-1])
+      args = parsing.parse_surgery_args(rest[:-1])
     imbalance = tuple(p for p in parts[2].split("+") if p) if len(parts) > 2 else ()
     return cls(parts[0], surgery or "none", imbalance, args)
 

@@ -11,6 +11,7 @@ from kmtl.data import featurize
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
+from kmtl.data import validation
 
 REAL_TASKS = schema.parse_tasks("hardness,glass:binary,resistivity_te:regression:log")
 
@@ -91,8 +92,8 @@ def test_descriptor_feature_sets():
   assert data.feature_names == schema.DESCRIPTOR_NAMES and data.features.shape == (3, 6)
   full = io.load(frame, tasks, elements="auto")
   np.testing.assert_allclose(data.features, full.features[:, -6:])
-  assert io.feature_set_of(data.feature_names) == ("descriptors", ())
-  assert io.feature_set_of(full.feature_names) == ("composition", full.elements)
+  assert validation.feature_set_of(data.feature_names) == ("descriptors", ())
+  assert validation.feature_set_of(full.feature_names) == ("composition", full.elements)
   with pytest.raises(io.DataError, match="missing feature column"):
     io.load(frame, tasks, feature_set=("vec", "thickness_nm"))
 
@@ -101,7 +102,7 @@ def test_a_model_refuses_data_of_another_feature_set(tmp_path):
   path = tmp_path / "descriptors_only.csv"
   frame = pd.DataFrame({name: [1.0, 2.0] for name in schema.DESCRIPTOR_NAMES})
   frame.to_csv(path, index=False)
-  feature_set, elements = io.feature_set_of(schema.feature_names())
+  feature_set, elements = validation.feature_set_of(schema.feature_names())
   with pytest.raises(io.DataError, match=r"missing feature column\(s\) 'Al'"):
     io.load_features(path, elements, feature_set)
   table = io.load_features(path, (), "descriptors")

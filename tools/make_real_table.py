@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kmtl.data import featurize
-from kmtl.data import io
+from kmtl.data import tables
 
 _OUT = flags.DEFINE_string("out", None, "Where to write the table (.parquet or .csv).")
 _SHARED = flags.DEFINE_string(
@@ -76,7 +76,7 @@ def build(shared, room_temperature_only=True):
 def main(argv):
   del argv
   table, counts = build(_SHARED.value, _ROOM_TEMPERATURE.value)
-  io.write_table(table, _OUT.value)
+  tables.write_table(table, _OUT.value)
   for source, (read, kept) in counts.items():
     print(f"{source}: {read} rows read, {kept} kept ({read - kept} not describable)")
   print(f"wrote {len(table)} rows to {_OUT.value}")

@@ -1,29 +1,24 @@
-"""Read CSV or Parquet alloy tables into the data contract, with one-line validation errors.
+"""Load alloy tables into the data contract: `AlloyData` for training, `FeatureTable` for
+prediction, with row filters, duplicates and averaged repeats.
 
 A table holds either every feature column (`schema.feature_names(elements)`) or a composition
 column to featurize, plus any of the task target columns; an empty cell is a missing label.
-Rows are numbered from 1, the header not counted ("row 3" is the third data row).
+Reading files is kmtl/data/tables.py's, checking columns and values kmtl/data/validation.py's.
 """
 
 import dataclasses
-import difflib
 import os
 
 from absl import logging
 import numpy as np
 import pandas as pd
 
-from kmtl import atomic
-from kmtl.data import featurize as featurize_lib
 from kmtl.data import schema
+from kmtl.data import tables
+from kmtl.data import validation
 
-FRACTION_SUM_TOLERANCE = 1e-3  # |sum of elemental fractions - 1| allowed when features are given.
-COMPOSITION_COLUMNS = ("composition", "formula")
 DUPLICATE_POLICIES = ("keep", "drop")
-
-
-class DataError(ValueError):
-  """Input data that cannot be used; the message names the file, row and column."""
+DataError = tables.DataError  # what `load` and `load_features` raise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,184 +51,6 @@ class AlloyData:
     rank = np.empty(len(first), np.int64)
     rank[np.argsort(first)] = np.arange(len(first))
     return rank[inverse.ravel()]
-
-
-def read_table(path):
-  """Reads a CSV or Parquet file into a DataFrame; clear errors for a missing or empty file."""
-  path = os.fspath(path)
-  if not os.path.exists(path):
-    raise DataError(f"{path}: no such file")
-  ext = os.path.splitext(path)[1].lower()
-  try:
-    if ext == ".csv":
-      frame = pd.read_csv(path, comment=None, skipinitialspace=True)
-    elif ext in (".parquet", ".pq"):
-      frame = pd.read_parquet(path)
-    else:
-      raise DataError(f"{path}: unknown file type {ext!r}; expected .csv or .parquet")
-  except pd.errors.EmptyDataError:
-    raise DataError(f"{path}: the file is empty") from None
-  except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
-    if isinstance(e, DataError):
-      raise
-    raise DataError(f"{path}: cannot read as {ext[1:]}: {str(e).splitlines()[0]}") from None
-  if frame.empty:
-    raise DataError(f"{path}: no data rows")
-  return frame
-
-
-def write_table(frame, path):
-  """Writes a DataFrame as CSV or Parquet (by extension), atomically."""
-  ext = os.path.splitext(os.fspath(path))[1].lower()
-  if ext not in (".csv", ".parquet", ".pq"):
-    raise DataError(f"{path}: unknown file type {ext!r}; expected .csv or .parquet")
-  with atomic.atomic_path(path) as tmp:
-    if ext == ".csv":
-      frame.to_csv(tmp, index=False)
-    else:
-      frame.to_parquet(tmp, index=False)
-
-
-def _missing_column_error(source, wanted, columns, what):
-  hints = []
-  for name in wanted:
-    close = difflib.get_close_matches(name, [str(c) for c in columns], n=1, cutoff=0.6)
-    if close:
-      hints.append(f"{close[0]!r} -> {name!r}")
-  hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
-  shown = ", ".join(repr(c) for c in wanted[:6]) + (" ..." if len(wanted) > 6 else "")
-  return DataError(f"{source}: missing {what} column(s) {shown}{hint}")
-
-
-def _numeric(frame, column, source):
-  """Column as float64; the first non-numeric cell is an error naming its row."""
-  values = pd.to_numeric(frame[column], errors="coerce")
-  bad = values.isna() & frame[column].notna()
-  if bad.any():
-    row = int(np.argmax(bad.to_numpy()))
-    raise DataError(f"{source}: row {row + 1}, column {column!r}: "
-                    f"not a number: {frame[column].iloc[row]!r}")
-  return values.to_numpy(dtype=np.float64)
-
-
-def _first(mask):
-  return int(np.argmax(mask)) + 1
-
-
-def _features(frame, elements, source):
-  """Returns (features [N, F], element vocabulary, compositions or None)."""
-  composition_column = next((c for c in COMPOSITION_COLUMNS if c in frame.columns), None)
-  if elements == "auto":
-    if composition_column is None:
-      raise DataError(f"{source}: --elements=auto needs a 'composition' column")
-  else:
-    names = schema.feature_names(elements)
-    missing = [c for c in names if c not in frame.columns]
-    if not missing:
-      return _validated_features(frame, names, len(elements), source), tuple(elements), None
-    if composition_column is None:
-      raise _missing_column_error(source, missing + ["composition"], frame.columns, "feature")
-
-  texts = frame[composition_column]
-  parsed = []
-  for row, text in enumerate(texts):
-    try:
-      parsed.append(featurize_lib.parse_composition(text if isinstance(text, str) else ""))
-    except featurize_lib.CompositionError as e:
-      raise DataError(f"{source}: row {row + 1}, column {composition_column!r}: {e}") from None
-  if elements == "auto":
-    elements = tuple(sorted({el for comp in parsed for el in comp},
-                            key=lambda el: featurize_lib.element_table().at[el, "atomic_number"]))
-  try:
-    fractions = featurize_lib.fractions_matrix(parsed, tuple(elements))
-    values = featurize_lib.descriptors(fractions, tuple(elements))
-  except featurize_lib.CompositionError as e:
-    raise DataError(f"{source}: {e} (column {composition_column!r})") from None
-  return (np.concatenate([fractions, values], axis=1), tuple(elements),
-          tuple(str(t) for t in texts))
-
-
-FEATURE_SETS = ("composition", "descriptors")
-
-
-def _feature_matrix(frame, feature_set, elements, source):
-  """(features [N, F], element vocabulary, compositions or None, feature names) of one of the
-  feature sets: "composition" (fractions + descriptors), "descriptors" (the six, read from
-  their columns or computed from compositions) or a tuple of numeric column names."""
-  if feature_set == "composition":
-    features, elements, compositions = _features(frame, elements, source)
-    return features, elements, compositions, schema.feature_names(elements)
-  if feature_set == "descriptors":
-    names = schema.DESCRIPTOR_NAMES
-    if all(c in frame.columns for c in names):
-      return _validated_features(frame, names, 0, source), (), None, names
-    if not any(c in frame.columns for c in COMPOSITION_COLUMNS):
-      missing = [c for c in names if c not in frame.columns]
-      raise _missing_column_error(source, missing + ["composition"], frame.columns,
-                                  "descriptor")
-    features, _, compositions = _features(frame, "auto", source)
-    return features[:, -len(names):], (), compositions, names
-  names = tuple(feature_set)
-  missing = [c for c in names if c not in frame.columns]
-  if missing:
-    raise _missing_column_error(source, missing, frame.columns, "feature")
-  return _validated_features(frame, names, 0, source), (), None, names
-
-
-def feature_set_of(feature_names):
-  """(feature set, element vocabulary) that produced `feature_names` (a trained model's)."""
-  names = tuple(feature_names)
-  n = len(schema.DESCRIPTOR_NAMES)
-  if names == schema.DESCRIPTOR_NAMES:
-    return "descriptors", ()
-  if names[-n:] == schema.DESCRIPTOR_NAMES and names[:-n]:
-    return "composition", names[:-n]
-  return names, ()
-
-
-def _validated_features(frame, names, num_fractions, source):
-  features = np.stack([_numeric(frame, c, source) for c in names], axis=1)
-  bad = ~np.isfinite(features)
-  if bad.any():
-    row, col = np.argwhere(bad)[0]
-    raise DataError(f"{source}: row {row + 1}, column {names[col]!r}: "
-                    f"missing or non-finite value {features[row, col]!r}")
-  if not num_fractions:
-    return features
-  fractions = features[:, :num_fractions]
-  if (fractions < 0).any():
-    row, col = np.argwhere(fractions < 0)[0]
-    raise DataError(f"{source}: row {row + 1}, column {names[col]!r}: "
-                    f"negative elemental fraction {fractions[row, col]:g}")
-  sums = fractions.sum(axis=1)
-  off = np.abs(sums - 1.0) > FRACTION_SUM_TOLERANCE
-  if off.any():
-    row = _first(off)
-    raise DataError(f"{source}: row {row}: elemental fractions sum to {sums[row - 1]:.6g}, "
-                    f"not 1 (tolerance {FRACTION_SUM_TOLERANCE:g})")
-  return features
-
-
-def _labels(frame, task, source):
-  if task.kind == schema.BINARY and frame[task.name].dtype == bool:
-    return frame[task.name].to_numpy(dtype=np.float64)
-  values = _numeric(frame, task.name, source)
-  where = lambda mask: f"{source}: row {_first(mask)}, column {task.name!r}"
-  value = lambda mask: values[_first(mask) - 1]
-  if np.isinf(values).any():
-    raise DataError(f"{where(np.isinf(values))}: infinite label")
-  labelled = ~np.isnan(values)
-  if task.kind == schema.BINARY:
-    bad = labelled & ~np.isin(values, (0.0, 1.0))
-    if bad.any():
-      raise DataError(f"{where(bad)}: binary label {value(bad):g} is not 0 or 1")
-  elif task.nonnegative and (labelled & (values < 0)).any():
-    bad = labelled & (values < 0)
-    raise DataError(f"{where(bad)}: negative {task.name} {value(bad):g}")
-  if task.transform == "log" and (labelled & (values <= 0)).any():
-    bad = labelled & (values <= 0)
-    raise DataError(f"{where(bad)}: {task.name} {value(bad):g} must be > 0 for its log transform")
-  return values
 
 
 def average_repeats(data):
@@ -284,36 +101,20 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
   if isinstance(source, pd.DataFrame):
     frame, name = source.reset_index(drop=True), name or "<table>"
   else:
-    frame, name = read_table(source), name or os.fspath(source)
+    frame, name = tables.read_table(source), name or os.fspath(source)
   if frame.empty:
     raise DataError(f"{name}: no data rows")
   if row_filter:
     frame = apply_filter(frame, row_filter, name)
   missing = [t.name for t in tasks if t.name not in frame.columns]
   if missing:
-    raise _missing_column_error(name, missing, frame.columns, "task target")
-  features, elements, compositions, feature_names = _feature_matrix(frame, feature_set,
-                                                                   elements, name)
-  labels = {t.name: _labels(frame, t, name) for t in tasks}
+    raise tables.missing_column_error(name, missing, frame.columns, "task target")
+  features, elements, compositions, feature_names = validation.feature_matrix(
+      frame, feature_set, elements, name)
+  labels = {t.name: validation.labels(frame, t, name) for t in tasks}
   row_numbers = np.arange(1, len(frame) + 1)
 
-  keep = np.any([~np.isnan(v) for v in labels.values()], axis=0)
-  if not keep.all():
-    logging.warning("%s: dropped %d of %d rows with no label for any of the tasks %s", name,
-                    int((~keep).sum()), len(keep), [t.name for t in tasks])
-  if not keep.any():
-    raise DataError(f"{name}: no row has a label for any of the tasks "
-                    f"{[t.name for t in tasks]}")
-  used = [c for c in frame.columns
-            if c in set(feature_names) | set(COMPOSITION_COLUMNS) or c in labels]
-  duplicated = frame[used].duplicated().to_numpy() & keep
-  if duplicated.any():
-    action = "dropped" if duplicates == "drop" else "kept (--duplicates=drop drops them)"
-    logging.warning("%s: %d rows duplicate an earlier row; %s", name, int(duplicated.sum()),
-                    action)
-    if duplicates == "drop":
-      keep &= ~duplicated
-
+  keep = _kept_rows(frame, feature_names, labels, tasks, duplicates, name)
   return AlloyData(
       features=features[keep].astype(np.float32),
       feature_names=tuple(feature_names),
@@ -325,6 +126,28 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
   )
 
 
+def _kept_rows(frame, feature_names, labels, tasks, duplicates, name):
+  """[N] bool: rows with a label for some task, less repeated rows when dropping duplicates
+  (the same values in every feature or composition column and every target column)."""
+  keep = np.any([~np.isnan(v) for v in labels.values()], axis=0)
+  if not keep.all():
+    logging.warning("%s: dropped %d of %d rows with no label for any of the tasks %s", name,
+                    int((~keep).sum()), len(keep), [t.name for t in tasks])
+  if not keep.any():
+    raise DataError(f"{name}: no row has a label for any of the tasks "
+                    f"{[t.name for t in tasks]}")
+  used = [c for c in frame.columns
+          if c in set(feature_names) | set(validation.COMPOSITION_COLUMNS) or c in labels]
+  duplicated = frame[used].duplicated().to_numpy() & keep
+  if duplicated.any():
+    action = "dropped" if duplicates == "drop" else "kept (--duplicates=drop drops them)"
+    logging.warning("%s: %d rows duplicate an earlier row; %s", name, int(duplicated.sum()),
+                    action)
+    if duplicates == "drop":
+      keep &= ~duplicated
+  return keep
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureTable:
   """Validated inputs for prediction: features [N, F], source row numbers and identifiers."""
@@ -334,7 +157,7 @@ class FeatureTable:
   identifiers: dict
 
 
-IDENTIFIER_COLUMNS = ("id", "name") + COMPOSITION_COLUMNS
+IDENTIFIER_COLUMNS = ("id", "name") + validation.COMPOSITION_COLUMNS
 
 
 def load_features(source, elements, feature_set="composition"):
@@ -344,8 +167,8 @@ def load_features(source, elements, feature_set="composition"):
   Raises:
     DataError: with a one-line message naming the file, row and column.
   """
-  frame, name = read_table(source), os.fspath(source)
-  features, _, _, names = _feature_matrix(frame, feature_set, tuple(elements), name)
+  frame, name = tables.read_table(source), os.fspath(source)
+  features, _, _, names = validation.feature_matrix(frame, feature_set, tuple(elements), name)
   identifiers = {c: frame[c].to_numpy() for c in IDENTIFIER_COLUMNS if c in frame.columns}
   return FeatureTable(features.astype(np.float32), tuple(names),
                       np.arange(1, len(frame) + 1), identifiers)

@@ -164,7 +164,7 @@ if __name__ == "__main__":
   from absl import flags
   from absl import logging
 
-  from kmtl.data import io
+  from kmtl.data import tables
 
   _OUT = flags.DEFINE_string("out", None, "Where to write the set (.csv or .parquet).")
   _SEED = flags.DEFINE_integer("seed", 0, "Generator seed.")
@@ -176,7 +176,7 @@ if __name__ == "__main__":
     start = time.perf_counter()
     frame = generate(_SEED.value)
     try:
-      io.write_table(frame, _OUT.value)
+      tables.write_table(frame, _OUT.value)
     except io.DataError as e:
       sys.exit(f"kmtl.data.synthetic: error: {e}")
     logging.info("wrote %d rows to %s in %.2f s", len(frame), _OUT.value,

@@ -11,6 +11,7 @@ import pytest
 from kmtl import run
 from kmtl.data import io
 from kmtl.data import schema
+from kmtl.data import tables
 
 TASKS = schema.DEFAULT_TASKS
 
@@ -187,5 +188,5 @@ def test_write_table_is_atomic(tmp_path, monkeypatch):
     raise RuntimeError("disk full")
   monkeypatch.setattr(pd.DataFrame, "to_parquet", explode)
   with pytest.raises(RuntimeError):
-    io.write_table(_good_frame(), path)
+    tables.write_table(_good_frame(), path)
   assert list(tmp_path.iterdir()) == []

@@ -143,12 +143,12 @@ def test_gradnorm_renormalises_present_weights_only():
 
 
 def test_hyper_parameters_from_text_reach_the_method():
-  from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
-  args = config_lib.parse_surgery_args("target=sum,momentum=0.5")
+  from kmtl import parsing  # pylint: disable=g-import-not-at-top
+  args = parsing.parse_surgery_args("target=sum,momentum=0.5")
   assert args == (("target", "sum"), ("momentum", 0.5))
   method = registry.create("gradscale", **dict(args))
   assert (method.target, method.momentum) == ("sum", 0.5)
-  assert registry.create("gradnorm", **dict(config_lib.parse_surgery_args(
+  assert registry.create("gradnorm", **dict(parsing.parse_surgery_args(
       "alpha=2;anchor_batches=4"))).anchor_batches == 4
   with pytest.raises(ValueError, match=r"gradnorm takes \['alpha', 'learning_rate', "
                                        r"'anchor_batches'\], not \['beta'\]"):
@@ -157,4 +157,4 @@ def test_hyper_parameters_from_text_reach_the_method():
     registry.create("pcgrad", alpha=1.0)
   for bad in ("alpha", "alpha=1,alpha=2", "=3"):
     with pytest.raises(ValueError, match="--surgery_args"):
-      config_lib.parse_surgery_args(bad)
+      parsing.parse_surgery_args(bad)

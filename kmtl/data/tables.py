@@ -1,0 +1,77 @@
+"""Alloy tables on disk: reading and writing CSV or Parquet, and the one-line errors that
+name the file, row and column. Rows are numbered from 1, the header not counted ("row 3" is the
+third data row)."""
+
+import difflib
+import os
+
+import numpy as np
+import pandas as pd
+
+from kmtl import atomic
+
+
+class DataError(ValueError):
+  """Input data that cannot be used; the message names the file, row and column."""
+
+
+def read_table(path):
+  """Reads a CSV or Parquet file into a DataFrame; clear errors for a missing or empty file."""
+  path = os.fspath(path)
+  if not os.path.exists(path):
+    raise DataError(f"{path}: no such file")
+  ext = os.path.splitext(path)[1].lower()
+  try:
+    if ext == ".csv":
+      frame = pd.read_csv(path, comment=None, skipinitialspace=True)
+    elif ext in (".parquet", ".pq"):
+      frame = pd.read_parquet(path)
+    else:
+      raise DataError(f"{path}: unknown file type {ext!r}; expected .csv or .parquet")
+  except pd.errors.EmptyDataError:
+    raise DataError(f"{path}: the file is empty") from None
+  except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
+    if isinstance(e, DataError):
+      raise
+    raise DataError(f"{path}: cannot read as {ext[1:]}: {str(e).splitlines()[0]}") from None
+  if frame.empty:
+    raise DataError(f"{path}: no data rows")
+  return frame
+
+
+def write_table(frame, path):
+  """Writes a DataFrame as CSV or Parquet (by extension), atomically."""
+  ext = os.path.splitext(os.fspath(path))[1].lower()
+  if ext not in (".csv", ".parquet", ".pq"):
+    raise DataError(f"{path}: unknown file type {ext!r}; expected .csv or .parquet")
+  with atomic.atomic_path(path) as tmp:
+    if ext == ".csv":
+      frame.to_csv(tmp, index=False)
+    else:
+      frame.to_parquet(tmp, index=False)
+
+
+def missing_column_error(source, wanted, columns, what):
+  hints = []
+  for name in wanted:
+    close = difflib.get_close_matches(name, [str(c) for c in columns], n=1, cutoff=0.6)
+    if close:
+      hints.append(f"{close[0]!r} -> {name!r}")
+  hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+  shown = ", ".join(repr(c) for c in wanted[:6]) + (" ..." if len(wanted) > 6 else "")
+  return DataError(f"{source}: missing {what} column(s) {shown}{hint}")
+
+
+def numeric(frame, column, source):
+  """Column as float64; the first non-numeric cell is an error naming its row."""
+  values = pd.to_numeric(frame[column], errors="coerce")
+  bad = values.isna() & frame[column].notna()
+  if bad.any():
+    row = int(np.argmax(bad.to_numpy()))
+    raise DataError(f"{source}: row {row + 1}, column {column!r}: "
+                    f"not a number: {frame[column].iloc[row]!r}")
+  return values.to_numpy(dtype=np.float64)
+
+
+def first_row(mask):
+  return int(np.argmax(mask)) + 1

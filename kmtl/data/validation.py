@@ -1,0 +1,127 @@
+"""Checking an alloy table's columns and values: the feature matrix (from feature columns or
+compositions), the feature sets, and each task's labels."""
+
+import numpy as np
+
+from kmtl.data import featurize as featurize_lib
+from kmtl.data import schema
+from kmtl.data import tables
+
+FRACTION_SUM_TOLERANCE = 1e-3  # |sum of elemental fractions - 1| allowed when features are given.
+COMPOSITION_COLUMNS = ("composition", "formula")
+
+
+def _features(frame, elements, source):
+  """Returns (features [N, F], element vocabulary, compositions or None)."""
+  composition_column = next((c for c in COMPOSITION_COLUMNS if c in frame.columns), None)
+  if elements == "auto":
+    if composition_column is None:
+      raise tables.DataError(f"{source}: --elements=auto needs a 'composition' column")
+  else:
+    names = schema.feature_names(elements)
+    missing = [c for c in names if c not in frame.columns]
+    if not missing:
+      return _validated_features(frame, names, len(elements), source), tuple(elements), None
+    if composition_column is None:
+      raise tables.missing_column_error(source, missing + ["composition"], frame.columns, "feature")
+
+  texts = frame[composition_column]
+  parsed = []
+  for row, text in enumerate(texts):
+    try:
+      parsed.append(featurize_lib.parse_composition(text if isinstance(text, str) else ""))
+    except featurize_lib.CompositionError as e:
+      raise tables.DataError(f"{source}: row {row + 1}, column {composition_column!r}: {e}") from None
+  if elements == "auto":
+    elements = tuple(sorted({el for comp in parsed for el in comp},
+                            key=lambda el: featurize_lib.element_table().at[el, "atomic_number"]))
+  try:
+    fractions = featurize_lib.fractions_matrix(parsed, tuple(elements))
+    values = featurize_lib.descriptors(fractions, tuple(elements))
+  except featurize_lib.CompositionError as e:
+    raise tables.DataError(f"{source}: {e} (column {composition_column!r})") from None
+  return (np.concatenate([fractions, values], axis=1), tuple(elements),
+          tuple(str(t) for t in texts))
+
+
+FEATURE_SETS = ("composition", "descriptors")
+
+
+def feature_matrix(frame, feature_set, elements, source):
+  """(features [N, F], element vocabulary, compositions or None, feature names) of one of the
+  feature sets: "composition" (fractions + descriptors), "descriptors" (the six, read from
+  their columns or computed from compositions) or a tuple of numeric column names."""
+  if feature_set == "composition":
+    features, elements, compositions = _features(frame, elements, source)
+    return features, elements, compositions, schema.feature_names(elements)
+  if feature_set == "descriptors":
+    names = schema.DESCRIPTOR_NAMES
+    if all(c in frame.columns for c in names):
+      return _validated_features(frame, names, 0, source), (), None, names
+    if not any(c in frame.columns for c in COMPOSITION_COLUMNS):
+      missing = [c for c in names if c not in frame.columns]
+      raise tables.missing_column_error(source, missing + ["composition"], frame.columns,
+                                  "descriptor")
+    features, _, compositions = _features(frame, "auto", source)
+    return features[:, -len(names):], (), compositions, names
+  names = tuple(feature_set)
+  missing = [c for c in names if c not in frame.columns]
+  if missing:
+    raise tables.missing_column_error(source, missing, frame.columns, "feature")
+  return _validated_features(frame, names, 0, source), (), None, names
+
+
+def feature_set_of(feature_names):
+  """(feature set, element vocabulary) that produced `feature_names` (a trained model's)."""
+  names = tuple(feature_names)
+  n = len(schema.DESCRIPTOR_NAMES)
+  if names == schema.DESCRIPTOR_NAMES:
+    return "descriptors", ()
+  if names[-n:] == schema.DESCRIPTOR_NAMES and names[:-n]:
+    return "composition", names[:-n]
+  return names, ()
+
+
+def _validated_features(frame, names, num_fractions, source):
+  features = np.stack([tables.numeric(frame, c, source) for c in names], axis=1)
+  bad = ~np.isfinite(features)
+  if bad.any():
+    row, col = np.argwhere(bad)[0]
+    raise tables.DataError(f"{source}: row {row + 1}, column {names[col]!r}: "
+                    f"missing or non-finite value {features[row, col]!r}")
+  if not num_fractions:
+    return features
+  fractions = features[:, :num_fractions]
+  if (fractions < 0).any():
+    row, col = np.argwhere(fractions < 0)[0]
+    raise tables.DataError(f"{source}: row {row + 1}, column {names[col]!r}: "
+                    f"negative elemental fraction {fractions[row, col]:g}")
+  sums = fractions.sum(axis=1)
+  off = np.abs(sums - 1.0) > FRACTION_SUM_TOLERANCE
+  if off.any():
+    row = tables.first_row(off)
+    raise tables.DataError(f"{source}: row {row}: elemental fractions sum to {sums[row - 1]:.6g}, "
+                    f"not 1 (tolerance {FRACTION_SUM_TOLERANCE:g})")
+  return features
+
+
+def labels(frame, task, source):
+  if task.kind == schema.BINARY and frame[task.name].dtype == bool:
+    return frame[task.name].to_numpy(dtype=np.float64)
+  values = tables.numeric(frame, task.name, source)
+  where = lambda mask: f"{source}: row {tables.first_row(mask)}, column {task.name!r}"
+  value = lambda mask: values[tables.first_row(mask) - 1]
+  if np.isinf(values).any():
+    raise tables.DataError(f"{where(np.isinf(values))}: infinite label")
+  labelled = ~np.isnan(values)
+  if task.kind == schema.BINARY:
+    bad = labelled & ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+      raise tables.DataError(f"{where(bad)}: binary label {value(bad):g} is not 0 or 1")
+  elif task.nonnegative and (labelled & (values < 0)).any():
+    bad = labelled & (values < 0)
+    raise tables.DataError(f"{where(bad)}: negative {task.name} {value(bad):g}")
+  if task.transform == "log" and (labelled & (values <= 0)).any():
+    bad = labelled & (values <= 0)
+    raise tables.DataError(f"{where(bad)}: {task.name} {value(bad):g} must be > 0 for its log transform")
+  return values

@@ -76,6 +76,9 @@ def replica_sums(update, x, y, m, sw):
 
 def step(update, strategy, x, y, m, sw):
   """One update from the global batch. Returns what `step.UpdateStep.__call__` returns."""
+  if update.method.needs_losses_after_update:
+    raise DistributeError(f"--strategy: {update.method.name} needs the losses after each "
+                          "update, which the distributed step does not compute")
   per_replica = strategy.run(replica_sums, args=(update, x, y, m, sw))
   sums, counts, stack, regularization_grad = (
       strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per_replica)
@@ -90,7 +93,8 @@ def step(update, strategy, x, y, m, sw):
     shared_flat, task_weights = update.combine(shared_stack, weighted, present)
   else:
     shared_flat, task_weights = tf.zeros([0]), update.method.weights(weighted, present)
-  flat = tf.concat([shared_flat, tf.linalg.matvec(task_stack, task_weights, transpose_a=True)],
+  head_weights = update.head_weights(task_weights)
+  flat = tf.concat([shared_flat, tf.linalg.matvec(task_stack, head_weights, transpose_a=True)],
                    axis=0) + regularization_grad
   variables = update.shared_vars + update.task_vars
   sizes = update.shared_sizes + [int(tf.size(v)) for v in update.task_vars]

@@ -81,6 +81,13 @@ class UpdateStep:
     shared_flat, task_weights = self.method.combine(stack, weighted, present)
     return tf.stop_gradient(shared_flat), tf.stop_gradient(task_weights)
 
+  def head_weights(self, task_weights):
+    """What scales each task's head gradient: 1 for an aggregator (its own gradient), the
+    method's task weights for a loss weighting."""
+    if self.method.family == "aggregator":
+      return tf.ones_like(task_weights)
+    return task_weights
+
   def apply(self, raw, grads):
     """The step's tail: whether the losses [T] and every gradient are finite, and the update
     of every variable (shared, then task-specific) with `grads`."""
@@ -118,6 +125,10 @@ class UpdateStep:
       grads = [g + e for g, e in zip(grads, extra)]
     del tape
     finite = self.apply(raw, grads)
+    if self.method.needs_losses_after_update:
+      after = self.task_losses(y, self.forward(x, y, m, epoch), m, sw, rows)
+      self.method.after_update(
+          tf.stack(after) * self.base_weights * self.task_active, present)
     return (raw, task_weights, finite, tf.math.is_finite(raw), stack,
             grads[:len(self.shared_vars)])
 
@@ -130,15 +141,16 @@ class UpdateStep:
         tape, weighted_list, weighted, self.shared_vars + self.task_vars, self.grad_mode,
         stacked=num_shared)
     shared_flat, task_weights = self.combine(stack, weighted, present)
+    head_weights = self.head_weights(task_weights)
     if per_task is not None:
       task_grads = []
       for j, v in enumerate(self.task_vars):
-        parts = [task_weights[t] * g[num_shared + j] for t, g in enumerate(per_task)
+        parts = [head_weights[t] * g[num_shared + j] for t, g in enumerate(per_task)
                  if g[num_shared + j] is not None]
         task_grads.append(tf.add_n(parts) if parts else tf.zeros_like(v))
     else:
       task_grads = gradients.zeros_for_none(
-          tape.gradient(weighted, self.task_vars, output_gradients=task_weights),
+          tape.gradient(weighted, self.task_vars, output_gradients=head_weights),
           self.task_vars)
     shared_grads = [tf.reshape(g, v.shape) for g, v in
                     zip(tf.split(shared_flat, self.shared_sizes), self.shared_vars)]

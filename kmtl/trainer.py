@@ -225,6 +225,7 @@ class Trainer:
         raise TrainingError(f"non-finite loss or gradient in {where} at epoch {epoch}, step "
                             f"{int(self.failed_step.numpy()) + 1}; nothing of this epoch "
                             "was saved")
+      self.method.end_epoch(train_losses.numpy())
       if self.feature_smoothing is not None:
         fds.update_from_split(self.feature_smoothing, self.net, self.tasks, self.prepared.train)
       val_losses, val_metrics = self.evaluate(self.val)

@@ -9,6 +9,18 @@ loss 0 and a zero gradient row; a method never divides by it, and its learned pe
 does not move on that step. Methods run inside the training step's `tf.function` and use TF ops
 only. Stateful methods hold `tf.Variable`s created in `build`, saved with the checkpoint and
 cleared by `reset`.
+
+What a method reads, and how the heads are updated:
+- gradient aggregators (`family = "aggregator"`) combine the [T, P] stack, or only its Gramian
+  G G^T [T, T] (`GramianAggregator`: the method returns weights w, and the shared gradient is
+  G^T w); each task's head takes its own task's gradient (times the configured task weight),
+  so a task weighted 0 in the shared combination still trains its head;
+- loss weightings (`family = "weighting"`) return task weights, from the losses alone
+  (`LossWeighting`, no per-task gradients) or from the stack; the heads take the gradient of
+  the weighted loss sum_t w_t L_t.
+Hooks: `end_epoch` sees each epoch's mean training losses (in Python), and a method that sets
+`needs_losses_after_update` gets `after_update` with the batch's losses at the updated
+parameters (one more forward pass per step, paid by that method alone).
 """
 
 import keras
@@ -22,6 +34,8 @@ class Method(tf.Module):
   # False: the method only reweights losses, so the loop may skip the [T, P] stack and
   # differentiate sum_t w_t L_t directly (one backward pass instead of T).
   needs_task_grads = True
+  family = "weighting"  # or "aggregator": see the module docstring for the heads' update
+  needs_losses_after_update = False
 
   def __init__(self):
     super().__init__(name=self.name)
@@ -49,6 +63,15 @@ class Method(tf.Module):
     weights [T])."""
     raise NotImplementedError
 
+  def end_epoch(self, mean_task_losses):
+    """Once per epoch, in Python: the epoch's mean training loss per task [T] (NumPy)."""
+    del mean_task_losses
+
+  def after_update(self, task_losses, present):
+    """In-graph, after the update, for methods with `needs_losses_after_update`: the batch's
+    (configured-weight) task losses [T] at the updated parameters, and the presence mask."""
+    del task_losses, present
+
   def norm_block(self, task_grads):
     """The columns of the stack where norms are taken (the last shared layer)."""
     if self.norm_columns is None:
@@ -72,6 +95,22 @@ class LossWeighting(Method):
 
   def combine(self, task_grads, task_losses, present):
     w = self.weights(task_losses, present)
+    return tf.linalg.matvec(task_grads, w, transpose_a=True), w
+
+
+class GramianAggregator(Method):
+  """An aggregator that reads only the Gramian G G^T [T, T] of the stack (computed once per
+  step) and returns task weights; the shared gradient is G^T w."""
+
+  family = "aggregator"
+
+  def weights_from_gramian(self, gramian, task_losses, present):
+    """[T, T] Gramian, [T] losses and [T] presence -> [T] weights."""
+    raise NotImplementedError
+
+  def combine(self, task_grads, task_losses, present):
+    gramian = tf.matmul(task_grads, task_grads, transpose_b=True)
+    w = self.weights_from_gramian(gramian, task_losses, present)
     return tf.linalg.matvec(task_grads, w, transpose_a=True), w
 
 

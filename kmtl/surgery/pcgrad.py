@@ -19,6 +19,7 @@ class PCGrad(base.Method):
   """
 
   name = "pcgrad"
+  family = "aggregator"
 
   def build(self, num_tasks, norm_columns=None, seed=0):
     super().build(num_tasks, norm_columns, seed)

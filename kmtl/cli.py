@@ -1,6 +1,6 @@
 """`kmtl`: one command whose subcommands are kmtl's programs.
 
-`kmtl train ...` is `python -m kmtl.run ...`, `kmtl study ...` is `python -m kmtl.reproduce ...`,
+`kmtl train ...` is `python -m kmtl.run ...`, `kmtl study ...` is `python -m kmtl.study ...`,
 and so on: each subcommand runs its module as the same absl program, with the same flags.
 Only the chosen module is imported, so the programs' flags never meet.
 """
@@ -10,7 +10,7 @@ import sys
 
 SUBCOMMANDS = {
     "train": ("kmtl.run", "train one configuration and report its test metrics"),
-    "study": ("kmtl.reproduce", "compare configurations with the single-task baseline over "
+    "study": ("kmtl.study", "compare configurations with the single-task baseline over "
                                 "seeds"),
     "predict": ("kmtl.predict", "predict a CSV or Parquet file of alloys with an exported "
                                 "model"),

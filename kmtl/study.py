@@ -1,231 +1,218 @@
-"""The negative-transfer study's statistics: each configuration paired against STL, seed by seed.
+"""The negative-transfer study: `kmtl study --out=study [--flagfile=flags/study.cfg]` (also
+`python -m kmtl.study`, or `python -m kmtl.reproduce` as before).
 
-A cell is one configuration trained with one seed. Every configuration with a given seed uses
-the same data split (splits depend only on the data and the seed), so each configuration's
-metric is compared with the single-task baseline (`independent`) seed by seed: the paired
-difference d_s = metric(config, s) - metric(STL, s) over the seeds where both are finite, its
-mean, a 95% t confidence interval and a paired t-test. The p-values of every configuration x
-task headline metric in one table are corrected together by Holm's method, and a verdict
-("negative transfer" / "positive transfer") needs a Holm-adjusted p < alpha; otherwise "no
-significant difference" (also when the test is undefined: fewer than 2 paired seeds, or the
-same difference on every seed). A seed whose cell failed or whose metric is not finite is
-counted as failed, never silently dropped. The gradient-boosting row (`gbm`) is a reference:
-its difference from STL is shown without a transfer verdict. `independent_joint` is a control
-(separate networks on the joint batch stream), not the baseline.
+Trains every configuration of the grid with every seed (cells in parallel worker processes),
+writes each finished cell to `OUT/cells/` at once with the settings it ran with (an
+interrupted sweep resumes by skipping them; a cell that failed is recorded with its reason and
+kept, `--retry_failed` runs it again; resuming with other settings is refused, naming them,
+unless `--fresh`), then reports per task and configuration the mean and 95% CI over seeds, the
+paired difference against the single-task baseline with its CI, paired t-test and
+Holm-adjusted p, and a verdict (see kmtl/verdicts.py):
+`OUT/study.md` (also printed), `OUT/cells.csv` (every cell and metric), `OUT/summary.json`
+(every row of the statistics) and `OUT/transfer.png` (needs matplotlib: pip install
+'kmtl[plot]').
+
+Configurations are `arch[:surgery[(name=value;...)][:imbalance+imbalance]]`, e.g.
+`shared:gradnorm:lds` or `shared:gradnorm(alpha=0.5)`; the
+default grid is the reference study's, and `--archs` with `--surgeries` replaces it by their
+product (`independent` only with `none`). `gbm` adds the gradient-boosting baseline as one more
+row, on the same splits.
 """
 
-import dataclasses
-import math
+import json
+import os
+import sys
 
-import numpy as np
-from scipy import stats
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+
+from kmtl import atomic
+from kmtl import config as config_lib
 from kmtl import parsing
+from kmtl import metrics as metrics_lib
+from kmtl import verdicts
+from kmtl import sweep
+from kmtl.data import io
+from kmtl.data import schema
 
-BASELINE = "independent"
-GBM = "gbm"  # the gradient-boosting baseline, one more row of the study
-CONTROL = "independent_joint"
-LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae", "mae_log10"}
-REFERENCE_GRID = ("independent", "independent_joint", "shared", "shared:pcgrad",
-                  "shared:gradnorm", "shared:gradscale", "shared:gradnorm:lds",
-                  "structured:gradnorm", "gbm")
+PROG = "kmtl.study"  # the program name in error lines (kmtl/reproduce.py sets its own)
 
-
-@dataclasses.dataclass(frozen=True)
-class Configuration:
-  """One grid entry, written `arch[:surgery[(name=value;...)][:imbalance+imbalance]]`, e.g.
-  `shared:gradnorm(alpha=0.5):lds` (";" separates the method's hyper-parameters, since ","
-  separates grid entries)."""
-  arch: str
-  surgery: str = "none"
-  imbalance: tuple = ()
-  surgery_args: tuple = ()
-
-  @property
-  def name(self):
-    parts = [self.arch]
-    if self.surgery != "none" or self.imbalance or self.surgery_args:
-      args = ";".join(f"{k}={v}" for k, v in self.surgery_args)
-      parts.append(f"{self.surgery}({args})" if args else self.surgery)
-    if self.imbalance:
-      parts.append("+".join(self.imbalance))
-    return ":".join(parts)
-
-  @classmethod
-  def parse(cls, text):
-    parts = text.strip().split(":")
-    if not parts[0] or len(parts) > 3:
-      raise ValueError(f"Invalid configuration {text!r}: expected arch[:surgery[:imbalance]], "
-                       "e.g. shared:gradnorm:lds")
-    surgery = parts[1] if len(parts) > 1 and parts[1] else "none"
-    args = ()
-    if "(" in surgery:
-      surgery, _, rest = surgery.partition("(")
-      if not rest.endswith(")"):
-        raise ValueError(f"Invalid configuration {text!r}: expected surgery(name=value;...)")
-      args = parsing.parse_surgery_args(rest[:-1])
-    imbalance = tuple(p for p in parts[2].split("+") if p) if len(parts) > 2 else ()
-    return cls(parts[0], surgery or "none", imbalance, args)
+_OUT = flags.DEFINE_string("out", None, "Output directory of the study.")
+_DATA = flags.DEFINE_string("data", None, "CSV or Parquet file; default: the embedded set.")
+_TASKS = flags.DEFINE_string("tasks", "resistivity,hardness,amorphous", "Tasks, as in kmtl.run.")
+_GRID = flags.DEFINE_list("grid", list(verdicts.REFERENCE_GRID), "Configurations to compare.")
+_ARCHS = flags.DEFINE_list("archs", [], "With --surgeries: the grid is their product.")
+_SURGERIES = flags.DEFINE_list("surgeries", [], "With --archs: the grid is their product.")
+_SEEDS = flags.DEFINE_integer("seeds", 5, "Number of seeds (0 .. seeds - 1).")
+_JOBS = flags.DEFINE_integer("jobs", os.cpu_count() or 1, "Parallel worker processes.")
+_THREADS = flags.DEFINE_integer("threads", 1, "Intra-op threads per worker process.")
+_JIT = flags.DEFINE_bool("jit_compile", True, "Compile the training steps with XLA.")
+_EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum epochs per cell.")
+_PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
+_LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
+_TASK_WEIGHTS = flags.DEFINE_string("task_weights", "inverse_count", "As in kmtl.run.")
+_ALPHA = flags.DEFINE_float("alpha", 0.05, "Significance level of the verdicts.")
+_ELEMENTS = flags.DEFINE_string("elements", ",".join(schema.DEFAULT_ELEMENTS),
+                                "Element vocabulary, as in kmtl.run, or 'auto'.")
+_GROUP_SPLIT = flags.DEFINE_bool("group_split", True, "Split by canonical composition.")
+_STOPPING = flags.DEFINE_enum("stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
+                              "Early stopping of multi-task models, as in kmtl.run.")
+_FRESH = flags.DEFINE_bool("fresh", False, "Remove the cells of an earlier study in --out and "
+                           "start again (needed to change settings).")
+_RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded as failed "
+                                  "again.")
+_AVERAGE_REPEATS = flags.DEFINE_bool("average_repeats", False,
+                                     "Average repeated compositions into one row.")
 
 
-def mean_ci(values, confidence=0.95):
-  """(mean, half-width of the t confidence interval); half-width NaN for fewer than 2 values."""
-  values = np.asarray(values, np.float64)
-  mean = float(values.mean())
-  if len(values) < 2:
-    return mean, float("nan")
-  sem = float(values.std(ddof=1)) / math.sqrt(len(values))
-  return mean, float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * sem)
-
-
-def paired_comparison(values, baseline, metric, alpha=0.05):
-  """Paired difference of `values` against `baseline` (same seeds, same order).
-
-  Returns {"diff": mean difference, "ci": its 95% half-width, "p": paired t-test p-value,
-  "verdict": "negative transfer" | "positive transfer" | "no significant difference"}.
-  """
-  diff = np.asarray(values, np.float64) - np.asarray(baseline, np.float64)
-  mean, half = mean_ci(diff)
-  if len(diff) < 2 or np.allclose(diff, diff[0]):
-    p = float("nan")  # the t-test is undefined without spread; no verdict is claimed
+def grid():
+  if _ARCHS.value or _SURGERIES.value:
+    if not (_ARCHS.value and _SURGERIES.value):
+      raise ValueError("--archs and --surgeries go together")
+    names = []
+    for arch in _ARCHS.value:
+      names += ([arch] if arch in config_lib.SEPARATE_NETWORKS
+                else [f"{arch}:{s}" for s in _SURGERIES.value])
   else:
-    p = float(stats.ttest_rel(values, baseline).pvalue)
-  better = -mean if metric in LOWER_IS_BETTER else mean
-  if not p < alpha:
-    verdict = "no significant difference"
+    names = _GRID.value
+  configs = [verdicts.Configuration.parse(n) for n in names]
+  if verdicts.BASELINE not in [c.name for c in configs]:
+    configs.insert(0, verdicts.Configuration(verdicts.BASELINE))
+  return configs
+
+
+def run_config(configuration, tasks, seed):
+  arch = "independent" if configuration.name == verdicts.GBM else configuration.arch
+  try:
+    return config_lib.RunConfig(
+        data=config_lib.DataConfig(path=_DATA.value, tasks=tasks,
+                                   elements=parsing.parse_elements(_ELEMENTS.value),
+                                   group_split=_GROUP_SPLIT.value,
+                                   average_repeats=_AVERAGE_REPEATS.value),
+        train=config_lib.TrainConfig(
+            arch=arch, surgery=configuration.surgery,
+            surgery_kwargs=configuration.surgery_args,
+            task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value),
+            epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
+            learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
+            grad_stats=False, jit_compile=_JIT.value),
+        imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
+        seed=seed)
+  except ValueError as e:
+    raise ValueError(f"--grid: {configuration.name}: {e}") from None
+
+
+def report(out, cells, tasks):
+  kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
+           schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"]}
+  headline = {t.name: metrics_lib.headline(t) for t in tasks}
+  rows = verdicts.summarize(cells, tasks, kinds, headline, _ALPHA.value)
+  family = sum("p_holm" in r for r in rows)
+  seeds = len({s for _, s in cells})
+  table = "\n".join([
+      f"{seeds} seeds; paired t-tests against STL, Holm-corrected over the {family} headline "
+      f"comparisons (alpha {_ALPHA.value}); multi-task early stopping: {_STOPPING.value}.", "",
+      verdicts.markdown_table(rows, headline)] +
+      (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []))
+  atomic.write_text(os.path.join(out, "study.md"), table + "\n")
+  atomic.write_text(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
+  lines = ["config,seed,task,metric,value"]
+  for (name, seed), result in sorted(cells.items()):
+    for task, values in result.get("test", {}).items():
+      lines += [f"{name},{seed},{task},{m},{v}" for m, v in values.items() if m != "count"]
+  atomic.write_text(os.path.join(out, "cells.csv"), "\n".join(lines) + "\n")
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    logging.warning("matplotlib is not installed: no transfer.png (pip install 'kmtl[plot]')")
   else:
-    verdict = "positive transfer" if better > 0 else "negative transfer"
-  return {"diff": mean, "ci": half, "p": p, "verdict": verdict}
+    with atomic.atomic_path(os.path.join(out, "transfer.png")) as tmp:
+      verdicts.figure(rows, headline, tmp + ".png")
+      os.replace(tmp + ".png", tmp)
+  print(table)
 
 
-def holm(p_values):
-  """Holm's step-down adjusted p-values (same order as given): the i-th smallest p times
-  (m - i + 1), made non-decreasing and capped at 1."""
-  p = np.asarray(p_values, np.float64)
-  order = np.argsort(p)
-  adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
-  out = np.empty_like(p)
-  out[order] = adjusted
-  return out.tolist()
-
-
-def _finite(value):
-  return value is not None and np.isfinite(value)
-
-
-def _row(cells, config, task, metric, seeds, alpha):
-  """One configuration x task x metric row (before Holm)."""
-  value = lambda c, s: (None if cells[(c, s)].get("failed")
-                        else cells[(c, s)]["test"].get(task.name, {}).get(metric))
-  failed = [s for s in seeds if not _finite(value(config, s))]
-  finite = [s for s in seeds if s not in failed]
-  row = {"config": config, "task": task.name, "metric": metric, "seeds": len(seeds),
-         "failed": failed, "n": len(finite), "mean": float("nan"), "ci": float("nan")}
-  if finite:
-    row["mean"], row["ci"] = mean_ci([value(config, s) for s in finite])
-  if config == BASELINE:
-    return row
-  paired = [s for s in finite if (BASELINE, s) in cells and _finite(value(BASELINE, s))]
-  row["n"] = len(paired)
-  if len(paired) >= 2:
-    comparison = paired_comparison([value(config, s) for s in paired],
-                                   [value(BASELINE, s) for s in paired], metric, alpha)
-    row.update({"diff": comparison["diff"], "diff_ci": comparison["ci"], "p": comparison["p"]})
-  return row
-
-
-def summarize(cells, tasks, metrics_by_kind, headline, alpha=0.05):
-  """Rows of the study table from its cells, with Holm's correction over the headline rows.
-
-  Args:
-    cells: {(configuration name, seed): {"test": {task: {metric: value}}} or {"failed": True,
-      "error": reason}}.
-    tasks: the `schema.TaskSpec`s.
-    metrics_by_kind: {task kind: [metric names]} to report.
-    headline: {task: its headline metric}; these rows form the Holm family.
-  Returns:
-    A list of dicts: config, task, metric, seeds, failed (seeds), n (seeds in the statistic:
-    paired with STL for comparisons), mean, ci; comparisons add diff, diff_ci, p, and headline
-    rows p_holm and verdict (the reference row `gbm` gets no p and no verdict).
-  """
-  configs = sorted({c for c, _ in cells}, key=lambda c: (c != BASELINE, c == GBM, c))
-  rows = []
-  for config in configs:
-    seeds = sorted(s for c, s in cells if c == config)
-    for task in tasks:
-      for metric in metrics_by_kind[task.kind]:
-        rows.append(_row(cells, config, task, metric, seeds, alpha))
-  for row in rows:
-    if row["config"] == GBM:
-      row.pop("p", None)
-  family = [r for r in rows if "diff" in r and "p" in r and headline.get(r["task"]) == r["metric"]]
-  tested = [r for r in family if np.isfinite(r["p"])]
-  for r, adjusted in zip(tested, holm([r["p"] for r in tested]) if tested else []):
-    r["p_holm"] = adjusted
-  for r in family:
-    r["verdict"] = _verdict(r, alpha)
-  return rows
-
-
-def _verdict(row, alpha):
-  if not row.get("p_holm", float("nan")) < alpha:
-    return "no significant difference"
-  better = -row["diff"] if row["metric"] in LOWER_IS_BETTER else row["diff"]
-  return "positive transfer" if better > 0 else "negative transfer"
-
-
-def _label(config):
-  return {BASELINE: f"{BASELINE} (STL baseline)", CONTROL: f"{CONTROL} (control)",
-          GBM: f"{GBM} (reference)"}.get(config, config)
-
-
-def markdown_table(rows, headline):
-  """The study table for the headline metric of each task ({task: metric})."""
-  lines = ["| configuration | task | metric | n | failed | mean +- 95% CI | "
-           "diff vs STL +- 95% CI | p | p (Holm) | verdict |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-  for row in rows:
-    if headline.get(row["task"]) != row["metric"]:
+def _check_grid(configs):
+  from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+  for c in configs:
+    if c.name == verdicts.GBM:
       continue
-    diff = (f"{row['diff']:+.4f} +- {row['diff_ci']:.4f}" if "diff" in row else
-            "baseline" if row["config"] == BASELINE else "")
-    p = f"{row['p']:.3g}" if "p" in row else ""
-    p_holm = f"{row['p_holm']:.3g}" if "p_holm" in row else ""
-    failed = ",".join(map(str, row["failed"])) if row["failed"] else "0"
-    verdict = row.get("verdict", "reference, no verdict" if row["config"] == GBM else "")
-    lines.append(f"| {_label(row['config'])} | {row['task']} | {row['metric']} | {row['n']} | "
-                 f"{failed} | {row['mean']:.4f} +- {row['ci']:.4f} | {diff} | {p} | "
-                 f"{p_holm} | {verdict} |")
-  return "\n".join(lines)
+    try:
+      config_lib.TrainConfig(arch=c.arch, surgery=c.surgery)
+      config_lib.ImbalanceConfig(methods=c.imbalance)
+      registry.create(c.surgery, **dict(c.surgery_args))
+    except ValueError as e:
+      raise ValueError(f"--grid: {c.name}: {e}") from None
 
 
-def failures(cells):
-  """Markdown lines listing every failed cell and its reason."""
-  return [f"- {name} seed {seed}: {cell.get('error', 'failed')}"
-          for (name, seed), cell in sorted(cells.items()) if cell.get("failed")]
+def _plan(configs, tasks):
+  """Every cell of the grid, after checking flags and data; raises ValueError on bad input."""
+  if not _OUT.value:
+    raise ValueError("--out is required")
+  if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
+    raise ValueError("--seeds, --jobs and --threads must be >= 1")
+  _check_grid(configs)
+  first = run_config(configs[0], tasks, 0)
+  fingerprint = sweep.data_fingerprint(io.load_from_config(first.data))
+  cells_dir = os.path.join(_OUT.value, "cells")
+  plan = []
+  for c in configs:
+    for seed in range(_SEEDS.value):
+      cfg = run_config(c, tasks, seed)
+      plan.append(sweep.Cell(c.name, seed, cfg, sweep.settings(cfg, fingerprint),
+                             sweep.cell_path(cells_dir, c.name, seed)))
+  return plan
 
 
-def figure(rows, headline, path):
-  """PNG: per task, bars of the paired difference vs STL with 95% CIs per configuration."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  tasks = list(headline)
-  fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
-  for ax, task in zip(axes[0], tasks):
-    chosen = [r for r in rows if r["task"] == task and r["metric"] == headline[task]
-              and "diff" in r and r["config"] != GBM]
-    names = [r["config"] for r in chosen]
-    colours = ["tab:red" if r.get("verdict") == "negative transfer" else
-               "tab:green" if r.get("verdict") == "positive transfer" else "tab:grey"
-               for r in chosen]
-    ax.barh(names, [r["diff"] for r in chosen], xerr=[r["diff_ci"] for r in chosen],
-            color=colours, capsize=3)
-    ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_title(f"{task}: {headline[task]} - STL")
-    ax.invert_yaxis()
-  fig.suptitle("paired difference vs STL (95% CI); red negative, green positive transfer "
-               "(Holm-adjusted)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+def _done_cells(plan):
+  """{(name, seed): result} of the planned cells already in OUT/cells; an error naming the
+  differing settings if any was run with other settings."""
+  done = {}
+  for cell in plan:
+    if not os.path.exists(cell.path):
+      continue
+    with open(cell.path, encoding="utf-8") as f:
+      result = json.load(f)
+    differing = config_lib.differences(result.get("settings"), cell.settings)
+    if differing:
+      raise ValueError(f"{cell.path} was run with other settings ({', '.join(differing[:8])}"
+                       f"{', ...' if len(differing) > 8 else ''}); pass --fresh to start again "
+                       "or choose another --out")
+    if not (result.get("failed") and _RETRY_FAILED.value):
+      done[(cell.name, cell.seed)] = result
+  return done
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"{PROG}: error: unexpected arguments {argv[1:]}")
+  try:
+    tasks = schema.parse_tasks(_TASKS.value)
+    plan = _plan(grid(), tasks)
+    cells_dir = os.path.join(_OUT.value, "cells")
+    if _FRESH.value and os.path.isdir(cells_dir):
+      for name in os.listdir(cells_dir):
+        os.remove(os.path.join(cells_dir, name))
+    cells = _done_cells(plan)
+  except (ValueError, io.DataError, schema.SchemaError) as e:
+    sys.exit(f"{PROG}: error: {e}")
+
+  os.makedirs(cells_dir, exist_ok=True)
+  todo = [c for c in plan if (c.name, c.seed) not in cells]
+  logging.info("%d cells, %d already done, %d to run on %d workers", len(plan), len(cells),
+               len(todo), _JOBS.value)
+  if todo:
+    sweep.run(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
+              _THREADS.value)
+  for cell in todo:
+    with open(cell.path, encoding="utf-8") as f:
+      cells[(cell.name, cell.seed)] = json.load(f)
+  report(_OUT.value, cells, tasks)
+
+
+if __name__ == "__main__":
+  app.run(main)

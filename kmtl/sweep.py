@@ -18,7 +18,7 @@ import numpy as np
 
 from kmtl import config as config_lib
 from kmtl import run_files
-from kmtl import study
+from kmtl import verdicts
 
 
 def data_fingerprint(data):
@@ -91,7 +91,7 @@ def _run_cell(cell, threads):
   tf.config.threading.set_inter_op_parallelism_threads(1)
   start = time.perf_counter()
   try:
-    if cell.name == study.GBM:
+    if cell.name == verdicts.GBM:
       result = gradient_boosting_run(cell.cfg)
     else:
       result = experiment.train_and_evaluate(cell.cfg)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kmtl import analysis as tool
+from kmtl import functional_forms as tool
 from kmtl.data import schema
 from kmtl.data import synthetic
 

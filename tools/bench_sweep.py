@@ -3,7 +3,7 @@
     python tools/bench_sweep.py [--cells=shared,shared:pcgrad] [--seeds=2] [--epochs=15]
 
 Runs the same small grid (cells x seeds on the embedded default, fixed epochs, no early stop)
-once as `--jobs` single-thread workers (what `python -m kmtl.reproduce` does) and once as one
+once as `--jobs` single-thread workers (what `python -m kmtl.study` does) and once as one
 worker with that many threads, and prints cells per minute for each. Then it runs one
 `python -m kmtl.run` training in its own process and prints its peak RSS next to the sweep
 workers' peak RSS.
@@ -21,7 +21,7 @@ from absl import app
 from absl import flags
 
 from kmtl import config as config_lib
-from kmtl import study
+from kmtl import verdicts
 from kmtl import sweep as sweep_lib
 
 _CELLS = flags.DEFINE_list("cells", ["shared", "shared:pcgrad"], "Grid cells.")
@@ -34,7 +34,7 @@ def sweep(out_dir, workers, threads):
   """Runs the grid; returns (wall seconds, [per-cell peak RSS MiB])."""
   jobs = []
   for name in _CELLS.value:
-    entry = study.Configuration.parse(name)
+    entry = verdicts.Configuration.parse(name)
     for seed in range(_SEEDS.value):
       cfg = config_lib.RunConfig(
           train=config_lib.TrainConfig(arch=entry.arch, surgery=entry.surgery,

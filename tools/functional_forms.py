@@ -16,7 +16,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from kmtl import analysis
+from kmtl import functional_forms
 from kmtl import config as config_lib
 from kmtl.data import io
 from kmtl.data import schema
@@ -37,7 +37,7 @@ def main(argv):
         + "   best (margin over runner-up)")
   for task in (t for t in tasks if t.kind == schema.REGRESSION):
     rows = ~np.isnan(data.labels[task.name])
-    fits = analysis.candidate_fits(data.features[rows].astype(np.float64), names, len(data.elements),
+    fits = functional_forms.candidate_fits(data.features[rows].astype(np.float64), names, len(data.elements),
                           data.labels[task.name][rows], _FOLDS.value)
     ranked = sorted(fits.items(), key=lambda kv: -kv[1])
     margin = ranked[0][1] - ranked[1][1] if len(ranked) > 1 else float("nan")
@@ -46,7 +46,7 @@ def main(argv):
                     for f in ("linear", "quadratic", "power_law", "exponential"))
           + f"   {ranked[0][0]} (+{margin:.4f} R2)")
   for workdir in _WORKDIRS.value:
-    cosines = analysis.gradient_cosines(workdir)
+    cosines = functional_forms.gradient_cosines(workdir)
     shown = ", ".join(f"{pair}: {value:+.3f}" for pair, value in sorted(cosines.items()))
     print(f"gradient cosines over training in {workdir}: {shown or 'none recorded'}")
 

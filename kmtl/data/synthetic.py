@@ -25,14 +25,14 @@ the two noise levels were set so that the single-task baseline, trained with the
 settings, lands near the reference study's STL figures (resistivity R2 0.962, hardness R2 0.697,
 amorphous recall 0.771, within 0.03). Mean and sample sd over seeds:
 - First calibration, on `independent` as it then was (separate networks on the joint batch
-  stream, row-level splits), `python -m kmtl.reproduce --grid=independent --seeds=5`:
+  stream, row-level splits), `python -m kmtl.study --grid=independent --seeds=5`:
     noise 0.08 / 0.15 (first guess):   R2 0.9406 +- 0.0011, R2 0.789 +- 0.031, recall 0.746 +- 0.061
     noise 0.062 / 0.195 (these values): R2 0.9628 +- 0.0008, R2 0.681 +- 0.032, recall 0.746 +- 0.065
   The noise levels were computed from the noise ceilings (the R2 of the noiseless target
   against the noisy labels) plus the gap the first run showed; the amorphous rule was not
   changed.
 - Recalibration on the true single-task baseline (each task's network on its own rows only,
-  splits grouped by composition), `python -m kmtl.reproduce --flagfile=flags/study.cfg`,
+  splits grouped by composition), `python -m kmtl.study --flagfile=flags/study.cfg`,
   seeds 0-9: noise 0.062 / 0.195 gave R2 0.9627 +- 0.0009, R2 0.673 +- 0.050, recall
   0.749 +- 0.059, every figure within 0.03 of the reference, so the noise levels stay.
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from kmtl import study
+from kmtl import verdicts
 from kmtl.data import schema
 from tests import helpers
 
@@ -18,18 +18,18 @@ T_975_DF3 = 3.182446305284263  # scipy.stats.t.ppf(0.975, 3), the 95% quantile f
 
 
 def test_mean_and_ci_by_hand():
-  mean, half = study.mean_ci([0.90, 0.92, 0.94, 0.96])
+  mean, half = verdicts.mean_ci([0.90, 0.92, 0.94, 0.96])
   sd = math.sqrt(((0.03**2 + 0.01**2) * 2) / 3)
   assert mean == pytest.approx(0.93)
   assert half == pytest.approx(T_975_DF3 * sd / 2)
-  assert math.isnan(study.mean_ci([0.5])[1])
+  assert math.isnan(verdicts.mean_ci([0.5])[1])
 
 
 def test_paired_comparison_by_hand():
   stl = [0.96, 0.95, 0.97, 0.96]
   mtl = [0.90, 0.91, 0.90, 0.89]
   # Differences -0.06 -0.04 -0.07 -0.07: mean -0.06, sd sqrt(0.0006 / 3).
-  out = study.paired_comparison(mtl, stl, "r2")
+  out = verdicts.paired_comparison(mtl, stl, "r2")
   sd = math.sqrt((0.0**2 + 0.02**2 + 0.01**2 + 0.01**2) / 3)
   t = -0.06 / (sd / 2)
   assert out["diff"] == pytest.approx(-0.06)
@@ -38,21 +38,21 @@ def test_paired_comparison_by_hand():
   assert out["p"] == pytest.approx(2 * stats.t.sf(abs(t), 3))
   assert out["verdict"] == "negative transfer"
   # Lower is better for MAE: a drop is positive transfer.
-  assert study.paired_comparison([1.0, 2.0, 1.5], [2.0, 3.1, 2.4], "mae")["verdict"] == \
+  assert verdicts.paired_comparison([1.0, 2.0, 1.5], [2.0, 3.1, 2.4], "mae")["verdict"] == \
       "positive transfer"
-  noisy = study.paired_comparison([0.5, 0.7, 0.4], [0.6, 0.5, 0.5], "recall")
+  noisy = verdicts.paired_comparison([0.5, 0.7, 0.4], [0.6, 0.5, 0.5], "recall")
   assert noisy["verdict"] == "no significant difference"
-  same = study.paired_comparison([0.5, 0.6], [0.4, 0.5], "recall")
+  same = verdicts.paired_comparison([0.5, 0.6], [0.4, 0.5], "recall")
   assert math.isnan(same["p"]) and same["verdict"] == "no significant difference"
 
 
 def test_configuration_names():
-  c = study.Configuration.parse("shared:gradnorm:lds+fds")
+  c = verdicts.Configuration.parse("shared:gradnorm:lds+fds")
   assert (c.arch, c.surgery, c.imbalance) == ("shared", "gradnorm", ("lds", "fds"))
   assert c.name == "shared:gradnorm:lds+fds"
-  assert study.Configuration.parse("independent").name == "independent"
+  assert verdicts.Configuration.parse("independent").name == "independent"
   with pytest.raises(ValueError, match="arch"):
-    study.Configuration.parse("a:b:c:d")
+    verdicts.Configuration.parse("a:b:c:d")
 
 
 def test_summarize_pairs_by_seed():
@@ -65,19 +65,19 @@ def test_summarize_pairs_by_seed():
            ("shared", 0): cell(0.6, 0.9), ("shared", 1): cell(0.52, 0.85),
            ("shared", 2): cell(0.56, 0.8)}
   headline = {"hardness": "r2", "amorphous": "recall"}
-  rows = study.summarize(cells, tasks, {"regression": ["r2"], "binary": ["recall"]}, headline)
+  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"], "binary": ["recall"]}, headline)
   by = {(r["config"], r["task"]): r for r in rows}
   assert "diff" not in by[("independent", "hardness")]
   assert by[("shared", "hardness")]["diff"] == pytest.approx(-0.09)
   assert by[("shared", "amorphous")]["diff"] == pytest.approx((0.1 + 0.15 + 0.05) / 3)
-  table = study.markdown_table(rows, headline)
+  table = verdicts.markdown_table(rows, headline)
   assert "| shared | hardness | r2 | 3 | 0 | 0.5600" in table
 
 
 def test_holm_by_hand():
   # p sorted 0.01, 0.02, 0.04 (m = 3): 0.03, 0.04, 0.04 (made non-decreasing).
-  np.testing.assert_allclose(study.holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
-  np.testing.assert_allclose(study.holm([0.5, 0.6]), [1.0, 1.0])
+  np.testing.assert_allclose(verdicts.holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
+  np.testing.assert_allclose(verdicts.holm([0.5, 0.6]), [1.0, 1.0])
 
 
 def test_verdicts_use_holm_adjusted_p_and_failures_are_counted():
@@ -99,14 +99,14 @@ def test_verdicts_use_holm_adjusted_p_and_failures_are_counted():
   for s in range(1, 5):
     cells[("shared:pcgrad", s)] = {"test": {"hardness": {"r2": float("nan") if s == 1
                                                          else base[s] - 0.1 - 0.002 * s}}}
-  rows = study.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2"})
+  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2"})
   by = {r["config"]: r for r in rows}
   raw = [by["shared"]["p"], by["structured"]["p"]]
   assert max(raw) < 0.05
   family = [r for r in rows if "p_holm" in r]
   assert len(family) == 4  # shared, structured, shared:pcgrad, shared:gradnorm; not gbm
   np.testing.assert_allclose([r["p_holm"] for r in family],
-                             study.holm([r["p"] for r in family]))
+                             verdicts.holm([r["p"] for r in family]))
   assert by["shared"]["verdict"] == "negative transfer"
   # Significant alone (raw p < 0.05), not after Holm's correction over four comparisons.
   assert by["structured"]["p_holm"] >= 0.05
@@ -114,11 +114,11 @@ def test_verdicts_use_holm_adjusted_p_and_failures_are_counted():
   assert by["shared:pcgrad"]["failed"] == [0, 1] and by["shared:pcgrad"]["n"] == 3
   assert by["gbm"]["diff"] == pytest.approx(0.05) and "verdict" not in by["gbm"]
   assert "p" not in by["gbm"]
-  table = study.markdown_table(rows, {"hardness": "r2"})
+  table = verdicts.markdown_table(rows, {"hardness": "r2"})
   assert "| shared:pcgrad | hardness | r2 | 3 | 0,1 |" in table
   assert "gbm (reference) | hardness | r2 | 5 | 0 |" in table
   assert "reference, no verdict" in table
-  assert study.failures(cells) == ["- shared:pcgrad seed 0: TrainingError: non-finite loss"]
+  assert verdicts.failures(cells) == ["- shared:pcgrad seed 0: TrainingError: non-finite loss"]
 
 
 @pytest.fixture(scope="module")
@@ -215,10 +215,10 @@ def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):
 
 
 def test_grid_entries_carry_method_hyper_parameters():
-  c = study.Configuration.parse("shared:gradnorm(alpha=0.5;learning_rate=0.01):lds")
+  c = verdicts.Configuration.parse("shared:gradnorm(alpha=0.5;learning_rate=0.01):lds")
   assert (c.arch, c.surgery, c.imbalance) == ("shared", "gradnorm", ("lds",))
   assert c.surgery_args == (("alpha", 0.5), ("learning_rate", 0.01))
   assert c.name == "shared:gradnorm(alpha=0.5;learning_rate=0.01):lds"
-  assert study.Configuration.parse(c.name) == c
+  assert verdicts.Configuration.parse(c.name) == c
   with pytest.raises(ValueError, match="name=value"):
-    study.Configuration.parse("shared:gradnorm(alpha)")
+    verdicts.Configuration.parse("shared:gradnorm(alpha)")

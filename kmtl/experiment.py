@@ -28,7 +28,6 @@ from kmtl import single_task
 from kmtl import summaries
 from kmtl import trainer as trainer_lib
 from kmtl.data import io
-from kmtl.data import schema
 from kmtl.data import splits
 from kmtl.imbalance import parts
 from kmtl.surgery import registry

@@ -177,7 +177,7 @@ if __name__ == "__main__":
     frame = generate(_SEED.value)
     try:
       tables.write_table(frame, _OUT.value)
-    except io.DataError as e:
+    except tables.DataError as e:
       sys.exit(f"kmtl.data.synthetic: error: {e}")
     logging.info("wrote %d rows to %s in %.2f s", len(frame), _OUT.value,
                  time.perf_counter() - start)

@@ -68,3 +68,13 @@ def test_cli_writes_parquet(tmp_path):
   written = pd.read_parquet(out)
   pd.testing.assert_frame_equal(written, synthetic.generate(seed=3))
   assert [p.name for p in tmp_path.iterdir()] == ["alloys.parquet"]
+
+
+def test_writer_command_refuses_an_unknown_file_type_in_one_line(tmp_path):
+  out = tmp_path / "alloys.txt"
+  result = subprocess.run([sys.executable, "-m", "kmtl.data.synthetic", f"--out={out}"],
+                          capture_output=True, text=True, check=False)
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"kmtl.data.synthetic: error: {out}: unknown file type '.txt'; expected .csv or .parquet")
+  assert not out.exists()

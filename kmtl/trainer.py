@@ -72,7 +72,6 @@ class Trainer:
     self.shared_vars = list(net.shared_variables)
     extra = extra_task_variables or {}
     self.task_vars = [v for t in names for v in list(net.task_variables[t]) + extra.get(t, [])]
-    self.shared_sizes = [int(np.prod(v.shape)) for v in self.shared_vars]
     method.build(self.num_tasks, gradients.columns_of(self.shared_vars,
                                                       net.last_shared_variables), seed=seed)
     self._build_state(config, names)

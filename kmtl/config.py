@@ -5,6 +5,7 @@ import json
 import math
 
 from kmtl.data import schema
+from kmtl.surgery import registry
 
 # `independent` is the single-task baseline: one network per task, each trained on its own
 # task's rows only. `independent_joint` is a control: the same separate networks trained
@@ -173,6 +174,7 @@ class TrainConfig:
       if getattr(self, name) not in choices:
         raise ValueError(f"Invalid value for `{name}`. Expected one of {list(choices)}. "
                          f"Received: {getattr(self, name)!r}")
+    registry.check_name(self.surgery)
     if self.arch in SEPARATE_NETWORKS and self.surgery != "none":
       raise ValueError(f"--surgery={self.surgery} needs shared parameters; "
                        f"--arch={self.arch} has none (use --surgery=none).")

@@ -163,8 +163,9 @@ def main(argv):
       raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
     # Data errors come before TensorFlow is imported, so they print nothing but their line.
     data = io.load_from_config(cfg.data)
-    from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
-    registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
+    if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
+      from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+      registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   except (ValueError, io.DataError) as e:
     sys.exit(f"kmtl.run: error: {e}")
 

@@ -137,14 +137,17 @@ def report(out, cells, tasks):
 
 
 def _check_grid(configs):
-  from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+  """Every configuration's settings; hyper-parameters given to a method are checked by
+  building it (which loads TensorFlow)."""
   for c in configs:
     if c.name == verdicts.GBM:
       continue
     try:
       config_lib.TrainConfig(arch=c.arch, surgery=c.surgery)
       config_lib.ImbalanceConfig(methods=c.imbalance)
-      registry.create(c.surgery, **dict(c.surgery_args))
+      if c.surgery_args:
+        from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+        registry.create(c.surgery, **dict(c.surgery_args))
     except ValueError as e:
       raise ValueError(f"--grid: {c.name}: {e}") from None
 

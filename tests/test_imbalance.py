@@ -14,6 +14,7 @@ from kmtl.imbalance import fds
 from kmtl.imbalance import lds
 from kmtl.imbalance import parts
 from kmtl.imbalance import smoothing
+from kmtl.surgery import base
 from kmtl.surgery import registry
 from tests import helpers
 
@@ -186,11 +187,19 @@ def tiny_path(tmp_path_factory):
 # Every surgery method once and every imbalance combination once (each pair of a method's
 # losses and a surgery's gradients meets the same training step either way).
 PAIRS = [("none", ("lds",)), ("pcgrad", ("fds",)), ("gradnorm", ("bmse",)),
-         ("gradscale", ("lds", "fds")), ("uw", ("fds", "bmse"))]
+         ("gradscale", ("lds", "fds")), ("uw", ("fds", "bmse")), ("mgda", ("lds",)),
+         ("famo", ("fds",))]
 
 
-def test_the_pairs_cover_every_surgery_method():
-  assert sorted(s for s, _ in PAIRS) == sorted(registry.METHODS)
+def _kind(name):
+  """How a method meets the training step: what it reads and whether it sees losses again."""
+  method = registry.method_class(name)
+  return (method.needs_task_grads, method.family, issubclass(method, base.GramianAggregator),
+          method.needs_losses_after_update)
+
+
+def test_the_pairs_cover_every_kind_of_surgery_method():
+  assert {_kind(s) for s, _ in PAIRS} == {_kind(name) for name in registry.METHODS}
 
 
 @pytest.mark.parametrize("surgery, methods", PAIRS)

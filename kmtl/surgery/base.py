@@ -134,3 +134,34 @@ def clear_optimizer(optimizer):
   for v in optimizer.variables:
     if v is not learning_rate:
       v.assign(tf.zeros_like(v))
+
+
+class LossAnchor(tf.Module):
+  """Each task's reference loss L(0): the mean of its loss over its first `batches` batches
+  with labels (a running mean until then), since a rare task's first labelled batch often
+  holds a single row. State: the sums and counts."""
+
+  def __init__(self, num_tasks, batches):
+    super().__init__(name="loss_anchor")
+    self.batches = batches
+    self.total = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="anchor_sum")
+    self.count = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="anchor_count")
+
+  def reset(self):
+    self.total.assign(tf.zeros_like(self.total))
+    self.count.assign(tf.zeros_like(self.count))
+
+  def update(self, task_losses, present):
+    taking = tf.cast(self.count < self.batches, present.dtype) * present
+    self.total.assign_add(taking * task_losses)
+    self.count.assign_add(taking)
+
+  @property
+  def losses(self):
+    """L(0) [T] so far (0 for a task not seen yet)."""
+    return tf.math.divide_no_nan(self.total, self.count)
+
+  @property
+  def complete(self):
+    """[T] 1 where the task's anchor has all its batches."""
+    return tf.cast(self.count >= self.batches, self.total.dtype)

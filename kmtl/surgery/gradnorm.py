@@ -44,30 +44,22 @@ class GradNorm(base.Method):
   def build(self, num_tasks, norm_columns=None, seed=0):
     super().build(num_tasks, norm_columns, seed)
     self.task_weights = tf.Variable(tf.ones([num_tasks]), trainable=False, name="task_weights")
-    self.anchor_sum = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="anchor_sum")
-    self.anchor_count = tf.Variable(tf.zeros([num_tasks]), trainable=False,
-                                    name="anchor_count")
+    self.anchor = base.LossAnchor(num_tasks, self.anchor_batches)
     self.optimizer = base.own_optimizer(self.task_weights, self.learning_rate)
 
   def reset(self):
     self.task_weights.assign(tf.ones([self.num_tasks]))
-    self.anchor_sum.assign(tf.zeros([self.num_tasks]))
-    self.anchor_count.assign(tf.zeros([self.num_tasks]))
+    self.anchor.reset()
     base.clear_optimizer(self.optimizer)
 
   @property
   def initial_losses(self):
     """L(0) [T]: the anchor so far (0 for a task not seen yet)."""
-    return tf.math.divide_no_nan(self.anchor_sum, self.anchor_count)
-
-  def _update_anchor(self, task_losses, present):
-    taking = tf.cast(self.anchor_count < self.anchor_batches, present.dtype) * present
-    self.anchor_sum.assign_add(taking * task_losses)
-    self.anchor_count.assign_add(taking)
+    return self.anchor.losses
 
   def combine(self, task_grads, task_losses, present):
     w = tf.identity(self.task_weights)
-    self._update_anchor(task_losses, present)
+    self.anchor.update(task_losses, present)
     norms = tf.norm(self.norm_block(task_grads), axis=1)
     weighted_norms = w * norms
     count = tf.maximum(tf.reduce_sum(present), 1.0)

@@ -1,33 +1,60 @@
-"""Method names (the `--surgery` values) -> method classes. The only place names are listed."""
+"""Method names (the `--surgery` values) -> the classes that implement them. The only place the
+names are listed. Importing this module loads no TensorFlow, so flags are checked before it."""
 
+import importlib
 import inspect
 
-from kmtl.surgery import gradnorm
-from kmtl.surgery import gradscale
-from kmtl.surgery import pcgrad
-from kmtl.surgery import uw
-from kmtl.surgery import weighted_sum
-
+# name -> "module.Class" in this package.
 METHODS = {
-    "none": weighted_sum.WeightedSum,
-    "pcgrad": pcgrad.PCGrad,
-    "gradnorm": gradnorm.GradNorm,
-    "gradscale": gradscale.GradScale,
-    "uw": uw.UncertaintyWeighting,
+    "none": "weighted_sum.WeightedSum",
+    "pcgrad": "pcgrad.PCGrad",
+    "gradnorm": "gradnorm.GradNorm",
+    "gradscale": "gradscale.GradScale",
+    "uw": "uw.UncertaintyWeighting",
+    # Gradient aggregators.
+    "mgda": "mgda.MGDA",
+    "cagrad": "cagrad.CAGrad",
+    "imtl_g": "imtl_g.ImpartialGradient",
+    "aligned_mtl": "aligned_mtl.AlignedMTL",
+    "upgrad": "upgrad.UPGrad",
+    "dualproj": "dualproj.DualProj",
+    "config": "config.ConFIG",
+    "gradvac": "gradvac.GradVac",
+    "graddrop": "graddrop.GradDrop",
+    # Loss weightings.
+    "rlw": "rlw.RandomLossWeighting",
+    "dwa": "dwa.DynamicWeightAverage",
+    "gls": "gls.GeometricLoss",
+    "stch": "stch.SmoothTchebycheff",
+    "famo": "famo.FAMO",
+    "imtl_l": "imtl_l.ImpartialLoss",
+    "si": "si.ScaleInvariant",
 }
 
 
-def create(name, **kwargs):
-  """A new, unbuilt method; unknown names get an error listing the registered ones."""
+def check_name(name):
+  """A one-line error listing the registered names when `name` is not one of them."""
   if name not in METHODS:
     raise ValueError(f"Invalid value for `--surgery`. Expected one of {list(METHODS)}. "
                      f"Received: {name!r}")
-  parameters = list(inspect.signature(METHODS[name]).parameters)
+
+
+def method_class(name):
+  """The class registered as `name` (importing its module, and TensorFlow)."""
+  check_name(name)
+  module, cls = METHODS[name].split(".")
+  return getattr(importlib.import_module(f"kmtl.surgery.{module}"), cls)
+
+
+def create(name, **kwargs):
+  """A new, unbuilt method; unknown names or hyper-parameters get a one-line error."""
+  cls = method_class(name)
+  parameters = list(inspect.signature(cls).parameters)
   unknown = sorted(set(kwargs) - set(parameters))
   if unknown:
     raise ValueError(f"--surgery_args: {name} takes {parameters or 'no hyper-parameters'}, "
                      f"not {unknown}")
   try:
-    return METHODS[name](**kwargs)
+    return cls(**kwargs)
   except TypeError as e:
     raise ValueError(f"--surgery_args: invalid value for {name}: {e}") from None

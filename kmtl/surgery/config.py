@@ -1,0 +1,33 @@
+"""`config`: conflict-free inverse gradients, ConFIG (Liu et al., "ConFIG: Towards
+Conflict-free Training of Physics Informed Neural Networks", ICLR 2025, arXiv:2408.11104)."""
+
+import tensorflow as tf
+
+from kmtl.surgery import base
+from kmtl.surgery import solvers
+
+
+class ConFIG(base.GramianAggregator):
+  """The update's direction g_u solves u_t . g_u = 1 for every present task's unit gradient u_t
+  (the minimum-norm solution, by pseudo-inverse), so it makes the same angle with each; its
+  length is sum_t g_t . g_u / ||g_u||, the sum of the task gradients' projections on it. From
+  the Gramian: with the cosine matrix C and norms n, c = C^+ 1, beta = c / n, and the weights
+  are (1^T G beta / beta^T G beta) beta. Stateless.
+
+  Example: g1 = (1, 0), g2 = (0, 1): g_u = (1, 1); each gradient projects 1/sqrt 2 on it, so
+  the update is (1, 1).
+  """
+
+  name = "config"
+
+  def weights_from_gramian(self, gramian, task_losses, present):
+    del task_losses
+    g = solvers.normalized(gramian, present)
+    norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(g), 0.0))
+    live = present * tf.cast(norms > 0, g.dtype)
+    inverse_norms = tf.math.divide_no_nan(live, norms)
+    cosines = g * inverse_norms[:, None] * inverse_norms[None, :]
+    beta = tf.linalg.matvec(solvers.psd_pseudo_inverse(cosines), live) * inverse_norms
+    g_beta = tf.linalg.matvec(g, beta)
+    length = tf.math.divide_no_nan(tf.reduce_sum(g_beta * live), tf.tensordot(beta, g_beta, 1))
+    return length * beta

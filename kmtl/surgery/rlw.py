@@ -1,0 +1,33 @@
+"""`rlw`: random loss weighting (Lin et al., "Reasonable Effectiveness of Random Weighting: A
+Litmus Test for Multi-Task Learning", TMLR 2022, arXiv:2111.10603)."""
+
+import tensorflow as tf
+
+from kmtl.surgery import base
+
+
+class RandomLossWeighting(base.LossWeighting):
+  """Each step draws z_t ~ N(0, 1) and weights the present tasks' losses by softmax(z) over
+  the present tasks (the paper's normal-distribution variant, LibMTL's default). The weights
+  sum to 1. State: the random generator (checkpointed, so a resumed run draws the same
+  weights).
+
+  Example: z = (0, log 3) gives w = (1/4, 3/4).
+  """
+
+  name = "rlw"
+
+  def build(self, num_tasks, norm_columns=None, seed=0):
+    super().build(num_tasks, norm_columns, seed)
+    self._seed = seed
+    self.generator = tf.random.Generator.from_seed(seed)
+
+  def reset(self):
+    self.generator.reset_from_seed(self._seed)
+
+  def weights(self, task_losses, present):
+    del task_losses
+    z = self.generator.normal([self.num_tasks])
+    z = z - tf.reduce_max(z)
+    scores = tf.exp(z) * present
+    return tf.math.divide_no_nan(scores, tf.reduce_sum(scores))

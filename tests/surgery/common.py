@@ -1,0 +1,38 @@
+"""Helpers shared by the method test files: a built method, random stacks, presence masks."""
+
+import numpy as np
+import tensorflow as tf
+
+from kmtl.surgery import registry
+
+
+def built(name, num_tasks, seed=0, **kwargs):
+  method = registry.create(name, **kwargs)
+  method.build(num_tasks, seed=seed)
+  return method
+
+
+def stack(num_tasks, num_params=8, seed=0):
+  return tf.constant(np.random.default_rng(seed).normal(size=(num_tasks, num_params)),
+                     tf.float32)
+
+
+def combine(method, grads, losses=None, present=None):
+  """(shared gradient, weights) as NumPy, every task present and losses 1 by default."""
+  grads = tf.constant(grads, tf.float32)
+  num_tasks = grads.shape[0]
+  losses = tf.ones([num_tasks]) if losses is None else tf.constant(losses, tf.float32)
+  present = tf.ones([num_tasks]) if present is None else tf.constant(present, tf.float32)
+  shared, w = method.combine(grads, losses, present)
+  return shared.numpy(), w.numpy()
+
+
+def without_row(name, grads, absent, **kwargs):
+  """The result with row `absent` marked absent (zeroed) and without it at all."""
+  grads = np.asarray(grads, np.float32).copy()
+  grads[absent] = 0.0
+  present = np.ones(len(grads), np.float32)
+  present[absent] = 0.0
+  full = combine(built(name, len(grads), **kwargs), grads, present=present)
+  kept = np.delete(grads, absent, axis=0)
+  return full, combine(built(name, len(kept), **kwargs), kept)

@@ -42,7 +42,7 @@ _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["32", "256"], "Batch sizes to m
 _EPOCHS = flags.DEFINE_integer("epochs", 5, "Timed epochs (rounds) per configuration; the "
                                 "median is taken.")
 _METHODS = flags.DEFINE_list("methods", ["none", "pcgrad", "gradnorm", "gradscale", "uw"],
-                             "Surgery methods to measure.")
+                             "Surgery methods to measure ('all': every registered one).")
 _STEPS_PER_CALL = flags.DEFINE_list("steps_per_call", ["64", "512", "0"],
                                     "Steps per graph call to compare (pcgrad, batch 32).")
 _TASK_COUNTS = flags.DEFINE_list("task_counts", ["3", "8"],
@@ -212,10 +212,11 @@ def main(argv):
         f"(0 = all cores: {os.cpu_count()}); medians of {_EPOCHS.value} interleaved epochs")
   targets = Targets()
   rounds = _EPOCHS.value
+  methods = list(registry.METHODS) if _METHODS.value == ["all"] else _METHODS.value
   for batch_size in (int(b) for b in _BATCH_SIZES.value):
     fit, fit_jit = keras_fit_epoch(prepared, data.tasks, batch_size)
     contestants = {"fit": fit}
-    for method, jit in [(m, True) for m in _METHODS.value] + [("none", False),
+    for method, jit in [(m, True) for m in methods] + [("none", False),
                                                                ("pcgrad", False)]:
       contestants[method, jit] = kmtl_epoch(prepared, data.tasks, batch_size, method,
                                             jit_compile=jit)
@@ -223,11 +224,12 @@ def main(argv):
     baseline = rates.pop("fit")
     print(f"\nbatch {batch_size}: Keras fit (steps_per_execution=64, jit_compile={fit_jit}): "
           f"{baseline:.0f} steps/s")
-    print(f"{'method':<12}{'xla':<6}{'steps/s':>9}{'x fit':>8}{'of matmul':>11}")
+    print(f"{'method':<12}{'xla':<6}{'steps/s':>9}{'x fit':>8}{'x none':>8}{'of matmul':>11}")
+    plain = rates.get(("none", True), float("nan"))
     for (method, jit), rate in rates.items():
       share = rate * batch_size * FLOP_PER_SAMPLE / (gflops * 1e9)
       print(f"{method:<12}{'on' if jit else 'off':<6}{rate:>9.0f}{rate / baseline:>8.2f}"
-            f"{share:>11.3f}", flush=True)
+            f"{rate / plain:>8.2f}{share:>11.3f}", flush=True)
     if ("pcgrad", True) in rates:
       targets.at_least(f"pcgrad / fit steps/s, batch {batch_size}",
                        rates["pcgrad", True] / baseline, TARGETS["pcgrad_vs_fit"])

@@ -73,7 +73,8 @@ class Trainer:
     extra = extra_task_variables or {}
     self.task_vars = [v for t in names for v in list(net.task_variables[t]) + extra.get(t, [])]
     method.build(self.num_tasks, gradients.columns_of(self.shared_vars,
-                                                      net.last_shared_variables), seed=seed)
+                                                      net.last_shared_variables), seed=seed,
+                 num_params=sum(int(np.prod(v.shape)) for v in self.shared_vars))
     self._build_state(config, names)
     self._order = tf.function(self.sampler.order)
     self.jit_compile = config.jit_compile and strategy is None

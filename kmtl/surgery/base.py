@@ -41,8 +41,9 @@ class Method(tf.Module):
     super().__init__(name=self.name)
     self.num_tasks = None
     self.norm_columns = None
+    self.num_params = None
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
     """Creates the method's state for `num_tasks` tasks.
 
     Args:
@@ -50,10 +51,13 @@ class Method(tf.Module):
       norm_columns: (start, stop) columns of the stack holding the last shared layer, where
         gradient-norm methods take their norms; None means every column.
       seed: seed of any randomness the method uses.
+      num_params: P, the stack's width, for methods whose state has a row per task and
+        parameter; None where the caller has no stack.
     """
     del seed
     self.num_tasks = num_tasks
     self.norm_columns = norm_columns
+    self.num_params = num_params
 
   def reset(self):
     """Clears learned state, for a new experiment."""

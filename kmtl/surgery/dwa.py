@@ -26,8 +26,8 @@ class DynamicWeightAverage(base.LossWeighting):
                        f"{temperature}")
     self.temperature = float(temperature)
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self.epoch_losses = tf.Variable(tf.zeros([2, num_tasks]), trainable=False,
                                     name="epoch_losses")
     self.epochs_seen = tf.Variable(0, trainable=False, name="epochs_seen")

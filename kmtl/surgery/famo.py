@@ -30,8 +30,8 @@ class FAMO(base.LossWeighting):
       raise ValueError(f"Invalid value for `gamma`. Expected >= 0. Received: {gamma}")
     self.learning_rate, self.gamma = float(learning_rate), float(gamma)
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self.logits = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="logits")
     self.last_losses = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="last_losses")
     self.optimizer = base.own_optimizer(self.logits, self.learning_rate)

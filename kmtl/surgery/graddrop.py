@@ -28,8 +28,8 @@ class GradDrop(base.Method):
       raise ValueError(f"Invalid value for `leak`. Expected 0 <= leak <= 1. Received: {leak}")
     self.leak = float(leak)
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self._seed = seed
     self.generator = tf.random.Generator.from_seed(seed)
 

@@ -41,8 +41,8 @@ class GradNorm(base.Method):
     self.alpha, self.learning_rate = float(alpha), float(learning_rate)
     self.anchor_batches = int(anchor_batches)
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self.task_weights = tf.Variable(tf.ones([num_tasks]), trainable=False, name="task_weights")
     self.anchor = base.LossAnchor(num_tasks, self.anchor_batches)
     self.optimizer = base.own_optimizer(self.task_weights, self.learning_rate)

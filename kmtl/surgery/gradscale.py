@@ -35,8 +35,8 @@ class GradScale(base.Method):
                        f"Received: {target!r}")
     self.momentum, self.target = float(momentum), target
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self.norm_average = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="norm_average")
 
   def reset(self):

@@ -30,8 +30,8 @@ class GradVac(base.Method):
       raise ValueError(f"Invalid value for `beta`. Expected 0 < beta <= 1. Received: {beta}")
     self.beta = float(beta)
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self._seed = seed
     self.generator = tf.random.Generator.from_seed(seed)
     self.targets = tf.Variable(tf.zeros([num_tasks, num_tasks]), trainable=False,
@@ -67,7 +67,9 @@ class GradVac(base.Method):
       g = task_grads[i]
       for k in range(num_tasks - 1):
         j = order[k]
-        g, cosine = self._vaccinate(g, tf.gather(task_grads, j), targets[i, j], live[i, j])
+        # gather, not [i, j]: XLA would take a sliced index as a compile-time constant.
+        g, cosine = self._vaccinate(g, tf.gather(task_grads, j), tf.gather(targets[i], j),
+                                    tf.gather(live[i], j))
         observed = tf.tensor_scatter_nd_update(observed, [[i, j]], [cosine])
       adjusted.append(g)
     averaged = (1.0 - self.beta) * targets + self.beta * observed

@@ -23,8 +23,8 @@ class ImpartialLoss(base.LossWeighting):
       raise ValueError(f"`learning_rate` must be > 0. Received: {learning_rate}")
     self.learning_rate = float(learning_rate)
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self.log_scales = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="log_scales")
     self.optimizer = base.own_optimizer(self.log_scales, self.learning_rate)
 

@@ -21,6 +21,10 @@ METHODS = {
     "config": "config.ConFIG",
     "gradvac": "gradvac.GradVac",
     "graddrop": "graddrop.GradDrop",
+    "nash_mtl": "nash_mtl.NashMTL",
+    "fairgrad": "fairgrad.FairGrad",
+    "db_mtl": "db_mtl.DualBalancing",
+    "moco": "moco.MoCo",
     # Loss weightings.
     "rlw": "rlw.RandomLossWeighting",
     "dwa": "dwa.DynamicWeightAverage",
@@ -29,6 +33,7 @@ METHODS = {
     "famo": "famo.FAMO",
     "imtl_l": "imtl_l.ImpartialLoss",
     "si": "si.ScaleInvariant",
+    "excess_mtl": "excess_mtl.ExcessMTL",
 }
 
 

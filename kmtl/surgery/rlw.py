@@ -17,8 +17,8 @@ class RandomLossWeighting(base.LossWeighting):
 
   name = "rlw"
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self._seed = seed
     self.generator = tf.random.Generator.from_seed(seed)
 

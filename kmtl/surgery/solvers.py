@@ -11,7 +11,9 @@ eagerly.
 Accuracy (tests/surgery/test_solvers.py, against scipy on random stacks with T = 2, 3, 5 and
 10): after `ITERATIONS` iterations the objective for a trace-normalised G is within 1e-5 of the
 exact minimum, and within 1e-3 for ten nearly collinear gradients (a Gramian with eigenvalues
-down to 1e-5 of its trace), where the method converges most slowly.
+down to 1e-5 of its trace), where the method converges most slowly. The fair solver (Nash-MTL,
+FairGrad) meets its equation within 0.2% on well-spread stacks; where 0 lies nearly in the
+gradients' hull its weights stay finite and positive but are less exact.
 """
 
 import tensorflow as tf
@@ -104,3 +106,40 @@ def psd_pseudo_inverse(matrix, relative_tolerance=1e-6):
   keep = values > relative_tolerance * tf.reduce_max(values)
   inverse = tf.where(keep, 1.0 / tf.where(keep, values, tf.ones_like(values)), 0.0)
   return tf.matmul(vectors * inverse[None, :], vectors, transpose_b=True)
+
+
+# Added to the trace-normalised Gramian's diagonal for the fair solvers: when 0 lies in the
+# hull of the gradients, G x = x^(-1/alpha) has no positive solution without it.
+FAIR_RIDGE = 1e-6
+FAIR_ITERATIONS = 30
+
+
+@tf.function
+def fair_weights(gramian, present, alpha=1.0, iterations=FAIR_ITERATIONS):
+  """The positive x with G x = x^(-1/alpha) over the present tasks with a nonzero gradient
+  (Nash-MTL for alpha = 1, FairGrad's alpha-fairness otherwise); 0 for the others.
+
+  x minimises the strictly convex 1/2 x^T G x - sum_t u(x_t) with u' = x^(-1/alpha), solved by
+  damped Newton steps that keep x positive, on the trace-normalised G plus `FAIR_RIDGE` I,
+  then rescaled to the original G (x scales as trace^(-alpha / (alpha + 1)))."""
+  g = normalized(gramian, present)
+  trace = tf.linalg.trace(gramian * present[:, None] * present[None, :])
+  live = present * tf.cast(tf.linalg.diag_part(g) > 0, g.dtype)
+  g = g + tf.linalg.diag(FAIR_RIDGE * live)
+  eye = tf.eye(tf.shape(g)[0], dtype=g.dtype)
+  outside = 1.0 - live
+
+  def body(i, x):
+    power = tf.pow(x, -1.0 / alpha)
+    gradient = (tf.linalg.matvec(g, x) - power) * live
+    hessian = (g * live[:, None] * live[None, :] + tf.linalg.diag(power / (alpha * x) * live)
+               + eye * outside[:, None])
+    step = tf.linalg.solve(hessian, gradient[:, None])[:, 0]
+    decrement = tf.sqrt(tf.maximum(tf.tensordot(gradient, step, 1), 0.0))
+    ratio = tf.where(step > 0, x / tf.where(step > 0, step, 1.0), 1e30)
+    size = tf.minimum(1.0 / (1.0 + decrement), 0.99 * tf.reduce_min(ratio))
+    return i + 1, x - tf.minimum(size, 1.0) * step
+
+  _, x = tf.while_loop(lambda i, _: i < iterations, body, (tf.constant(0), tf.ones_like(live)))
+  scale = tf.pow(tf.maximum(trace, 1e-30), -alpha / (alpha + 1.0))
+  return tf.where(trace > 0, x * live * scale, tf.zeros_like(x))

@@ -30,8 +30,8 @@ class SmoothTchebycheff(base.LossWeighting):
       raise ValueError(f"`anchor_batches` must be >= 1. Received: {anchor_batches}")
     self.mu, self.anchor_batches = float(mu), int(anchor_batches)
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self.nadir = base.LossAnchor(num_tasks, self.anchor_batches)
 
   def reset(self):

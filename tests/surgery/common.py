@@ -6,9 +6,9 @@ import tensorflow as tf
 from kmtl.surgery import registry
 
 
-def built(name, num_tasks, seed=0, **kwargs):
+def built(name, num_tasks, seed=0, num_params=None, **kwargs):
   method = registry.create(name, **kwargs)
-  method.build(num_tasks, seed=seed)
+  method.build(num_tasks, seed=seed, num_params=num_params)
   return method
 
 
@@ -30,6 +30,7 @@ def combine(method, grads, losses=None, present=None):
 def without_row(name, grads, absent, **kwargs):
   """The result with row `absent` marked absent (zeroed) and without it at all."""
   grads = np.asarray(grads, np.float32).copy()
+  kwargs.setdefault("num_params", grads.shape[1])
   grads[absent] = 0.0
   present = np.ones(len(grads), np.float32)
   present[absent] = 0.0

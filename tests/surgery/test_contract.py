@@ -38,8 +38,8 @@ class _FirstOnly(base.Method):
     self.family = family
     self.epoch_losses = []
 
-  def build(self, num_tasks, norm_columns=None, seed=0):
-    super().build(num_tasks, norm_columns, seed)
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
     self.after_calls = tf.Variable(0, trainable=False)
     self.after_losses = tf.Variable(tf.zeros([num_tasks]), trainable=False)
 

@@ -18,7 +18,7 @@ def _stack(num_tasks, num_params=6, seed=0):
 
 def _built(name, num_tasks, seed=0):
   method = registry.create(name)
-  method.build(num_tasks, norm_columns=(2, 6), seed=seed)
+  method.build(num_tasks, norm_columns=(2, 6), seed=seed, num_params=6)
   return method
 
 

@@ -69,3 +69,17 @@ def test_pseudo_inverse_of_a_singular_matrix():
   m = np.array([[1.0, 1.0], [1.0, 1.0]])
   np.testing.assert_allclose(solvers.psd_pseudo_inverse(tf.constant(m, tf.float32)),
                              np.linalg.pinv(m), atol=1e-6)
+
+
+@pytest.mark.parametrize("num_tasks", [2, 3, 5, 10])
+def test_fair_weights_solve_their_equation(num_tasks):
+  """(G + ridge I) x = x^(-1/alpha), the ridge in units of the trace. Where 0 lies (nearly) in
+  the gradients' hull, x is finite and positive, but the fixed iterations in float32 do not
+  solve the equation closely: only well-spread stacks are held to 0.2%."""
+  for case, g in _gramians(num_tasks, seed=200 + num_tasks):
+    ridged = g + solvers.FAIR_RIDGE * np.trace(g) * np.eye(num_tasks)
+    for alpha in (0.5, 1.0, 2.0):
+      x = solvers.fair_weights(tf.constant(g, tf.float32), tf.ones([num_tasks]), alpha).numpy()
+      assert np.all(x > 0) and np.all(np.isfinite(x))
+      if case == 0:
+        np.testing.assert_allclose(ridged @ x, x ** (-1 / alpha), rtol=2e-3)

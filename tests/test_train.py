@@ -71,8 +71,10 @@ def test_grad_modes_agree(tiny_path):
       assert value == pytest.approx(b["test"][task][name], rel=1e-3, abs=1e-4)
 
 
-def test_resume_after_interruption_matches_uninterrupted(tiny_path, tmp_path):
-  kwargs = dict(arch="structured", surgery="pcgrad", epochs=4)
+@pytest.mark.parametrize("arch, surgery", [("structured", "pcgrad"), ("shared", "dwa")])
+def test_resume_after_interruption_matches_uninterrupted(tiny_path, tmp_path, arch, surgery):
+  """PCGrad's random generator and DWA's epoch losses (weights from epoch 3 on) resume."""
+  kwargs = dict(arch=arch, surgery=surgery, epochs=4)
   straight = experiment.train_and_evaluate(_config(tiny_path, tmp_path / "a", **kwargs))
   with pytest.raises(helpers.Interrupted):
     experiment.train_and_evaluate(_config(tiny_path, tmp_path / "b", **kwargs),

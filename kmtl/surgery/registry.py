@@ -61,5 +61,5 @@ def create(name, **kwargs):
                      f"not {unknown}")
   try:
     return cls(**kwargs)
-  except TypeError as e:
+  except (TypeError, ValueError) as e:
     raise ValueError(f"--surgery_args: invalid value for {name}: {e}") from None

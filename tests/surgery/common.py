@@ -37,3 +37,12 @@ def without_row(name, grads, absent, **kwargs):
   full = combine(built(name, len(grads), **kwargs), grads, present=present)
   kept = np.delete(grads, absent, axis=0)
   return full, combine(built(name, len(kept), **kwargs), kept)
+
+
+def weights(name, losses, present=None, **kwargs):
+  """(built method, its loss weights as NumPy) for a loss weighting, every task present by
+  default."""
+  method = built(name, len(losses), **kwargs)
+  present = np.ones(len(losses)) if present is None else present
+  return method, method.weights(tf.constant(losses, tf.float32),
+                                tf.constant(present, tf.float32)).numpy()

@@ -115,9 +115,14 @@ def test_unknown_method_lists_the_registered_ones():
 
 @pytest.mark.parametrize("name, kwargs", [
     ("gradnorm", {"alpha": -1.0}), ("gradscale", {"target": "max"}),
-    ("gradscale", {"momentum": 1.0}), ("uw", {"learning_rate": 0.0})])
-def test_bad_hyper_parameters(name, kwargs):
-  with pytest.raises(ValueError):
+    ("gradscale", {"momentum": 1.0}), ("uw", {"learning_rate": 0.0}),
+    ("dwa", {"temperature": 0.0}), ("stch", {"mu": -1.0}), ("stch", {"anchor_batches": 0}),
+    ("famo", {"gamma": -1.0}), ("famo", {"learning_rate": 0.0}),
+    ("imtl_l", {"learning_rate": -1.0}), ("gradvac", {"beta": 0.0}),
+    ("mgda", {"normalization": "l1"}), ("cagrad", {"c": -0.5})])
+def test_bad_hyper_parameters_are_one_line_naming_them(name, kwargs):
+  key = next(iter(kwargs))
+  with pytest.raises(ValueError, match=f"--surgery_args: invalid value for {name}: .*{key}"):
     registry.create(name, **kwargs)
 
 

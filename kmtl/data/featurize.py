@@ -57,6 +57,17 @@ def mixing_enthalpy_matrix(elements):
   return matrix
 
 
+def _multiply(amounts, last, value):
+  """Applies an amount to what precedes it in `amounts`: ("element", symbol), counted once so
+  far, or ("group", {symbol: amount}), already added once."""
+  kind, what = last
+  if kind == "element":
+    amounts[what] += value - 1.0
+  else:
+    for el, amount in what.items():
+      amounts[el] += amount * (value - 1.0)
+
+
 def parse_composition(text):
   """Parses "Al0.5CoCrFeNi", "Fe70Ni30", "Cu50Zr50" or "Al(NiB)2" into normalised fractions.
 
@@ -93,13 +104,7 @@ def parse_composition(text):
     else:
       if last is None:
         raise CompositionError(f"number without an element in composition {text!r}")
-      value = float(number)
-      kind, what = last
-      if kind == "element":
-        stack[-1][what] += value - 1.0
-      else:
-        for el, amount in what.items():
-          stack[-1][el] += amount * (value - 1.0)
+      _multiply(stack[-1], last, float(number))
       last = None
   if len(stack) != 1:
     raise CompositionError(f"unbalanced '(' in composition {text!r}")

@@ -102,6 +102,42 @@ class LossWeighting(Method):
     return tf.linalg.matvec(task_grads, w, transpose_a=True), w
 
 
+class LearnedLossScales(LossWeighting):
+  """A loss weighting with a learnable value s_t per task (start at 0) that takes an Adam step
+  at `learning_rate` on the method's objective each step (`weights_and_gradient` gives the
+  weights and that gradient). A task without labels in the batch keeps its value exactly,
+  although Adam's moment estimates of it decay as for any zero gradient. State: s and the Adam
+  slots."""
+
+  def __init__(self, learning_rate=1e-3):
+    super().__init__()
+    check_value("learning_rate", learning_rate, learning_rate > 0, "> 0")
+    self.learning_rate = float(learning_rate)
+
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
+    self.values = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="values")
+    self.optimizer = own_optimizer(self.values, self.learning_rate)
+
+  def reset(self):
+    self.values.assign(tf.zeros([self.num_tasks]))
+    clear_optimizer(self.optimizer)
+
+  def weights_and_gradient(self, values, task_losses, present):
+    """s [T], losses [T], presence [T] -> (task weights [T], the objective's gradient in s)."""
+    raise NotImplementedError
+
+  def weights(self, task_losses, present):
+    previous = tf.identity(self.values)
+    w, gradient = self.weights_and_gradient(previous, task_losses, present)
+    self.optimizer.apply([gradient * present], [self.values])
+    self.values.assign(keep_absent(self.values, previous, present))
+    return w
+
+  def __repr__(self):
+    return f"{type(self).__name__}(learning_rate={self.learning_rate})"
+
+
 class GramianAggregator(Method):
   """An aggregator that reads only the Gramian G G^T [T, T] of the stack (computed once per
   step) and returns task weights; the shared gradient is G^T w."""
@@ -169,3 +205,36 @@ class LossAnchor(tf.Module):
   def complete(self):
     """[T] 1 where the task's anchor has all its batches."""
     return tf.cast(self.count >= self.batches, self.total.dtype)
+
+
+def check_value(name, value, valid, expected):
+  """A one-line error naming a hyper-parameter outside its range and what it accepts."""
+  if not valid:
+    raise ValueError(f"Invalid value for `{name}`. Expected {expected}. Received: {value!r}")
+
+
+class Randomized:
+  """Mixin for methods that draw random numbers: a generator seeded at `build`, saved with the
+  checkpoint (so a resumed run draws the same numbers) and reseeded by `reset`."""
+
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
+    self._seed = seed
+    self.generator = tf.random.Generator.from_seed(seed)
+
+  def reset(self):
+    super().reset()
+    self.generator.reset_from_seed(self._seed)
+
+  def random_order(self, task):
+    """The other tasks than `task` [T - 1], in an order drawn afresh."""
+    others = tf.constant([j for j in range(self.num_tasks) if j != task], tf.int32)
+    return tf.gather(others, tf.argsort(self.generator.uniform([self.num_tasks - 1])))
+
+
+def per_parameter_state(method, name):
+  """A [T, P] zero variable of a method's state with a row per task and shared parameter."""
+  if method.num_params is None:
+    raise ValueError(f"{method.name} needs the number of shared parameters")
+  return tf.Variable(tf.zeros([method.num_tasks, method.num_params]), trainable=False,
+                     name=name)

@@ -30,8 +30,7 @@ class CAGrad(base.GramianAggregator):
 
   def __init__(self, c=0.5):
     super().__init__()
-    if c < 0:
-      raise ValueError(f"Invalid value for `c`. Expected >= 0. Received: {c}")
+    base.check_value("c", c, c >= 0, ">= 0")
     self.c = float(c)
 
   def weights_from_gramian(self, gramian, task_losses, present):

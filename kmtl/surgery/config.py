@@ -23,8 +23,7 @@ class ConFIG(base.GramianAggregator):
   def weights_from_gramian(self, gramian, task_losses, present):
     del task_losses
     g = solvers.normalized(gramian, present)
-    norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(g), 0.0))
-    live = present * tf.cast(norms > 0, g.dtype)
+    norms, live = solvers.norms_of(g, present)
     inverse_norms = tf.math.divide_no_nan(live, norms)
     cosines = g * inverse_norms[:, None] * inverse_norms[None, :]
     beta = tf.linalg.matvec(solvers.psd_pseudo_inverse(cosines), live) * inverse_norms

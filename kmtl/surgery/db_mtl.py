@@ -26,18 +26,13 @@ class DualBalancing(base.Method):
 
   def __init__(self, beta=0.9, sigma=0.5):
     super().__init__()
-    if not 0.0 <= beta < 1.0:
-      raise ValueError(f"Invalid value for `beta`. Expected 0 <= beta < 1. Received: {beta}")
-    if sigma < 0:
-      raise ValueError(f"Invalid value for `sigma`. Expected >= 0. Received: {sigma}")
+    base.check_value("beta", beta, 0.0 <= beta < 1.0, "0 <= beta < 1")
+    base.check_value("sigma", sigma, sigma >= 0, ">= 0")
     self.beta, self.sigma = float(beta), float(sigma)
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
     super().build(num_tasks, norm_columns, seed, num_params)
-    if num_params is None:
-      raise ValueError("db_mtl needs the number of shared parameters")
-    self.averages = tf.Variable(tf.zeros([num_tasks, num_params]), trainable=False,
-                                name="averages")
+    self.averages = base.per_parameter_state(self, "averages")
     self.steps = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="steps")
 
   def reset(self):

@@ -21,9 +21,7 @@ class DynamicWeightAverage(base.LossWeighting):
 
   def __init__(self, temperature=2.0):
     super().__init__()
-    if temperature <= 0:
-      raise ValueError(f"Invalid value for `temperature`. Expected > 0. Received: "
-                       f"{temperature}")
+    base.check_value("temperature", temperature, temperature > 0, "> 0")
     self.temperature = float(temperature)
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):

@@ -25,16 +25,12 @@ class ExcessMTL(base.Method):
 
   def __init__(self, step_size=1e-2):
     super().__init__()
-    if not step_size > 0:
-      raise ValueError(f"Invalid value for `step_size`. Expected > 0. Received: {step_size}")
+    base.check_value("step_size", step_size, step_size > 0, "> 0")
     self.step_size = float(step_size)
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
     super().build(num_tasks, norm_columns, seed, num_params)
-    if num_params is None:
-      raise ValueError("excess_mtl needs the number of shared parameters")
-    self.squares = tf.Variable(tf.zeros([num_tasks, num_params]), trainable=False,
-                               name="squares")
+    self.squares = base.per_parameter_state(self, "squares")
     self.reference = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="reference")
     self.task_weights = tf.Variable(tf.ones([num_tasks]), trainable=False, name="task_weights")
 

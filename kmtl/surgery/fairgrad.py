@@ -20,8 +20,7 @@ class FairGrad(base.GramianAggregator):
 
   def __init__(self, alpha=1.0):
     super().__init__()
-    if not alpha > 0:
-      raise ValueError(f"Invalid value for `alpha`. Expected > 0. Received: {alpha}")
+    base.check_value("alpha", alpha, alpha > 0, "> 0")
     self.alpha = float(alpha)
 
   def weights_from_gramian(self, gramian, task_losses, present):

@@ -24,10 +24,8 @@ class FAMO(base.LossWeighting):
 
   def __init__(self, learning_rate=0.025, gamma=1e-3):
     super().__init__()
-    if learning_rate <= 0:
-      raise ValueError(f"`learning_rate` must be > 0. Received: {learning_rate}")
-    if gamma < 0:
-      raise ValueError(f"Invalid value for `gamma`. Expected >= 0. Received: {gamma}")
+    base.check_value("learning_rate", learning_rate, learning_rate > 0, "> 0")
+    base.check_value("gamma", gamma, gamma >= 0, ">= 0")
     self.learning_rate, self.gamma = float(learning_rate), float(gamma)
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):

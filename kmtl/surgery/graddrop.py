@@ -6,7 +6,7 @@ import tensorflow as tf
 from kmtl.surgery import base
 
 
-class GradDrop(base.Method):
+class GradDrop(base.Randomized, base.Method):
   """Per shared parameter, the positive sign purity P = (1 + sum_t g_t / sum_t |g_t|) / 2 and a
   uniform draw U: where P > U only the tasks' positive components are kept, otherwise only the
   negative ones; the shared gradient is the sum of what is kept (plus `leak` times the rest).
@@ -24,17 +24,8 @@ class GradDrop(base.Method):
 
   def __init__(self, leak=0.0):
     super().__init__()
-    if not 0.0 <= leak <= 1.0:
-      raise ValueError(f"Invalid value for `leak`. Expected 0 <= leak <= 1. Received: {leak}")
+    base.check_value("leak", leak, 0.0 <= leak <= 1.0, "0 <= leak <= 1")
     self.leak = float(leak)
-
-  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
-    super().build(num_tasks, norm_columns, seed, num_params)
-    self._seed = seed
-    self.generator = tf.random.Generator.from_seed(seed)
-
-  def reset(self):
-    self.generator.reset_from_seed(self._seed)
 
   def combine(self, task_grads, task_losses, present):
     del task_losses, present

@@ -32,12 +32,9 @@ class GradNorm(base.Method):
 
   def __init__(self, alpha=1.5, learning_rate=1e-3, anchor_batches=16):
     super().__init__()
-    if alpha < 0:
-      raise ValueError(f"Invalid value for `alpha`. Expected >= 0. Received: {alpha}")
-    if learning_rate <= 0:
-      raise ValueError(f"`learning_rate` must be > 0. Received: {learning_rate}")
-    if anchor_batches < 1:
-      raise ValueError(f"`anchor_batches` must be >= 1. Received: {anchor_batches}")
+    base.check_value("alpha", alpha, alpha >= 0, ">= 0")
+    base.check_value("learning_rate", learning_rate, learning_rate > 0, "> 0")
+    base.check_value("anchor_batches", anchor_batches, anchor_batches >= 1, ">= 1")
     self.alpha, self.learning_rate = float(alpha), float(learning_rate)
     self.anchor_batches = int(anchor_batches)
 

@@ -27,12 +27,8 @@ class GradScale(base.Method):
 
   def __init__(self, momentum=0.9, target="mean"):
     super().__init__()
-    if not 0.0 <= momentum < 1.0:
-      raise ValueError(f"Invalid value for `momentum`. Expected 0 <= momentum < 1. "
-                       f"Received: {momentum}")
-    if target not in TARGETS:
-      raise ValueError(f"Invalid value for `target`. Expected one of {list(TARGETS)}. "
-                       f"Received: {target!r}")
+    base.check_value("momentum", momentum, 0.0 <= momentum < 1.0, "0 <= momentum < 1")
+    base.check_value("target", target, target in TARGETS, f"one of {list(TARGETS)}")
     self.momentum, self.target = float(momentum), target
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):

@@ -6,7 +6,7 @@ import tensorflow as tf
 from kmtl.surgery import base
 
 
-class GradVac(base.Method):
+class GradVac(base.Randomized, base.Method):
   """PCGrad generalised to a target similarity: for each task i and each other task j (in a
   random order drawn per step), if cos(g_i', g_j) = phi is below the target phi_ij, g_i' moves
   towards g_j until the cosine equals the target:
@@ -26,19 +26,16 @@ class GradVac(base.Method):
 
   def __init__(self, beta=0.01):
     super().__init__()
-    if not 0.0 < beta <= 1.0:
-      raise ValueError(f"Invalid value for `beta`. Expected 0 < beta <= 1. Received: {beta}")
+    base.check_value("beta", beta, 0.0 < beta <= 1.0, "0 < beta <= 1")
     self.beta = float(beta)
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
     super().build(num_tasks, norm_columns, seed, num_params)
-    self._seed = seed
-    self.generator = tf.random.Generator.from_seed(seed)
     self.targets = tf.Variable(tf.zeros([num_tasks, num_tasks]), trainable=False,
                                name="targets")
 
   def reset(self):
-    self.generator.reset_from_seed(self._seed)
+    super().reset()
     self.targets.assign(tf.zeros_like(self.targets))
 
   def _vaccinate(self, g, g_j, target, live):
@@ -62,8 +59,7 @@ class GradVac(base.Method):
     targets = tf.identity(self.targets)
     observed, adjusted = tf.zeros_like(targets), []
     for i in range(num_tasks):
-      others = tf.constant([j for j in range(num_tasks) if j != i], tf.int32)
-      order = tf.gather(others, tf.argsort(self.generator.uniform([num_tasks - 1])))
+      order = self.random_order(i)
       g = task_grads[i]
       for k in range(num_tasks - 1):
         j = order[k]

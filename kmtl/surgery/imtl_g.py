@@ -23,8 +23,7 @@ class ImpartialGradient(base.GramianAggregator):
   def weights_from_gramian(self, gramian, task_losses, present):
     del task_losses
     g = solvers.normalized(gramian, present)
-    norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(g), 0.0))
-    live = present * tf.cast(norms > 0, g.dtype)
+    norms, live = solvers.norms_of(g, present)
     reference = tf.one_hot(tf.argmax(live), self.num_tasks, dtype=g.dtype) * live
     others = live - reference
     on_unit = tf.math.divide_no_nan(g, norms[None, :])  # [a, b] = g_a . u_b

@@ -30,9 +30,8 @@ class MGDA(base.GramianAggregator):
 
   def __init__(self, normalization="none"):
     super().__init__()
-    if normalization not in NORMALIZATIONS:
-      raise ValueError(f"Invalid value for `normalization`. Expected one of "
-                       f"{list(NORMALIZATIONS)}. Received: {normalization!r}")
+    base.check_value("normalization", normalization, normalization in NORMALIZATIONS,
+                     f"one of {list(NORMALIZATIONS)}")
     self.normalization = normalization
 
   def _scales(self, gramian, task_losses, present):

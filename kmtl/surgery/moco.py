@@ -29,21 +29,15 @@ class MoCo(base.Method):
   def __init__(self, beta=0.5, beta_sigma=0.5, gamma=0.1, gamma_sigma=0.5, rho=0.0):
     super().__init__()
     for key, value in (("beta", beta), ("gamma", gamma)):
-      if not 0.0 < value <= 1.0:
-        raise ValueError(f"Invalid value for `{key}`. Expected 0 < {key} <= 1. "
-                         f"Received: {value}")
+      base.check_value(key, value, 0.0 < value <= 1.0, f"0 < {key} <= 1")
     for key, value in (("beta_sigma", beta_sigma), ("gamma_sigma", gamma_sigma), ("rho", rho)):
-      if value < 0:
-        raise ValueError(f"Invalid value for `{key}`. Expected >= 0. Received: {value}")
+      base.check_value(key, value, value >= 0, ">= 0")
     self.beta, self.beta_sigma = float(beta), float(beta_sigma)
     self.gamma, self.gamma_sigma, self.rho = float(gamma), float(gamma_sigma), float(rho)
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
     super().build(num_tasks, norm_columns, seed, num_params)
-    if num_params is None:
-      raise ValueError("moco needs the number of shared parameters")
-    self.tracked = tf.Variable(tf.zeros([num_tasks, num_params]), trainable=False,
-                               name="tracked")
+    self.tracked = base.per_parameter_state(self, "tracked")
     self.task_weights = tf.Variable(tf.fill([num_tasks], 1.0 / num_tasks), trainable=False,
                                     name="task_weights")
     self.steps = tf.Variable(tf.zeros([num_tasks]), trainable=False, name="steps")

@@ -6,7 +6,7 @@ import tensorflow as tf
 from kmtl.surgery import base
 
 
-class PCGrad(base.Method):
+class PCGrad(base.Randomized, base.Method):
   """For each task i, start from g_i and visit the other tasks j in a random order drawn afresh
   for every i and every step; where the running g_i conflicts with the original g_j
   (g_i . g_j < 0), subtract its projection on g_j. The shared gradient is the sum of the results.
@@ -21,22 +21,13 @@ class PCGrad(base.Method):
   name = "pcgrad"
   family = "aggregator"
 
-  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
-    super().build(num_tasks, norm_columns, seed, num_params)
-    self._seed = seed
-    self.generator = tf.random.Generator.from_seed(seed)
-
-  def reset(self):
-    self.generator.reset_from_seed(self._seed)
-
   def combine(self, task_grads, task_losses, present):
     del task_losses, present  # an absent task's zero row never conflicts
     num_tasks = self.num_tasks
     squared_norms = tf.reduce_sum(task_grads * task_grads, axis=1)
     projected = []
     for i in range(num_tasks):
-      others = tf.constant([j for j in range(num_tasks) if j != i], tf.int32)
-      order = tf.gather(others, tf.argsort(self.generator.uniform([num_tasks - 1])))
+      order = self.random_order(i)
       g = task_grads[i]
       for k in range(num_tasks - 1):
         j = order[k]

@@ -6,7 +6,7 @@ import tensorflow as tf
 from kmtl.surgery import base
 
 
-class RandomLossWeighting(base.LossWeighting):
+class RandomLossWeighting(base.Randomized, base.LossWeighting):
   """Each step draws z_t ~ N(0, 1) and weights the present tasks' losses by softmax(z) over
   the present tasks (the paper's normal-distribution variant, LibMTL's default). The weights
   sum to 1. State: the random generator (checkpointed, so a resumed run draws the same
@@ -16,14 +16,6 @@ class RandomLossWeighting(base.LossWeighting):
   """
 
   name = "rlw"
-
-  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
-    super().build(num_tasks, norm_columns, seed, num_params)
-    self._seed = seed
-    self.generator = tf.random.Generator.from_seed(seed)
-
-  def reset(self):
-    self.generator.reset_from_seed(self._seed)
 
   def weights(self, task_losses, present):
     del task_losses

@@ -27,6 +27,13 @@ def normalized(gramian, present):
   return tf.math.divide_no_nan(g, tf.linalg.trace(g))
 
 
+def norms_of(gramian, present):
+  """The gradient norms [T] from a Gramian's diagonal, and [T] 1 for the present tasks with a
+  nonzero gradient (0 for the others, which the solvers leave out)."""
+  norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gramian), 0.0))
+  return norms, present * tf.cast(norms > 0, gramian.dtype)
+
+
 def eigenvalue_bound(gramian):
   """An upper bound on G's largest eigenvalue (positive semi-definite G): the smaller of its
   trace and its largest absolute row sum."""
@@ -88,8 +95,7 @@ def dual_cone_weights(gramian, lower, present, iterations=ITERATIONS):
   {x : J x >= 0} of the present tasks' gradients. Solved in the variables z = D^(1/2) v, with
   D the diagonal of G (Jacobi scaling), so gradients of very different norms converge alike."""
   g = normalized(gramian, present)
-  scale = tf.sqrt(tf.linalg.diag_part(g))
-  live = tf.cast(scale > 0, g.dtype) * present
+  scale, live = norms_of(g, present)
   inverse = tf.math.divide_no_nan(live, scale)
   cosines = g * inverse[:, None] * inverse[None, :]
   lower_z = lower * scale * live
@@ -124,7 +130,7 @@ def fair_weights(gramian, present, alpha=1.0, iterations=FAIR_ITERATIONS):
   then rescaled to the original G (x scales as trace^(-alpha / (alpha + 1)))."""
   g = normalized(gramian, present)
   trace = tf.linalg.trace(gramian * present[:, None] * present[None, :])
-  live = present * tf.cast(tf.linalg.diag_part(g) > 0, g.dtype)
+  _, live = norms_of(g, present)
   g = g + tf.linalg.diag(FAIR_RIDGE * live)
   eye = tf.eye(tf.shape(g)[0], dtype=g.dtype)
   outside = 1.0 - live

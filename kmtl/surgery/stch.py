@@ -24,10 +24,8 @@ class SmoothTchebycheff(base.LossWeighting):
 
   def __init__(self, mu=1.0, anchor_batches=16):
     super().__init__()
-    if mu <= 0:
-      raise ValueError(f"Invalid value for `mu`. Expected > 0. Received: {mu}")
-    if anchor_batches < 1:
-      raise ValueError(f"`anchor_batches` must be >= 1. Received: {anchor_batches}")
+    base.check_value("mu", mu, mu > 0, "> 0")
+    base.check_value("anchor_batches", anchor_batches, anchor_batches >= 1, ">= 1")
     self.mu, self.anchor_batches = float(mu), int(anchor_batches)
 
   def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):

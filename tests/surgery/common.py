@@ -46,3 +46,20 @@ def weights(name, losses, present=None, **kwargs):
   present = np.ones(len(losses)) if present is None else present
   return method, method.weights(tf.constant(losses, tf.float32),
                                 tf.constant(present, tf.float32)).numpy()
+
+
+def assert_order_invariant(name, grads, order, **tolerance):
+  """The shared gradient does not depend on the order of the tasks."""
+  grads = np.asarray(grads)
+  num_tasks = len(grads)
+  shared, _ = combine(built(name, num_tasks, num_params=grads.shape[1]), grads)
+  permuted, _ = combine(built(name, num_tasks, num_params=grads.shape[1]), grads[order])
+  np.testing.assert_allclose(shared, permuted, **tolerance)
+
+
+def assert_absent_ignored(name, grads, absent, **kwargs):
+  """An absent task gets weight 0, and the result is that of the stack without its row."""
+  tolerance = {k: kwargs.pop(k) for k in ("rtol", "atol") if k in kwargs}
+  (shared, w), (expected, _) = without_row(name, grads, absent, **kwargs)
+  assert w[absent] == 0.0
+  np.testing.assert_allclose(shared, expected, **tolerance)

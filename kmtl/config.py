@@ -40,6 +40,8 @@ class DataConfig:
     feature_set: "composition" (element fractions + the six descriptors), "descriptors" (the
       six only, from their columns or from compositions) or a tuple of numeric column names.
     row_filter: a pandas query keeping matching rows, e.g. room-temperature hardness only.
+    composition_convention: how a bracket group's amount applies, "alloy" (its contents are
+      normalised and scaled to it) or "chemical" (they are multiplied by it).
   """
   path: str = None
   synthetic_seed: int = 0
@@ -53,12 +55,17 @@ class DataConfig:
   average_repeats: bool = False
   feature_set: object = "composition"
   row_filter: str = None
+  composition_convention: str = "alloy"
 
   def __post_init__(self):
     for name in ("val_fraction", "test_fraction"):
       value = getattr(self, name)
       if not 0.0 < value < 1.0:
         raise ValueError(f"Invalid value for `{name}`. Expected 0 < value < 1. Received: {value}")
+    if self.composition_convention not in schema.COMPOSITION_CONVENTIONS:
+      raise ValueError(f"Invalid value for `--composition_convention`: "
+                       f"{self.composition_convention!r}. Expected one of "
+                       f"{list(schema.COMPOSITION_CONVENTIONS)}.")
     if isinstance(self.feature_set, str) and self.feature_set not in ("composition",
                                                                       "descriptors"):
       raise ValueError(f"Invalid value for `--features`: {self.feature_set!r}. Expected "

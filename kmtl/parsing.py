@@ -40,6 +40,11 @@ def parse_elements(text):
   elements = tuple(e.strip() for e in text.split(",") if e.strip())
   if not elements or len(set(elements)) != len(elements):
     raise ValueError(f"--elements: expected distinct symbols or 'auto'. Received: {text!r}")
+  from kmtl.data import featurize  # pylint: disable=g-import-not-at-top
+  unknown = [e for e in elements if e not in featurize.element_table().index]
+  if unknown:
+    raise ValueError(f"--elements: unknown element symbol {unknown[0]!r} (symbols are written "
+                     f"like 'Ni': a capital, then a lower-case letter if any)")
   return elements
 
 

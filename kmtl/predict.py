@@ -46,7 +46,10 @@ def main(argv):
     version_dir = export.resolve_version(_MODEL.value)
     metadata = export.read_metadata(version_dir)
     feature_set, elements = validation.feature_set_of(metadata["feature_names"])
-    table = io.load_features(_DATA.value, elements, feature_set)
+    # Compositions read as the model's training data did (models from before the setting
+    # existed were trained on the chemical reading of bracket groups).
+    convention = metadata["config"]["data"].get("composition_convention", "chemical")
+    table = io.load_features(_DATA.value, elements, feature_set, convention)
     outputs = predict_table(version_dir, metadata, table)
     frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})
     tables.write_table(frame, _OUT.value)

@@ -32,6 +32,10 @@ _ELEMENTS = flags.DEFINE_string(
 _FEATURES = flags.DEFINE_string(
     "features", "composition", "Feature set: composition (element fractions + descriptors), "
     "descriptors (the six only), or a comma-separated list of numeric columns.")
+_CONVENTION = flags.DEFINE_enum(
+    "composition_convention", "alloy", list(schema.COMPOSITION_CONVENTIONS),
+    "How the amount after a bracket group in a composition applies: alloy ((Cu50Zr50)90Al10 "
+    "is Cu45 Zr45 Al10) or chemical (Al(NiB)2 is Al1 Ni2 B2).")
 _ROW_FILTER = flags.DEFINE_string(
     "row_filter", None, "Keep only rows matching this pandas query, e.g. "
     "'test_temperature_c.isna() or test_temperature_c == 25'.")
@@ -132,7 +136,8 @@ def config_from_flags():
             elements=elements, duplicates=_DUPLICATES.value, val_fraction=_VAL_FRACTION.value,
             test_fraction=_TEST_FRACTION.value, balanced_sampling=_BALANCED.value,
             group_split=_GROUP_SPLIT.value, average_repeats=_AVERAGE_REPEATS.value,
-            feature_set=_feature_set(_FEATURES.value), row_filter=_ROW_FILTER.value),
+            feature_set=_feature_set(_FEATURES.value), row_filter=_ROW_FILTER.value,
+            composition_convention=_CONVENTION.value),
         model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
                                      graph_sparsity=_GRAPH_SPARSITY.value),
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),

@@ -41,6 +41,7 @@ def _exit_message(**flag_values):
     ({"surgery": "uw", "surgery_args": "alpha=1"}, "uw takes ['learning_rate'], not ['alpha']"),
     ({"surgery_args": "alpha"}, "--surgery_args: expected name=value pairs"),
     ({"imbalance": ["lds"], "imbalance_tasks": ["amorphous"]}, "task 'amorphous' is binary"),
+    ({"elements": "Fe,NI"}, "--elements: unknown element symbol 'NI'"),
 ])
 def test_flag_errors(tiny_csv, flag_values, expected):
   flag_values.setdefault("data", tiny_csv)

@@ -24,7 +24,9 @@ from kmtl.data import schema
 
 GAS_CONSTANT = 8.314462618  # J/(mol K), CODATA 2018.
 _HERE = os.path.dirname(__file__)
-_TOKEN = re.compile(r"\s*(?:([A-Z][a-z]?)|(\()|(\))|(\d*\.?\d+(?:[eE][-+]?\d+)?))")
+_TOKEN = re.compile(r"\s*(?:([A-Z][a-z]?)|([(\[{])|([)\]}])|(\d*\.?\d+(?:[eE][-+]?\d+)?))")
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+CONVENTIONS = schema.COMPOSITION_CONVENTIONS
 
 
 class CompositionError(ValueError):
@@ -57,62 +59,104 @@ def mixing_enthalpy_matrix(elements):
   return matrix
 
 
-def _multiply(amounts, last, value):
-  """Applies an amount to what precedes it in `amounts`: ("element", symbol), counted once so
-  far, or ("group", {symbol: amount}), already added once."""
-  kind, what = last
-  if kind == "element":
-    amounts[what] += value - 1.0
-  else:
-    for el, amount in what.items():
-      amounts[el] += amount * (value - 1.0)
-
-
-def parse_composition(text):
-  """Parses "Al0.5CoCrFeNi", "Fe70Ni30", "Cu50Zr50" or "Al(NiB)2" into normalised fractions.
-
-  Amounts may be fractions, molar ratios or percentages (all are normalised to sum 1); a missing
-  amount is 1; parentheses multiply their content. Returns {symbol: fraction}, in input order.
-  """
-  if not isinstance(text, str) or not text.strip():
-    raise CompositionError(f"empty composition {text!r}")
-  stack = [{}]
-  last = None  # What a following number multiplies: an element symbol or a closed group.
-  pos = 0
-  text = text.strip()
+def _tokens(text):
+  """[(kind, value, 1-based position)] with kind "element", "open", "close" or "number"."""
+  tokens, pos = [], 0
   while pos < len(text):
     match = _TOKEN.match(text, pos)
     if not match or match.end() == pos:
+      if not text[pos:].strip():
+        break
       raise CompositionError(f"cannot parse composition {text!r} at position {pos + 1}")
-    pos = match.end()
     symbol, opening, closing, number = match.groups()
-    if symbol:
-      if symbol not in element_table().index:
-        raise CompositionError(f"unknown element {symbol!r} in composition {text!r}")
-      stack[-1][symbol] = stack[-1].get(symbol, 0.0) + 1.0
-      last = ("element", symbol)
-    elif opening:
-      stack.append({})
-      last = None
-    elif closing:
-      if len(stack) == 1:
-        raise CompositionError(f"unbalanced ')' in composition {text!r}")
-      group = stack.pop()
-      for el, amount in group.items():
-        stack[-1][el] = stack[-1].get(el, 0.0) + amount
-      last = ("group", group)
+    kind, value = next((k, v) for k, v in (("element", symbol), ("open", opening),
+                                           ("close", closing), ("number", number)) if v)
+    tokens.append((kind, value, match.start(match.lastindex) + 1))
+    pos = match.end()
+  return tokens
+
+
+def _add(amounts, content, number, is_group, convention, text):
+  """Adds one element or bracket group, with the amount that follows it (None: none)."""
+  if number is None:
+    factor = 1.0
+  elif is_group and convention == "alloy":
+    total = sum(content.values())
+    if total <= 0:
+      raise CompositionError(f"a bracket group in composition {text!r} has no amount")
+    factor = number / total
+  else:
+    factor = number
+  for el, amount in content.items():
+    amounts[el] = amounts.get(el, 0.0) + amount * factor
+
+
+def _group(tokens, i, text, convention, opening=None):
+  """Parses tokens from index i up to the bracket closing `opening` (or the end when None):
+  ({symbol: amount}, index after it)."""
+  amounts = {}
+  while i < len(tokens):
+    kind, value, pos = tokens[i]
+    if kind == "close":
+      if opening is None:
+        raise CompositionError(f"unbalanced {value!r} in composition {text!r}")
+      if value != _CLOSING[opening]:
+        raise CompositionError(f"{opening!r} closed by {value!r} at position {pos} in "
+                               f"composition {text!r}")
+      return amounts, i + 1
+    if kind == "number":
+      raise CompositionError(f"number without an element in composition {text!r}")
+    if kind == "element":
+      if value not in element_table().index:
+        raise CompositionError(f"unknown element {value!r} in composition {text!r}")
+      content, i = {value: 1.0}, i + 1
     else:
-      if last is None:
-        raise CompositionError(f"number without an element in composition {text!r}")
-      _multiply(stack[-1], last, float(number))
-      last = None
-  if len(stack) != 1:
-    raise CompositionError(f"unbalanced '(' in composition {text!r}")
-  amounts = {el: a for el, a in stack[0].items() if a != 0.0}
+      content, i = _group(tokens, i + 1, text, convention, value)
+    number = None
+    if i < len(tokens) and tokens[i][0] == "number":
+      number, i = float(tokens[i][1]), i + 1
+    _add(amounts, content, number, kind == "open", convention, text)
+  if opening is not None:
+    raise CompositionError(f"unbalanced {opening!r} in composition {text!r}")
+  return amounts, i
+
+
+def parse_composition(text, convention="alloy"):
+  """Parses "Al0.5CoCrFeNi", "Fe70Ni30", "(Cu50Zr50)90Al10" or "{[(Fe0.6Co0.4)0.75B0.2Si0.05]
+  0.96Nb0.04}96Cr4" into normalised fractions, {symbol: fraction} in input order.
+
+  Amounts may be fractions, molar ratios or percentages (all are normalised to sum 1); a missing
+  amount is 1. A bracket group ((), [] or {}) followed by an amount follows `convention`:
+  "alloy" (the default, the metallurgists' convention) normalises the group's contents and
+  scales them to the amount, so (Cu50Zr50)90Al10 is Cu45 Zr45 Al10; "chemical" multiplies the
+  contents as written, so Al(NiB)2 is Al1 Ni2 B2. A group without an amount counts as written.
+  """
+  if convention not in CONVENTIONS:
+    raise ValueError(f"Invalid composition convention {convention!r}. Expected one of "
+                     f"{list(CONVENTIONS)}.")
+  if not isinstance(text, str) or not text.strip():
+    raise CompositionError(f"empty composition {text!r}")
+  text = text.strip()
+  amounts, _ = _group(_tokens(text), 0, text, convention)
+  amounts = {el: a for el, a in amounts.items() if a != 0.0}
   total = sum(amounts.values())
   if any(a < 0 for a in amounts.values()) or total <= 0:
     raise CompositionError(f"composition {text!r} has no positive amount")
   return {el: a / total for el, a in amounts.items()}
+
+
+def likely_typos(text):
+  """Capitalisation slips in a formula: two adjacent one-letter symbols that form a known
+  two-letter symbol when the second is lower-cased ("NI" read as N and I, likely Ni), as
+  [(written, suggested)]."""
+  symbols = element_table().index
+  found = []
+  for match in re.finditer(r"([A-Z])(?![a-z])(?=([A-Z])(?![a-z]))", text):
+    first, second = match.group(1), match.group(2)
+    candidate = first + second.lower()
+    if candidate in symbols and first in symbols:
+      found.append((first + second, candidate))
+  return found
 
 
 def fractions_matrix(compositions, elements):

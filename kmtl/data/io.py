@@ -84,11 +84,13 @@ def apply_filter(frame, expression, source):
 
 
 def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
-         duplicates="keep", name=None, feature_set="composition", row_filter=None):
+         duplicates="keep", name=None, feature_set="composition", row_filter=None,
+         convention="alloy"):
   """Validates a table (a path or a DataFrame) into `AlloyData`.
 
   `row_filter` (a pandas query) keeps matching rows first; row numbers in later errors count
-  the kept rows. Rows with no label for any task are dropped with a warning; duplicate rows (the same values in
+  the kept rows. `convention` is how compositions' bracket groups read
+  (`featurize.parse_composition`). Rows with no label for any task are dropped with a warning; duplicate rows (the same values in
   every feature or composition column and every target column) are counted and kept or dropped
   per `duplicates`.
 
@@ -110,7 +112,7 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
   if missing:
     raise tables.missing_column_error(name, missing, frame.columns, "task target")
   features, elements, compositions, feature_names = validation.feature_matrix(
-      frame, feature_set, elements, name)
+      frame, feature_set, elements, name, convention)
   labels = {t.name: validation.labels(frame, t, name) for t in tasks}
   row_numbers = np.arange(1, len(frame) + 1)
 
@@ -160,7 +162,7 @@ class FeatureTable:
 IDENTIFIER_COLUMNS = ("id", "name") + validation.COMPOSITION_COLUMNS
 
 
-def load_features(source, elements, feature_set="composition"):
+def load_features(source, elements, feature_set="composition", convention="alloy"):
   """Validates a table's features only (no targets needed), for a fixed feature set and
   element vocabulary (a trained model's: data of another feature set is refused).
 
@@ -168,7 +170,8 @@ def load_features(source, elements, feature_set="composition"):
     DataError: with a one-line message naming the file, row and column.
   """
   frame, name = tables.read_table(source), os.fspath(source)
-  features, _, _, names = validation.feature_matrix(frame, feature_set, tuple(elements), name)
+  features, _, _, names = validation.feature_matrix(frame, feature_set, tuple(elements), name,
+                                                    convention)
   identifiers = {c: frame[c].to_numpy() for c in IDENTIFIER_COLUMNS if c in frame.columns}
   return FeatureTable(features.astype(np.float32), tuple(names),
                       np.arange(1, len(frame) + 1), identifiers)
@@ -181,9 +184,11 @@ def load_from_config(config):
     frame = synthetic.generate(config.synthetic_seed)
     return load(frame, config.tasks, config.elements, config.duplicates,
                 name=f"synthetic default (seed {config.synthetic_seed})",
-                feature_set=config.feature_set, row_filter=config.row_filter)
+                feature_set=config.feature_set, row_filter=config.row_filter,
+                convention=config.composition_convention)
   data = load(config.path, config.tasks, config.elements, config.duplicates,
-              feature_set=config.feature_set, row_filter=config.row_filter)
+              feature_set=config.feature_set, row_filter=config.row_filter,
+              convention=config.composition_convention)
   if config.average_repeats:
     before = data.num_rows
     data = average_repeats(data)

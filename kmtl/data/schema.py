@@ -7,6 +7,10 @@ six physical descriptors; the input width is `len(elements) + 6` (21 for the ref
 import dataclasses
 import difflib
 
+# How the amount after a bracket group in a composition applies (featurize.parse_composition):
+# "alloy" normalises the group's contents and scales them to it, "chemical" multiplies them.
+COMPOSITION_CONVENTIONS = ("alloy", "chemical")
+
 DEFAULT_ELEMENTS = ("Al", "Co", "Cr", "Cu", "Fe", "Ni", "Mo", "Ti", "W", "Nb", "Ta", "V", "Mn",
                     "Hf", "Zr")
 

@@ -1,6 +1,7 @@
 """Checking an alloy table's columns and values: the feature matrix (from feature columns or
 compositions), the feature sets, and each task's labels."""
 
+from absl import logging
 import numpy as np
 
 from kmtl.data import featurize as featurize_lib
@@ -11,7 +12,26 @@ FRACTION_SUM_TOLERANCE = 1e-3  # |sum of elemental fractions - 1| allowed when f
 COMPOSITION_COLUMNS = ("composition", "formula")
 
 
-def _features(frame, elements, source):
+def _parsed_compositions(texts, column, source, convention):
+  """Each row's {symbol: fraction}; likely capitalisation slips are logged with their rows."""
+  parsed, slips = [], []
+  for row, text in enumerate(texts):
+    text = text if isinstance(text, str) else ""
+    try:
+      parsed.append(featurize_lib.parse_composition(text, convention))
+    except featurize_lib.CompositionError as e:
+      raise tables.DataError(f"{source}: row {row + 1}, column {column!r}: {e}") from None
+    slips += [(row + 1, text, written, suggested)
+              for written, suggested in featurize_lib.likely_typos(text)]
+  for row, text, written, suggested in slips[:5]:
+    logging.warning("%s: row %d, column %r: %r reads %s as %s and %s; did you mean %s?",
+                    source, row, column, text, written, written[0], written[1], suggested)
+  if len(slips) > 5:
+    logging.warning("%s: %d more rows with likely capitalisation slips", source, len(slips) - 5)
+  return parsed
+
+
+def _features(frame, elements, source, convention="alloy"):
   """Returns (features [N, F], element vocabulary, compositions or None)."""
   composition_column = next((c for c in COMPOSITION_COLUMNS if c in frame.columns), None)
   if elements == "auto":
@@ -26,12 +46,7 @@ def _features(frame, elements, source):
       raise tables.missing_column_error(source, missing + ["composition"], frame.columns, "feature")
 
   texts = frame[composition_column]
-  parsed = []
-  for row, text in enumerate(texts):
-    try:
-      parsed.append(featurize_lib.parse_composition(text if isinstance(text, str) else ""))
-    except featurize_lib.CompositionError as e:
-      raise tables.DataError(f"{source}: row {row + 1}, column {composition_column!r}: {e}") from None
+  parsed = _parsed_compositions(texts, composition_column, source, convention)
   if elements == "auto":
     elements = tuple(sorted({el for comp in parsed for el in comp},
                             key=lambda el: featurize_lib.element_table().at[el, "atomic_number"]))
@@ -47,12 +62,13 @@ def _features(frame, elements, source):
 FEATURE_SETS = ("composition", "descriptors")
 
 
-def feature_matrix(frame, feature_set, elements, source):
+def feature_matrix(frame, feature_set, elements, source, convention="alloy"):
   """(features [N, F], element vocabulary, compositions or None, feature names) of one of the
   feature sets: "composition" (fractions + descriptors), "descriptors" (the six, read from
-  their columns or computed from compositions) or a tuple of numeric column names."""
+  their columns or computed from compositions) or a tuple of numeric column names.
+  `convention` is how compositions' bracket groups read (`featurize.parse_composition`)."""
   if feature_set == "composition":
-    features, elements, compositions = _features(frame, elements, source)
+    features, elements, compositions = _features(frame, elements, source, convention)
     return features, elements, compositions, schema.feature_names(elements)
   if feature_set == "descriptors":
     names = schema.DESCRIPTOR_NAMES
@@ -62,7 +78,7 @@ def feature_matrix(frame, feature_set, elements, source):
       missing = [c for c in names if c not in frame.columns]
       raise tables.missing_column_error(source, missing + ["composition"], frame.columns,
                                   "descriptor")
-    features, _, compositions = _features(frame, "auto", source)
+    features, _, compositions = _features(frame, "auto", source, convention)
     return features[:, -len(names):], (), compositions, names
   names = tuple(feature_set)
   missing = [c for c in names if c not in frame.columns]

@@ -23,16 +23,48 @@ def test_parse_forms():
   assert featurize.parse_composition("Cu50Zr50") == pytest.approx({"Cu": 0.5, "Zr": 0.5})
   al = featurize.parse_composition("Al0.5CoCrFeNi")
   assert al["Al"] == pytest.approx(0.5 / 4.5) and al["Ni"] == pytest.approx(1 / 4.5)
-  # Parentheses multiply their content: Al(NiB)2 = Al1 Ni2 B2.
-  assert featurize.parse_composition("Al(NiB)2") == pytest.approx(
+  # The chemical convention multiplies a group's content: Al(NiB)2 = Al1 Ni2 B2 ...
+  assert featurize.parse_composition("Al(NiB)2", "chemical") == pytest.approx(
       {"Al": 0.2, "Ni": 0.4, "B": 0.4})
+  # ... the alloy convention (the default) normalises it first: (NiB)2 = Ni1 B1.
+  assert featurize.parse_composition("Al(NiB)2") == pytest.approx(
+      {"Al": 1 / 3, "Ni": 1 / 3, "B": 1 / 3})
   assert featurize.parse_composition("Fe 0.5 Ni 0.5") == pytest.approx({"Fe": 0.5, "Ni": 0.5})
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("(Cu50Zr50)90Al10", {"Cu": 0.45, "Zr": 0.45, "Al": 0.10}),
+    ("(FeNi)50Cr50", {"Fe": 0.25, "Ni": 0.25, "Cr": 0.50}),
+    ("(Fe0.6Co0.4)0.75B0.2Si0.05", {"Fe": 0.45, "Co": 0.30, "B": 0.20, "Si": 0.05}),
+    # Worked inside out: Fe .45 Co .3 B .2 Si .05 (sum 1) x 0.96, + Nb .04, x 96, + Cr 4.
+    ("{[(Fe0.6Co0.4)0.75B0.2Si0.05]0.96Nb0.04}96Cr4",
+     {"Fe": 0.41472, "Co": 0.27648, "B": 0.18432, "Si": 0.04608, "Nb": 0.0384, "Cr": 0.04}),
+    ("(CoCrFeNi)Al", {"Co": 0.2, "Cr": 0.2, "Fe": 0.2, "Ni": 0.2, "Al": 0.2}),  # no amount
+])
+def test_bracket_groups_follow_the_alloy_convention(formula, expected):
+  assert featurize.parse_composition(formula) == pytest.approx(expected)
+
+
+def test_chemical_convention_multiplies_as_written():
+  # (Cu50Zr50)90Al10 read chemically: Cu 4500, Zr 4500, Al 10.
+  assert featurize.parse_composition("(Cu50Zr50)90Al10", "chemical") == pytest.approx(
+      {"Cu": 4500 / 9010, "Zr": 4500 / 9010, "Al": 10 / 9010})
+  with pytest.raises(ValueError, match="convention"):
+    featurize.parse_composition("FeNi", "metallurgical")
+
+
+@pytest.mark.parametrize("formula, slips", [
+    ("AlCoCrCuFeNI", [("NI", "Ni")]), ("CoCrFeMnNi", []), ("BN", []), ("Fe80B20", []),
+    ("FeCOCr", [("CO", "Co")])])
+def test_likely_capitalisation_slips(formula, slips):
+  assert featurize.likely_typos(formula) == slips
 
 
 @pytest.mark.parametrize("bad, message", [
     ("", "empty"), ("Xx2Fe", "unknown element 'Xx'"), ("Fe(Ni", "unbalanced '('"),
     ("FeNi)", "unbalanced ')'"), ("3Fe", "number without an element"), ("Fe-Ni", "position 3"),
-    ("Fe0Ni0", "no positive amount")])
+    ("Fe0Ni0", "no positive amount"), ("(FeNi]2", "'(' closed by ']' at position 6"),
+    ("[Fe(Ni]", "'(' closed by ']'"), ("{FeNi", "unbalanced '{'")])
 def test_parse_errors(bad, message):
   with pytest.raises(featurize.CompositionError, match=message.replace("(", r"\(")
                      .replace(")", r"\)")):

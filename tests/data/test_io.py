@@ -171,6 +171,28 @@ def test_duplicates_counted_kept_or_dropped(caplog):
   np.testing.assert_array_equal(dropped.row_numbers, [1, 2, 3, 4])
 
 
+def test_capitalisation_slips_are_warned_with_their_rows(caplog):
+  frame = pd.DataFrame({"composition": ["AlCoCrCuFeNI", "CoCrFeNi", "FeCOCr"],
+                        "hardness": [500.0, 300.0, 400.0]})
+  tasks = (schema.TaskSpec("hardness", schema.REGRESSION),)
+  # The warnings come first; then nitrogen and iodine, which have no mixing enthalpy, stop it.
+  with pytest.raises(io.DataError, match="no Takeuchi-Inoue mixing enthalpy for the pair N-I"):
+    io.load(frame, tasks, elements="auto")
+  assert "row 1, column 'composition': 'AlCoCrCuFeNI' reads NI as N and I; did you mean Ni?" \
+      in caplog.text
+  assert "row 3" in caplog.text and "row 2" not in caplog.text
+
+
+def test_bracket_convention_reaches_the_features():
+  frame = pd.DataFrame({"composition": ["(Cu50Zr50)90Al10"], "hardness": [500.0]})
+  tasks = (schema.TaskSpec("hardness", schema.REGRESSION),)
+  elements = ("Cu", "Zr", "Al")
+  alloy = io.load(frame, tasks, elements=elements).features[0, :3]
+  chemical = io.load(frame, tasks, elements=elements, convention="chemical").features[0, :3]
+  np.testing.assert_allclose(alloy, [0.45, 0.45, 0.10], rtol=1e-6)
+  np.testing.assert_allclose(chemical, np.array([4500, 4500, 10]) / 9010, rtol=1e-6)
+
+
 def test_custom_task_list_and_auto_elements():
   frame = pd.DataFrame({"formula": ["Fe80B20", "Cu50Zr50", "Fe70Ni30"],
                         "yield_strength": [300.0, np.nan, 250.0]})

@@ -31,6 +31,21 @@ def _parsed_compositions(texts, column, source, convention):
   return parsed
 
 
+def _check_agreement(texts, fractions, elements, column, source, convention):
+  """A file with both compositions and element fractions: each row's must agree within
+  `FRACTION_SUM_TOLERANCE` in every element."""
+  parsed = _parsed_compositions(texts, column, source, convention)
+  for row, (comp, given) in enumerate(zip(parsed, fractions)):
+    outside = [el for el in comp if el not in elements]
+    read = np.array([comp.get(el, 0.0) for el in elements])
+    worst = int(np.argmax(np.abs(read - given)))
+    if outside or abs(read[worst] - given[worst]) > FRACTION_SUM_TOLERANCE:
+      what = (f"element {outside[0]} has no fraction column" if outside else
+              f"{elements[worst]} is {read[worst]:.4g} there and {given[worst]:.4g} in its column")
+      raise tables.DataError(f"{source}: row {row + 1}: the composition in column {column!r} "
+                             f"disagrees with the element fractions: {what}")
+
+
 def _features(frame, elements, source, convention="alloy"):
   """Returns (features [N, F], element vocabulary, compositions or None)."""
   composition_column = next((c for c in COMPOSITION_COLUMNS if c in frame.columns), None)
@@ -41,7 +56,11 @@ def _features(frame, elements, source, convention="alloy"):
     names = schema.feature_names(elements)
     missing = [c for c in names if c not in frame.columns]
     if not missing:
-      return _validated_features(frame, names, len(elements), source), tuple(elements), None
+      features = _validated_features(frame, names, len(elements), source)
+      if composition_column is not None:
+        _check_agreement(frame[composition_column], features[:, :len(elements)], elements,
+                         composition_column, source, convention)
+      return features, tuple(elements), None
     if composition_column is None:
       raise tables.missing_column_error(source, missing + ["composition"], frame.columns, "feature")
 

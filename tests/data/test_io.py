@@ -193,6 +193,19 @@ def test_bracket_convention_reaches_the_features():
   np.testing.assert_allclose(chemical, np.array([4500, 4500, 10]) / 9010, rtol=1e-6)
 
 
+def test_composition_and_fractions_must_agree():
+  frame = _feature_frame()
+  frame["composition"] = ["Fe70Ni30", "CoCrFeMnNi", "Cu50Zr50"]
+  assert io.load(frame).num_rows == 3  # they agree
+  frame.loc[1, "composition"] = "CoCrFeMn2Ni"
+  with pytest.raises(io.DataError, match=r"row 2: the composition in column 'composition' "
+                                         r"disagrees with the element fractions: Mn is 0.3333"):
+    io.load(frame)
+  frame.loc[1, "composition"] = "CoCrFeMnNiB0.001"  # within tolerance but B has no column
+  with pytest.raises(io.DataError, match="element B has no fraction column"):
+    io.load(frame)
+
+
 def test_custom_task_list_and_auto_elements():
   frame = pd.DataFrame({"formula": ["Fe80B20", "Cu50Zr50", "Fe70Ni30"],
                         "yield_strength": [300.0, np.nan, 250.0]})

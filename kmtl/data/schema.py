@@ -25,6 +25,19 @@ DESCRIPTORS = (
 )
 DESCRIPTOR_NAMES = tuple(name for name, _ in DESCRIPTORS)
 
+# Physical ranges of the descriptors given as columns (a value outside is a data error): delta
+# is a percentage; Pauling electronegativities lie in 0.7-4.0; no element has more than 18
+# valence electrons; ideal mixing entropy is at most R ln 118 = 39.7 J/(mol K); Takeuchi-Inoue
+# pair enthalpies lie within +-200 kJ/mol; no element melts above 4,100 K.
+DESCRIPTOR_LIMITS = {
+    "atomic_size_mismatch_pct": (0.0, 100.0),
+    "electronegativity_difference": (0.0, 3.3),
+    "vec": (0.0, 18.0),
+    "mixing_entropy_j_mol_k": (0.0, 39.7),
+    "mixing_enthalpy_kj_mol": (-200.0, 200.0),
+    "melting_point_k": (0.0, 4100.0),
+}
+
 REGRESSION = "regression"
 BINARY = "binary"
 KINDS = (REGRESSION, BINARY)
@@ -50,12 +63,14 @@ class TaskSpec:
     unit: unit of the target in the data, for reports.
     transform: `none` or `log` (natural log before standardisation; labels must be > 0).
     nonnegative: labels below 0 are a data error (a resistivity or a hardness).
+    upper_limit: labels above it are a data error (a hardness above diamond's), or None.
   """
   name: str
   kind: str = REGRESSION
   unit: str = ""
   transform: str = "none"
   nonnegative: bool = False
+  upper_limit: float = None
 
   def __post_init__(self):
     if not self.name.isidentifier():
@@ -73,7 +88,8 @@ class TaskSpec:
 
 DEFAULT_TASKS = (
     TaskSpec("resistivity", REGRESSION, "micro-ohm cm", "log", nonnegative=True),
-    TaskSpec("hardness", REGRESSION, "HV", "none", nonnegative=True),
+    # Diamond, the hardest known material, is about 10,000 HV.
+    TaskSpec("hardness", REGRESSION, "HV", "none", nonnegative=True, upper_limit=15000.0),
     TaskSpec("amorphous", BINARY, "", "none"),
 )
 _KNOWN = {task.name: task for task in DEFAULT_TASKS}

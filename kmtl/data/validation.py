@@ -117,6 +117,25 @@ def feature_set_of(feature_names):
   return names, ()
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_ranges(features, names, source):
+  """Descriptor columns within their physical ranges; every value finite in float32."""
+  too_large = np.abs(features) > FLOAT32_MAX
+  if too_large.any():
+    row, col = np.argwhere(too_large)[0]
+    raise tables.DataError(f"{source}: row {row + 1}, column {names[col]!r}: value "
+                           f"{features[row, col]:g} does not fit in float32")
+  for col, name in enumerate(names):
+    low, high = schema.DESCRIPTOR_LIMITS.get(name, (-np.inf, np.inf))
+    outside = (features[:, col] < low) | (features[:, col] > high)
+    if outside.any():
+      row = tables.first_row(outside)
+      raise tables.DataError(f"{source}: row {row}, column {name!r}: {features[row - 1, col]:g} "
+                             f"is outside its physical range [{low:g}, {high:g}]")
+
+
 def _validated_features(frame, names, num_fractions, source):
   features = np.stack([tables.numeric(frame, c, source) for c in names], axis=1)
   bad = ~np.isfinite(features)
@@ -124,6 +143,7 @@ def _validated_features(frame, names, num_fractions, source):
     row, col = np.argwhere(bad)[0]
     raise tables.DataError(f"{source}: row {row + 1}, column {names[col]!r}: "
                     f"missing or non-finite value {features[row, col]!r}")
+  _check_ranges(features, names, source)
   if not num_fractions:
     return features
   fractions = features[:, :num_fractions]
@@ -148,7 +168,14 @@ def labels(frame, task, source):
   value = lambda mask: values[tables.first_row(mask) - 1]
   if np.isinf(values).any():
     raise tables.DataError(f"{where(np.isinf(values))}: infinite label")
+  if (np.abs(values) > FLOAT32_MAX).any():
+    bad = np.abs(values) > FLOAT32_MAX
+    raise tables.DataError(f"{where(bad)}: label {value(bad):g} does not fit in float32")
   labelled = ~np.isnan(values)
+  if task.upper_limit is not None and (labelled & (values > task.upper_limit)).any():
+    bad = labelled & (values > task.upper_limit)
+    raise tables.DataError(f"{where(bad)}: {task.name} {value(bad):g} {task.unit} is above the "
+                           f"physical limit {task.upper_limit:g}")
   if task.kind == schema.BINARY:
     bad = labelled & ~np.isin(values, (0.0, 1.0))
     if bad.any():

@@ -104,6 +104,18 @@ def _bad_cases():
       ("binary label 2", set_cell("amorphous", 3, 2),
        "row 4, column 'amorphous': binary label 2 is not 0 or 1"),
       ("text label", set_cell("hardness", 1, "hard"), "row 2, column 'hardness': not a number"),
+      ("VEC of 1e30", set_cell("vec", 1, 1e30, _feature_frame),
+       "row 2, column 'vec': 1e+30 is outside its physical range [0, 18]"),
+      ("negative melting point", set_cell("melting_point_k", 0, -1800.0, _feature_frame),
+       "row 1, column 'melting_point_k': -1800 is outside its physical range [0, 4100]"),
+      ("entropy above R ln 118", set_cell("mixing_entropy_j_mol_k", 2, 45.0, _feature_frame),
+       "row 3, column 'mixing_entropy_j_mol_k': 45 is outside"),
+      ("hardness of 1e30", set_cell("hardness", 1, 1e30),
+       "row 2, column 'hardness': hardness 1e+30 HV is above the physical limit 15000"),
+      ("label beyond float32", set_cell("resistivity", 0, 1e300),
+       "row 1, column 'resistivity': label 1e+300 does not fit in float32"),
+      ("feature beyond float32", set_cell("Fe", 0, 1e300, _feature_frame),
+       "row 1, column 'Fe': value 1e+300 does not fit in float32"),
   ]
 
 

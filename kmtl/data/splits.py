@@ -15,6 +15,7 @@ from sklearn import model_selection
 from sklearn import preprocessing
 
 from kmtl.data import schema
+from kmtl.data import tables
 
 TRAIN, VAL, TEST = 0, 1, 2
 SPLIT_NAMES = ("train", "val", "test")
@@ -146,14 +147,44 @@ class PreparedData:
     return getattr(self, name)
 
 
+def _check_informative(labels, tasks):
+  """A task that cannot be learned or scored is an error naming it and its counts: no label,
+  a binary task with one class, a constant regression target."""
+  for task in tasks:
+    y = labels[task.name]
+    y = y[~np.isnan(y)]
+    if not y.size:
+      raise tables.DataError(f"task {task.name!r} has no labels")
+    if task.kind == schema.BINARY and np.unique(y).size < 2:
+      raise tables.DataError(f"binary task {task.name!r} has {y.size} labels, all "
+                             f"{y[0]:g}: it needs both classes")
+    if task.kind == schema.REGRESSION and np.ptp(y) == 0:
+      raise tables.DataError(f"regression task {task.name!r} has {y.size} labels, "
+                             f"all {y[0]:g}: a constant target cannot be learned or scored")
+
+
+def _check_every_split_has_labels(data, row_split):
+  """Each task needs a labelled row in training, validation and test."""
+  for task in data.tasks:
+    labelled = ~np.isnan(data.labels[task.name])
+    counts = [int(np.sum(labelled & (row_split == s))) for s in (TRAIN, VAL, TEST)]
+    if min(counts) == 0:
+      raise tables.DataError(
+          f"task {task.name!r} has {int(labelled.sum())} labelled rows, split {counts[0]} "
+          f"train / {counts[1]} validation / {counts[2]} test: every split needs at least one "
+          "(add labels, or change --val_fraction and --test_fraction)")
+
+
 def prepare(data, val_fraction, test_fraction, seed, group_split=False):
   """Splits `AlloyData` (by canonical composition with `group_split`), fits the scalers on the
   training rows and returns `PreparedData`."""
+  _check_informative(data.labels, data.tasks)
   if group_split:
     row_split = assign_grouped_splits(data.labels, data.tasks, data.groups(), val_fraction,
                                       test_fraction, seed)
   else:
     row_split = assign_splits(data.labels, data.tasks, val_fraction, test_fraction, seed)
+  _check_every_split_has_labels(data, row_split)
   train_rows = row_split == TRAIN
   feature_scaler = preprocessing.StandardScaler().fit(data.features[train_rows])
   target_scalers = {}

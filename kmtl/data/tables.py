@@ -63,7 +63,11 @@ def missing_column_error(source, wanted, columns, what):
 
 
 def numeric(frame, column, source):
-  """Column as float64; the first non-numeric cell is an error naming its row."""
+  """Column as float64; the first non-numeric cell is an error naming its row, and a column of
+  dates or durations (which pandas would read as integer nanoseconds) an error naming it."""
+  dtype = frame[column].dtype
+  if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+    raise DataError(f"{source}: column {column!r} holds {dtype} values, not numbers")
   values = pd.to_numeric(frame[column], errors="coerce")
   bad = values.isna() & frame[column].notna()
   if bad.any():

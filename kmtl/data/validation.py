@@ -187,3 +187,4 @@ def labels(frame, task, source):
     bad = labelled & (values <= 0)
     raise tables.DataError(f"{where(bad)}: {task.name} {value(bad):g} must be > 0 for its log transform")
   return values
+

@@ -205,6 +205,14 @@ def test_bracket_convention_reaches_the_features():
   np.testing.assert_allclose(chemical, np.array([4500, 4500, 10]) / 9010, rtol=1e-6)
 
 
+def test_a_parquet_column_of_dates_is_not_read_as_numbers(tmp_path):
+  frame = _good_frame()
+  frame["hardness"] = pd.to_datetime(["2020-01-01", None, "2020-01-03", None])
+  frame.to_parquet(tmp_path / "dates.parquet")
+  with pytest.raises(io.DataError, match="column 'hardness' holds datetime64"):
+    io.load(tmp_path / "dates.parquet")
+
+
 def test_composition_and_fractions_must_agree():
   frame = _feature_frame()
   frame["composition"] = ["Fe70Ni30", "CoCrFeMnNi", "Cu50Zr50"]

@@ -132,3 +132,29 @@ def test_average_repeats():
   row = list(averaged.row_numbers).index(data.row_numbers[first])
   assert averaged.labels["resistivity"][row] == pytest.approx(
       np.nanmean(data.labels["resistivity"][groups == g]))
+
+
+def _small(hardness, amorphous, rows=12):
+  frame = pd.DataFrame({"composition": [f"Fe{50 + i}Ni{50 - i}" for i in range(rows)],
+                        "hardness": hardness, "amorphous": amorphous})
+  tasks = (schema.TaskSpec("hardness", schema.REGRESSION),
+           schema.TaskSpec("amorphous", schema.BINARY))
+  return io.load(frame, tasks, elements=("Fe", "Ni"))
+
+
+@pytest.mark.parametrize("hardness, amorphous, message", [
+    ([float(i) for i in range(12)], [0.0] * 12,
+     "binary task 'amorphous' has 12 labels, all 0: it needs both classes"),
+    ([300.0] * 12, [0.0, 1.0] * 6,
+     "regression task 'hardness' has 12 labels, all 300: a constant target"),
+])
+def test_degenerate_tasks_are_one_line_errors(hardness, amorphous, message):
+  with pytest.raises(io.DataError, match=message):
+    splits.prepare(_small(hardness, amorphous), 0.1, 0.2, seed=0)
+
+
+def test_too_few_labels_for_the_split_names_the_counts():
+  hardness = [100.0, 200.0] + [np.nan] * 3
+  with pytest.raises(io.DataError, match=r"task 'hardness' has 2 labelled rows, split "
+                                         r"\d train / \d validation / \d test"):
+    splits.prepare(_small(hardness, [0.0, 1.0, 0.0, 1.0, 0.0], rows=5), 0.1, 0.2, seed=0)

@@ -16,10 +16,19 @@ def atomic_path(path):
   os.close(fd)
   try:
     yield tmp
+    # mkstemp creates 0600; the file gets the mode a plain open() would give it.
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def _umask():
+  """The process's umask (reading it means setting it, so it is set straight back)."""
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
 
 
 def write_text(path, text):
@@ -27,3 +36,18 @@ def write_text(path, text):
   with atomic_path(path) as tmp:
     with open(tmp, "w", encoding="utf-8") as f:
       f.write(text)
+
+
+def check_output_dir(path, flag):
+  """A one-line error, before any work is done, when `path` cannot hold a run's output: it is
+  a file, or the folder it would be created in is a file or is not writable. Creates nothing."""
+  path = os.path.abspath(os.fspath(path))
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise ValueError(f"{flag}: {path} is a file, not a folder")
+  existing = path
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise ValueError(f"{flag}: cannot create {path}: {existing} is a file")
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise ValueError(f"{flag}: cannot write in {existing}")

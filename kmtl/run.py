@@ -15,6 +15,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import parsing
 from kmtl.data import io
@@ -166,6 +167,9 @@ def main(argv):
     cfg = config_from_flags()
     if _EXPORT_DIR.value and not cfg.workdir:
       raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
+    for path, flag in ((cfg.workdir, "--workdir"), (_EXPORT_DIR.value, "--export_dir")):
+      if path:
+        atomic.check_output_dir(path, flag)
     # Data errors come before TensorFlow is imported, so they print nothing but their line.
     data = io.load_from_config(cfg.data)
     if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters

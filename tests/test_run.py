@@ -2,6 +2,7 @@
 artifacts."""
 
 import json
+import os
 
 from absl.testing import flagsaver
 import pytest
@@ -42,10 +43,22 @@ def _exit_message(**flag_values):
     ({"surgery_args": "alpha"}, "--surgery_args: expected name=value pairs"),
     ({"imbalance": ["lds"], "imbalance_tasks": ["amorphous"]}, "task 'amorphous' is binary"),
     ({"elements": "Fe,NI"}, "--elements: unknown element symbol 'NI'"),
+    ({"workdir": "FILE"}, "--workdir: FILE is a file, not a folder"),
+    ({"workdir": "FILE/run"}, "--workdir: cannot create FILE/run: FILE is a file"),
+    ({"workdir": "DIR", "export_dir": "FILE"}, "--export_dir: FILE is a file, not a folder"),
 ])
-def test_flag_errors(tiny_csv, flag_values, expected):
+def test_flag_errors(tiny_csv, tmp_path, flag_values, expected):
+  """FILE stands for an existing file, DIR for a new folder; neither changes."""
+  (tmp_path / "file.txt").write_text("x")
+  places = {"FILE": str(tmp_path / "file.txt"), "DIR": str(tmp_path / "runs")}
+  def placed(text):
+    for key, value in places.items():
+      text = text.replace(key, value) if isinstance(text, str) else text
+    return text
+  flag_values = {k: placed(v) for k, v in flag_values.items()}
   flag_values.setdefault("data", tiny_csv)
-  assert expected in _exit_message(**flag_values)
+  assert placed(expected) in _exit_message(**flag_values)
+  assert sorted(os.listdir(tmp_path)) == ["file.txt"]
 
 
 def test_unknown_arch_is_rejected_by_flag_parsing():

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kmtl import atomic
+from kmtl.data import schema
 
 
 class DataError(ValueError):
@@ -51,12 +52,23 @@ def write_table(frame, path):
       frame.to_parquet(tmp, index=False)
 
 
+def _known_columns():
+  """Column names with a meaning of their own, never proposed as a typo of another."""
+  names = (schema.DESCRIPTOR_NAMES + schema.DEFAULT_ELEMENTS +
+           tuple(t.name for t in schema.DEFAULT_TASKS) + ("composition", "formula"))
+  return {n.lower() for n in names}
+
+
 def missing_column_error(source, wanted, columns, what):
+  """A one-line error naming the missing columns, with a "did you mean" for a present column
+  that differs only in case or by a likely typo (never a known column of another meaning)."""
+  known = _known_columns() - {w.lower() for w in wanted}
+  candidates = {str(c).lower(): str(c) for c in columns if str(c).lower() not in known}
   hints = []
   for name in wanted:
-    close = difflib.get_close_matches(name, [str(c) for c in columns], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name.lower(), list(candidates), n=1, cutoff=0.6)
     if close:
-      hints.append(f"{close[0]!r} -> {name!r}")
+      hints.append(f"{candidates[close[0]]!r} -> {name!r}")
   hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
   shown = ", ".join(repr(c) for c in wanted[:6]) + (" ..." if len(wanted) > 6 else "")
   return DataError(f"{source}: missing {what} column(s) {shown}{hint}")

@@ -213,6 +213,17 @@ def test_a_parquet_column_of_dates_is_not_read_as_numbers(tmp_path):
     io.load(tmp_path / "dates.parquet")
 
 
+def test_did_you_mean_ignores_case_and_never_maps_known_columns():
+  frame = _feature_frame().rename(columns={"vec": "VEC"})
+  with pytest.raises(io.DataError, match=r"missing feature column\(s\) 'vec', 'composition' "
+                                         r"\(did you mean 'VEC' -> 'vec'\?\)"):
+    io.load(frame)
+  frame = _feature_frame().drop(columns=["mixing_entropy_j_mol_k"])
+  with pytest.raises(io.DataError, match="missing feature column") as raised:
+    io.load(frame)
+  assert "did you mean" not in str(raised.value)
+
+
 def test_composition_and_fractions_must_agree():
   frame = _feature_frame()
   frame["composition"] = ["Fe70Ni30", "CoCrFeMnNi", "Cu50Zr50"]

@@ -159,8 +159,9 @@ def likely_typos(text):
   return found
 
 
-def fractions_matrix(compositions, elements):
-  """[N, E] fractions over `elements` from dicts; an element outside the vocabulary is an error.
+def fractions_matrix(compositions, elements, hint="use --elements=auto or add it"):
+  """[N, E] fractions over `elements` from dicts; an element outside the vocabulary is an
+  error, ending with `hint` (what the user can do about it).
 
   Raises:
     CompositionError: naming the 1-based position of the first bad composition.
@@ -172,7 +173,7 @@ def fractions_matrix(compositions, elements):
       if el not in index:
         raise CompositionError(
             f"row {row + 1}: element {el!r} is outside the element vocabulary "
-            f"({' '.join(elements)}); use --elements=auto or add it")
+            f"({' '.join(elements)}); {hint}")
       out[row, index[el]] = frac
   return out
 

@@ -171,7 +171,7 @@ def load_features(source, elements, feature_set="composition", convention="alloy
   """
   frame, name = tables.read_table(source), os.fspath(source)
   features, _, _, names = validation.feature_matrix(frame, feature_set, tuple(elements), name,
-                                                    convention)
+                                                    convention, for_model=True)
   identifiers = {c: frame[c].to_numpy() for c in IDENTIFIER_COLUMNS if c in frame.columns}
   return FeatureTable(features.astype(np.float32), tuple(names),
                       np.arange(1, len(frame) + 1), identifiers)

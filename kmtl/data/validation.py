@@ -46,7 +46,7 @@ def _check_agreement(texts, fractions, elements, column, source, convention):
                              f"disagrees with the element fractions: {what}")
 
 
-def _features(frame, elements, source, convention="alloy"):
+def _features(frame, elements, source, convention="alloy", for_model=False):
   """Returns (features [N, F], element vocabulary, compositions or None)."""
   composition_column = next((c for c in COMPOSITION_COLUMNS if c in frame.columns), None)
   if elements == "auto":
@@ -70,7 +70,9 @@ def _features(frame, elements, source, convention="alloy"):
     elements = tuple(sorted({el for comp in parsed for el in comp},
                             key=lambda el: featurize_lib.element_table().at[el, "atomic_number"]))
   try:
-    fractions = featurize_lib.fractions_matrix(parsed, tuple(elements))
+    hint = ("the model was trained without it and cannot describe it" if for_model else
+            "use --elements=auto or add it")
+    fractions = featurize_lib.fractions_matrix(parsed, tuple(elements), hint)
     values = featurize_lib.descriptors(fractions, tuple(elements))
   except featurize_lib.CompositionError as e:
     raise tables.DataError(f"{source}: {e} (column {composition_column!r})") from None
@@ -81,13 +83,15 @@ def _features(frame, elements, source, convention="alloy"):
 FEATURE_SETS = ("composition", "descriptors")
 
 
-def feature_matrix(frame, feature_set, elements, source, convention="alloy"):
+def feature_matrix(frame, feature_set, elements, source, convention="alloy", for_model=False):
   """(features [N, F], element vocabulary, compositions or None, feature names) of one of the
   feature sets: "composition" (fractions + descriptors), "descriptors" (the six, read from
   their columns or computed from compositions) or a tuple of numeric column names.
-  `convention` is how compositions' bracket groups read (`featurize.parse_composition`)."""
+  `convention` is how compositions' bracket groups read (`featurize.parse_composition`);
+  `for_model`: the features are for a trained model, whose element vocabulary is fixed."""
   if feature_set == "composition":
-    features, elements, compositions = _features(frame, elements, source, convention)
+    features, elements, compositions = _features(frame, elements, source, convention,
+                                                 for_model)
     return features, elements, compositions, schema.feature_names(elements)
   if feature_set == "descriptors":
     names = schema.DESCRIPTOR_NAMES

@@ -224,6 +224,15 @@ def test_did_you_mean_ignores_case_and_never_maps_known_columns():
   assert "did you mean" not in str(raised.value)
 
 
+def test_an_element_a_model_lacks_is_named_with_a_hint_prediction_can_follow(tmp_path):
+  path = tmp_path / "new.csv"
+  pd.DataFrame({"composition": ["Fe70Ni30", "Fe50Cu50"]}).to_csv(path, index=False)
+  with pytest.raises(io.DataError, match="row 2: element 'Cu' is outside the element "
+                                         "vocabulary") as raised:
+    io.load_features(path, ("Fe", "Ni"))
+  assert "cannot describe it" in str(raised.value) and "--elements" not in str(raised.value)
+
+
 def test_composition_and_fractions_must_agree():
   frame = _feature_frame()
   frame["composition"] = ["Fe70Ni30", "CoCrFeMnNi", "Cu50Zr50"]

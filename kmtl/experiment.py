@@ -64,10 +64,25 @@ def latest_checkpoint(cfg):
   return latest
 
 
-def checkpoint_saver(cfg, trainer, workdir, latest):
-  """Writes config.json, restores `latest` if any, and returns save(epoch) for `fit`."""
+def check_resume_data(cfg, data):
+  """Before anything is written: a resumed run must train on the data it started with (the
+  same content, not only the same path)."""
+  try:
+    saved = run_files.read(cfg.workdir, run_files.DATA)
+  except run_files.RunFileError:
+    return  # a run from before data fingerprints were recorded
+  if saved.get("fingerprint") != data.fingerprint():
+    raise ExperimentError(f"--resume: {cfg.workdir} was started on other data (its "
+                          f"{saved.get('rows')} rows differ from the {data.num_rows} rows of "
+                          f"{cfg.data.path or 'the embedded default'}); resume with its data")
+
+
+def checkpoint_saver(cfg, trainer, workdir, latest, data):
+  """Writes config.json and data.json, restores `latest` if any, and returns save(epoch) for
+  `fit`."""
   os.makedirs(workdir, exist_ok=True)
   run_files.write_config(workdir, cfg)
+  run_files.write_data(workdir, data)
   checkpoint = trainer.checkpoint()
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"),
                                        max_to_keep=2)
@@ -150,6 +165,8 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
 
   set_seeds(cfg.seed)
   data = data if data is not None else io.load_from_config(cfg.data)
+  if latest is not None:
+    check_resume_data(cfg, data)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split)
   with strategy.scope() if strategy else contextlib.nullcontext():
@@ -162,7 +179,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   workdir = cfg.workdir
   if workdir and not distribute.is_chief(strategy):
     workdir = tempfile.mkdtemp(prefix="kmtl-worker-")
-  save = checkpoint_saver(cfg, trainer, workdir, latest) if workdir else None
+  save = checkpoint_saver(cfg, trainer, workdir, latest, data) if workdir else None
 
   writer = None
   if workdir and cfg.train.summaries:

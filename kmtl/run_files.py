@@ -18,6 +18,7 @@ from kmtl import config as config_lib
 
 CONFIG, PREPROCESSING, HISTORY, METRICS = ("config.json", "preprocessing.json",
                                            "history.jsonl", "metrics.json")
+DATA = "data.json"  # the fingerprint of the data a run trains on, checked on --resume
 
 
 class RunFileError(ValueError):
@@ -56,6 +57,11 @@ def read(workdir, name):
 
 def write_config(workdir, cfg):
   atomic.write_text(os.path.join(workdir, CONFIG), config_lib.to_json(cfg) + "\n")
+
+
+def write_data(workdir, data):
+  write_json(os.path.join(workdir, DATA), {"fingerprint": data.fingerprint(),
+                                            "rows": int(data.num_rows)})
 
 
 def preprocessing(prepared, data):

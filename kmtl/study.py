@@ -160,7 +160,7 @@ def _plan(configs, tasks):
     raise ValueError("--seeds, --jobs and --threads must be >= 1")
   _check_grid(configs)
   first = run_config(configs[0], tasks, 0)
-  fingerprint = sweep.data_fingerprint(io.load_from_config(first.data))
+  fingerprint = io.load_from_config(first.data).fingerprint()
   cells_dir = os.path.join(_OUT.value, "cells")
   plan = []
   for c in configs:

@@ -7,28 +7,15 @@ mixes cells of different settings.
 """
 
 import dataclasses
-import hashlib
 import json
 import multiprocessing
 import os
 import time
 from multiprocessing import connection
 
-import numpy as np
-
 from kmtl import config as config_lib
 from kmtl import run_files
 from kmtl import verdicts
-
-
-def data_fingerprint(data):
-  """sha256 of a loaded data set's features, feature names, tasks and labels."""
-  digest = hashlib.sha256()
-  digest.update(json.dumps([list(data.feature_names), [t.name for t in data.tasks]]).encode())
-  digest.update(np.ascontiguousarray(data.features, np.float64).tobytes())
-  for task in data.tasks:
-    digest.update(np.ascontiguousarray(data.labels[task.name], np.float64).tobytes())
-  return digest.hexdigest()
 
 
 def settings(cfg, fingerprint):

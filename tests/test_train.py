@@ -203,6 +203,20 @@ def test_resume_with_changed_flags_fails_naming_them_and_leaves_the_run(tiny_pat
   assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
 
+def test_resume_on_changed_data_fails_and_leaves_the_run(tmp_path):
+  """The same path with other content: refused, naming both row counts."""
+  path = tmp_path / "tiny.csv"
+  helpers.tiny_frame().to_csv(path, index=False)
+  cfg = _config(str(path), tmp_path / "run", epochs=1)
+  experiment.train_and_evaluate(cfg)
+  before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+  helpers.tiny_frame().iloc[:-3].to_csv(path, index=False)
+  with pytest.raises(experiment.ExperimentError, match=r"was started on other data \(its \d+ "
+                                                       r"rows differ from the \d+ rows of"):
+    experiment.train_and_evaluate(config_lib.RunConfig(**{**cfg.__dict__, "resume": True}))
+  assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()} == before
+
+
 def test_trainer_balanced_sampler_draws_each_task_equally():
   """The Trainer's in-graph balanced order: every draw is a labelled row of a uniformly chosen
   task, so 2 hardness rows among 8 make half of the draws (uniform order: a quarter)."""

@@ -7,6 +7,8 @@ Reading files is kmtl/data/tables.py's, checking columns and values kmtl/data/va
 """
 
 import dataclasses
+import hashlib
+import json
 import os
 
 from absl import logging
@@ -35,6 +37,16 @@ class AlloyData:
   @property
   def num_rows(self):
     return self.features.shape[0]
+
+  def fingerprint(self):
+    """sha256 of the features, feature names, tasks and labels: the same data gives the same
+    digest, whatever file it was read from."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([list(self.feature_names), [t.name for t in self.tasks]]).encode())
+    digest.update(np.ascontiguousarray(self.features, np.float64).tobytes())
+    for task in self.tasks:
+      digest.update(np.ascontiguousarray(self.labels[task.name], np.float64).tobytes())
+    return digest.hexdigest()
 
   def masks(self):
     """{task: [N] bool}, True where the row has a label for the task."""

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
 
 
@@ -51,3 +52,24 @@ def check_output_dir(path, flag):
     raise ValueError(f"{flag}: cannot create {path}: {existing} is a file")
   if not os.access(existing, os.W_OK | os.X_OK):
     raise ValueError(f"{flag}: cannot write in {existing}")
+
+
+def _is_leftover(name):
+  """A temporary file of an interrupted write: ours (`.name.XXXX.tmp`, `.partial.name`) or
+  TensorFlow's checkpoint writer's (`checkpoint.tmpXXXX`, `*.tempstateXXXX`, `*_temp`)."""
+  return ((name.startswith(".") and name.endswith(".tmp")) or name.startswith(".partial.") or
+          name.startswith("checkpoint.tmp") or ".tempstate" in name or name.endswith("_temp"))
+
+
+def remove_leftovers(directory):
+  """Removes what interrupted writes left in `directory` (not below it); returns their names.
+  Call it only where no other process is writing."""
+  if not os.path.isdir(directory):
+    return []
+  removed = []
+  for name in sorted(os.listdir(directory)):
+    if _is_leftover(name):
+      path = os.path.join(directory, name)
+      shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+      removed.append(name)
+  return removed

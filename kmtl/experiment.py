@@ -19,6 +19,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import distribute
 from kmtl import gbm
@@ -62,6 +63,16 @@ def latest_checkpoint(cfg):
   if cfg.resume:
     check_resume_settings(cfg)
   return latest
+
+
+def _clean_leftovers(workdir):
+  """What a killed run left half-written in its workdir: temporary files and checkpoint
+  parts."""
+  for directory in (workdir, os.path.join(workdir, "checkpoints")):
+    removed = atomic.remove_leftovers(directory)
+    if removed:
+      logging.info("removed %d leftover files of an interrupted run in %s", len(removed),
+                   directory)
 
 
 def check_resume_data(cfg, data):
@@ -167,6 +178,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   data = data if data is not None else io.load_from_config(cfg.data)
   if latest is not None:
     check_resume_data(cfg, data)
+    _clean_leftovers(cfg.workdir)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split)
   with strategy.scope() if strategy else contextlib.nullcontext():

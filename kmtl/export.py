@@ -95,27 +95,65 @@ def export_run(workdir, export_dir, model_name="kmtl"):
       "config": _read_json(workdir, run_files.CONFIG),
       "test_metrics": _read_json(workdir, run_files.METRICS).get("test"),
   }
-  model_path = os.path.join(workdir, "model.keras")
-  if not os.path.exists(model_path):
-    raise ExportError(f"{model_path}: missing; is {workdir} a finished kmtl run?")
-  model = keras.models.load_model(model_path)
-
+  model = _load_model(os.path.join(workdir, "model.keras"), workdir)
   model_dir = os.path.join(export_dir, model_name)
   os.makedirs(model_dir, exist_ok=True)
-  version = next_version(model_dir)
-  final = os.path.join(model_dir, str(version))
-  partial = os.path.join(model_dir, f".partial-{version}-{os.getpid()}")
+  _remove_abandoned_exports(model_dir)
+  partial = os.path.join(model_dir, f".partial-{os.getpid()}")
   try:
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serving_function(model, preprocessing))
     archive.write_out(partial, verbose=False)
     atomic.write_text(os.path.join(partial, METADATA), json.dumps(metadata, indent=2) + "\n")
-    os.rename(partial, final)
+    return _publish(partial, model_dir)
   finally:
     if os.path.exists(partial):
       shutil.rmtree(partial)
-  return final
+
+
+def _load_model(model_path, workdir):
+  if not os.path.exists(model_path):
+    raise ExportError(f"{model_path}: missing; is {workdir} a finished kmtl run?")
+  try:
+    return keras.models.load_model(model_path)
+  except Exception as e:  # pylint: disable=broad-except  (any failure means unreadable)
+    reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    raise ExportError(f"{model_path}: unreadable ({reason})") from None
+
+
+def _publish(partial, model_dir, attempts=20):
+  """Renames a finished export to the next free version; an export that finishes at the same
+  time takes the next one (rename fails on an existing version directory)."""
+  for _ in range(attempts):
+    final = os.path.join(model_dir, str(next_version(model_dir)))
+    try:
+      os.rename(partial, final)
+      return final
+    except OSError:
+      if not os.path.exists(final):
+        raise
+  raise ExportError(f"{model_dir}: no free version after {attempts} attempts")
+
+
+def _remove_abandoned_exports(model_dir):
+  """`.partial-PID` directories of exports whose process is gone (killed mid-export)."""
+  for name in os.listdir(model_dir):
+    if not name.startswith(".partial-"):
+      continue
+    pid = name.rsplit("-", 1)[-1]
+    if pid.isdigit() and not _alive(int(pid)):
+      shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
+
+
+def _alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
 
 
 def resolve_version(model):
@@ -125,7 +163,10 @@ def resolve_version(model):
   versions = [d for d in os.listdir(model) if d.isdigit()] if os.path.isdir(model) else []
   if not versions:
     raise ExportError(f"--model={model}: no saved_model.pb and no numeric version directory")
-  return os.path.join(model, str(max(int(v) for v in versions)))
+  newest = os.path.join(model, str(max(int(v) for v in versions)))
+  if not os.path.exists(os.path.join(newest, "saved_model.pb")):
+    raise ExportError(f"{newest}: no saved_model.pb; an incomplete or damaged export")
+  return newest
 
 
 def read_metadata(version_dir):

@@ -25,3 +25,14 @@ def test_a_failed_write_leaves_nothing(tmp_path):
         f.write("half")
       raise RuntimeError("interrupted")
   assert os.listdir(tmp_path) == []
+
+
+def test_leftovers_of_interrupted_writes_are_removed_and_nothing_else(tmp_path):
+  leftovers = [".config.json.k2j3.tmp", ".partial.model.keras", "checkpoint.tmp9f8e",
+               "ckpt-3.index.tempstate123"]
+  kept = ["config.json", "model.keras", "checkpoint", "ckpt-3.index", ".hidden"]
+  for name in leftovers + kept:
+    (tmp_path / name).write_text("x")
+  (tmp_path / "ckpt-4_temp").mkdir()
+  assert atomic.remove_leftovers(tmp_path) == sorted(leftovers + ["ckpt-4_temp"])
+  assert sorted(os.listdir(tmp_path)) == sorted(kept)

@@ -146,3 +146,54 @@ def test_predict_bad_input_is_one_line(trained, tmp_path):
   assert result.stderr.strip().splitlines()[-1].startswith(
       f"kmtl.predict: error: {tmp_path / 'bad.csv'}: row 2, column 'composition'")
   assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_corrupt_model_is_unreadable_not_missing(trained, tmp_path):
+  _, workdir, _ = trained
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  (copy / "model.keras").write_bytes(b"not a zip archive")
+  with pytest.raises(export.ExportError, match=r"model\.keras: unreadable"):
+    export.export_run(str(copy), str(tmp_path / "serving"))
+  assert not (tmp_path / "serving" / "kmtl" / "1").exists()
+
+
+def test_a_version_without_saved_model_is_refused(tmp_path):
+  (tmp_path / "kmtl" / "3").mkdir(parents=True)
+  with pytest.raises(export.ExportError, match=r"3: no saved_model.pb; an incomplete or "
+                                               r"damaged export"):
+    export.resolve_version(str(tmp_path / "kmtl"))
+
+
+def test_an_export_finishing_second_takes_the_next_version(tmp_path):
+  """Two exports that both saw version 1 free: the one renaming second gets 2."""
+  (tmp_path / "1").mkdir()
+  (tmp_path / "1" / "saved_model.pb").write_bytes(b"first")
+  partial = tmp_path / ".partial-1"
+  partial.mkdir()
+  (partial / "saved_model.pb").write_bytes(b"second")
+  original = export.next_version
+  calls = []
+  def stale_then_fresh(model_dir):
+    calls.append(model_dir)
+    return 1 if len(calls) == 1 else original(model_dir)
+  try:
+    export.next_version = stale_then_fresh
+    final = export._publish(str(partial), str(tmp_path))  # pylint: disable=protected-access
+  finally:
+    export.next_version = original
+  assert final == str(tmp_path / "2") and len(calls) == 2
+  assert (tmp_path / "1" / "saved_model.pb").read_bytes() == b"first"
+  assert (tmp_path / "2" / "saved_model.pb").read_bytes() == b"second"
+
+
+def test_abandoned_partial_exports_are_removed(trained, tmp_path):
+  _, workdir, _ = trained
+  model_dir = tmp_path / "serving" / "kmtl"
+  model_dir.mkdir(parents=True)
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+  (model_dir / f".partial-{dead}").mkdir()
+  (model_dir / f".partial-{os.getpid()}x").mkdir()  # not ours to judge: left alone
+  export.export_run(str(workdir), str(tmp_path / "serving"))
+  assert sorted(os.listdir(model_dir)) == [f".partial-{os.getpid()}x", "1"]

@@ -24,6 +24,10 @@ from kmtl.data import validation
 _MODEL = flags.DEFINE_string("model", None, "Exported model (version or base directory).")
 _DATA = flags.DEFINE_string("data", None, "CSV or Parquet file of alloys.")
 _OUT = flags.DEFINE_string("out", None, "Where to write predictions (.csv or .parquet).")
+_ON_ERROR = flags.DEFINE_enum(
+    "on_error", "stop", ["stop", "skip"], "A bad row: stop with its row number (stop), or "
+    "predict every good row and list the bad ones, with row and reason, in OUT.errors.csv "
+    "(skip).")
 
 
 def predict_table(version_dir, metadata, table):
@@ -49,13 +53,21 @@ def main(argv):
     # Compositions read as the model's training data did (models from before the setting
     # existed were trained on the chemical reading of bracket groups).
     convention = metadata["config"]["data"].get("composition_convention", "chemical")
-    table = io.load_features(_DATA.value, elements, feature_set, convention)
+    skip = _ON_ERROR.value == "skip"
+    loaded = io.load_features(_DATA.value, elements, feature_set, convention,
+                              skip_bad_rows=skip)
+    table, bad = loaded if skip else (loaded, [])
     outputs = predict_table(version_dir, metadata, table)
     frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})
     tables.write_table(frame, _OUT.value)
+    if bad:
+      errors_path = os.path.splitext(_OUT.value)[0] + ".errors.csv"
+      tables.write_table(pd.DataFrame(bad, columns=["row", "reason"]), errors_path)
   except (export.ExportError, io.DataError) as e:
     sys.exit(f"kmtl.predict: error: {e}")
   print(f"wrote {len(frame)} predictions to {_OUT.value}")
+  if bad:
+    print(f"skipped {len(bad)} bad rows, listed with their reasons in {errors_path}")
 
 
 if __name__ == "__main__":

@@ -197,3 +197,22 @@ def test_abandoned_partial_exports_are_removed(trained, tmp_path):
   (model_dir / f".partial-{os.getpid()}x").mkdir()  # not ours to judge: left alone
   export.export_run(str(workdir), str(tmp_path / "serving"))
   assert sorted(os.listdir(model_dir)) == [f".partial-{os.getpid()}x", "1"]
+
+
+def test_predict_skip_predicts_good_rows_and_lists_bad_ones(trained, tmp_path):
+  _, workdir, _ = trained
+  base = tmp_path / "serving"
+  export.export_run(str(workdir), str(base))
+  (tmp_path / "mixed.csv").write_text("composition\nFe70Ni30\nCu50Qq50\nCoCrFeNi\nFe50Xe50\n")
+  result = subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={base}/kmtl",
+                           f"--data={tmp_path / 'mixed.csv'}", f"--out={tmp_path / 'p.csv'}",
+                           "--on_error=skip"], capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  assert "skipped 2 bad rows" in result.stdout
+  predicted = pd.read_csv(tmp_path / "p.csv")
+  assert predicted["row"].tolist() == [1, 3]
+  assert predicted["composition"].tolist() == ["Fe70Ni30", "CoCrFeNi"]
+  errors = pd.read_csv(tmp_path / "p.errors.csv")
+  assert errors["row"].tolist() == [2, 4]
+  assert "row 2, column 'composition': unknown element 'Qq'" in errors["reason"][0]
+  assert "row 4" in errors["reason"][1]

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 
 from absl import logging
 import numpy as np
@@ -174,19 +175,49 @@ class FeatureTable:
 IDENTIFIER_COLUMNS = ("id", "name") + validation.COMPOSITION_COLUMNS
 
 
-def load_features(source, elements, feature_set="composition", convention="alloy"):
+def load_features(source, elements, feature_set="composition", convention="alloy",
+                  skip_bad_rows=False):
   """Validates a table's features only (no targets needed), for a fixed feature set and
   element vocabulary (a trained model's: data of another feature set is refused).
 
+  With `skip_bad_rows`, rows that fail validation are left out instead; returns
+  (FeatureTable of the good rows, [(row number, reason)]).
+
   Raises:
-    DataError: with a one-line message naming the file, row and column.
+    DataError: with a one-line message naming the file, row and column (without
+      `skip_bad_rows`, or for a problem of the whole file such as a missing column).
   """
   frame, name = tables.read_table(source), os.fspath(source)
-  features, _, _, names = validation.feature_matrix(frame, feature_set, tuple(elements), name,
+  validate = lambda part: validation.feature_matrix(part, feature_set, tuple(elements), name,
                                                     convention, for_model=True)
+  try:
+    features, _, _, names = validate(frame)
+    bad = []
+  except DataError:
+    if not skip_bad_rows:
+      raise
+    features, names, frame, bad = _good_rows(frame, validate, name)
   identifiers = {c: frame[c].to_numpy() for c in IDENTIFIER_COLUMNS if c in frame.columns}
-  return FeatureTable(features.astype(np.float32), tuple(names),
-                      np.arange(1, len(frame) + 1), identifiers)
+  table = FeatureTable(features.astype(np.float32), tuple(names),
+                       frame.index.to_numpy() + 1, identifiers)
+  return (table, bad) if skip_bad_rows else table
+
+
+def _good_rows(frame, validate, name):
+  """Validates row by row: (features and names of the good rows, those rows, [(row, reason)]).
+  A problem that every row has (a missing column) is raised as for the whole file."""
+  good, bad, names = [], [], None
+  for position in range(len(frame)):
+    try:
+      features, _, _, names = validate(frame.iloc[[position]].reset_index(drop=True))
+      good.append((position, features[0]))
+    except DataError as e:
+      reason = re.sub(r"\brow 1\b", f"row {position + 1}", str(e), count=1)
+      bad.append((position + 1, reason.removeprefix(f"{name}: ")))
+  if not good:
+    validate(frame)  # raises the first row's error, or the whole file's
+  kept = frame.iloc[[p for p, _ in good]]
+  return np.stack([f for _, f in good]), names, kept, bad
 
 
 def load_from_config(config):

@@ -58,3 +58,15 @@ def parse_task_weights(text):
   except ValueError:
     raise ValueError(f"--task_weights: expected one of {list(TASK_WEIGHTINGS)} or "
                      f"comma-separated numbers. Received: {text!r}") from None
+
+
+def parse_feature_set(text):
+  """`--features` text -> "composition", "descriptors" or a tuple of column names."""
+  text = text.strip()
+  if text in ("composition", "descriptors"):
+    return text
+  columns = tuple(c.strip() for c in text.split(",") if c.strip())
+  if not columns:
+    raise ValueError(f"--features: expected composition, descriptors or columns. "
+                     f"Received: {text!r}")
+  return columns

@@ -17,39 +17,11 @@ from absl import flags
 
 from kmtl import atomic
 from kmtl import config as config_lib
+from kmtl import data_flags
 from kmtl import parsing
 from kmtl.data import io
-from kmtl.data import schema
 
-_DATA = flags.DEFINE_string("data", None, "CSV or Parquet file; default: the embedded synthetic set.")
-_SYNTHETIC_SEED = flags.DEFINE_integer("synthetic_seed", 0, "Seed of the embedded synthetic set.")
-_TASKS = flags.DEFINE_string(
-    "tasks", "resistivity,hardness,amorphous",
-    "Comma-separated tasks: a default name, or name:kind[:transform[:unit]] "
-    "(kind regression|binary, transform none|log).")
-_ELEMENTS = flags.DEFINE_string(
-    "elements", ",".join(schema.DEFAULT_ELEMENTS),
-    "Element vocabulary of the fraction features (comma-separated), or 'auto'.")
-_FEATURES = flags.DEFINE_string(
-    "features", "composition", "Feature set: composition (element fractions + descriptors), "
-    "descriptors (the six only), or a comma-separated list of numeric columns.")
-_CONVENTION = flags.DEFINE_enum(
-    "composition_convention", "alloy", list(schema.COMPOSITION_CONVENTIONS),
-    "How the amount after a bracket group in a composition applies: alloy ((Cu50Zr50)90Al10 "
-    "is Cu45 Zr45 Al10) or chemical (Al(NiB)2 is Al1 Ni2 B2).")
-_ROW_FILTER = flags.DEFINE_string(
-    "row_filter", None, "Keep only rows matching this pandas query, e.g. "
-    "'test_temperature_c.isna() or test_temperature_c == 25'.")
-_DUPLICATES = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES),
-                                "Keep or drop exact duplicate rows.")
-_VAL_FRACTION = flags.DEFINE_float("val_fraction", 0.1, "Validation share of each task's labels.")
-_TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.2, "Test share of each task's labels.")
-_BALANCED = flags.DEFINE_bool("balanced_sampling", False, "Sample training rows task-balanced.")
-_GROUP_SPLIT = flags.DEFINE_bool(
-    "group_split", True, "Split by canonical composition, so repeated measurements of one "
-    "alloy never sit in two splits (--nogroup_split: split rows independently).")
-_AVERAGE_REPEATS = flags.DEFINE_bool(
-    "average_repeats", False, "Average repeated measurements of a composition into one row.")
+_DATA_FLAGS = data_flags.define()
 
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
 _SURGERY = flags.DEFINE_string("surgery", "none",
@@ -109,36 +81,13 @@ _EXPORT_DIR = flags.DEFINE_string(
     "directory (needs --workdir).")
 
 
-def _feature_set(text):
-  text = text.strip()
-  if text in ("composition", "descriptors"):
-    return text
-  columns = tuple(c.strip() for c in text.split(",") if c.strip())
-  if not columns:
-    raise ValueError(f"--features: expected composition, descriptors or columns. "
-                     f"Received: {text!r}")
-  return columns
-
-
 def config_from_flags():
   """Builds the run's frozen config; raises ValueError with a message naming the flag."""
-  try:
-    tasks = schema.parse_tasks(_TASKS.value)
-  except schema.SchemaError as e:
-    raise ValueError(f"--tasks: {e}") from None
-  elements = parsing.parse_elements(_ELEMENTS.value)
-  if _DATA.value is not None and not os.path.isfile(_DATA.value):
-    raise ValueError(f"--data: no such file: {_DATA.value}")
+  data = _DATA_FLAGS.data_config()
   surgery_kwargs = parsing.parse_surgery_args(_SURGERY_ARGS.value)
   try:
     return config_lib.RunConfig(
-        data=config_lib.DataConfig(
-            path=_DATA.value, synthetic_seed=_SYNTHETIC_SEED.value, tasks=tasks,
-            elements=elements, duplicates=_DUPLICATES.value, val_fraction=_VAL_FRACTION.value,
-            test_fraction=_TEST_FRACTION.value, balanced_sampling=_BALANCED.value,
-            group_split=_GROUP_SPLIT.value, average_repeats=_AVERAGE_REPEATS.value,
-            feature_set=_feature_set(_FEATURES.value), row_filter=_ROW_FILTER.value,
-            composition_convention=_CONVENTION.value),
+        data=data,
         model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
                                      graph_sparsity=_GRAPH_SPARSITY.value),
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),

@@ -31,6 +31,7 @@ from absl import logging
 
 from kmtl import atomic
 from kmtl import config as config_lib
+from kmtl import data_flags
 from kmtl import parsing
 from kmtl import metrics as metrics_lib
 from kmtl import verdicts
@@ -41,8 +42,6 @@ from kmtl.data import schema
 PROG = "kmtl.study"  # the program name in error lines (kmtl/reproduce.py sets its own)
 
 _OUT = flags.DEFINE_string("out", None, "Output directory of the study.")
-_DATA = flags.DEFINE_string("data", None, "CSV or Parquet file; default: the embedded set.")
-_TASKS = flags.DEFINE_string("tasks", "resistivity,hardness,amorphous", "Tasks, as in kmtl.run.")
 _GRID = flags.DEFINE_list("grid", list(verdicts.REFERENCE_GRID), "Configurations to compare.")
 _ARCHS = flags.DEFINE_list("archs", [], "With --surgeries: the grid is their product.")
 _SURGERIES = flags.DEFINE_list("surgeries", [], "With --archs: the grid is their product.")
@@ -56,17 +55,13 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
 _LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
 _TASK_WEIGHTS = flags.DEFINE_string("task_weights", "inverse_count", "As in kmtl.run.")
 _ALPHA = flags.DEFINE_float("alpha", 0.05, "Significance level of the verdicts.")
-_ELEMENTS = flags.DEFINE_string("elements", ",".join(schema.DEFAULT_ELEMENTS),
-                                "Element vocabulary, as in kmtl.run, or 'auto'.")
-_GROUP_SPLIT = flags.DEFINE_bool("group_split", True, "Split by canonical composition.")
 _STOPPING = flags.DEFINE_enum("stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
                               "Early stopping of multi-task models, as in kmtl.run.")
 _FRESH = flags.DEFINE_bool("fresh", False, "Remove the cells of an earlier study in --out and "
                            "start again (needed to change settings).")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded as failed "
                                   "again.")
-_AVERAGE_REPEATS = flags.DEFINE_bool("average_repeats", False,
-                                     "Average repeated compositions into one row.")
+_DATA_FLAGS = data_flags.define()
 
 
 def grid():
@@ -85,14 +80,12 @@ def grid():
   return configs
 
 
-def run_config(configuration, tasks, seed):
+def run_config(configuration, data, seed):
+  """The RunConfig of one cell: `configuration` with `seed` on the study's data settings."""
   arch = "independent" if configuration.name == verdicts.GBM else configuration.arch
   try:
     return config_lib.RunConfig(
-        data=config_lib.DataConfig(path=_DATA.value, tasks=tasks,
-                                   elements=parsing.parse_elements(_ELEMENTS.value),
-                                   group_split=_GROUP_SPLIT.value,
-                                   average_repeats=_AVERAGE_REPEATS.value),
+        data=data,
         train=config_lib.TrainConfig(
             arch=arch, surgery=configuration.surgery,
             surgery_kwargs=configuration.surgery_args,
@@ -152,20 +145,20 @@ def _check_grid(configs):
       raise ValueError(f"--grid: {c.name}: {e}") from None
 
 
-def _plan(configs, tasks):
+def _plan(configs):
   """Every cell of the grid, after checking flags and data; raises ValueError on bad input."""
   if not _OUT.value:
     raise ValueError("--out is required")
   if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
     raise ValueError("--seeds, --jobs and --threads must be >= 1")
   _check_grid(configs)
-  first = run_config(configs[0], tasks, 0)
-  fingerprint = io.load_from_config(first.data).fingerprint()
+  data = _DATA_FLAGS.data_config()
+  fingerprint = io.load_from_config(data).fingerprint()
   cells_dir = os.path.join(_OUT.value, "cells")
   plan = []
   for c in configs:
     for seed in range(_SEEDS.value):
-      cfg = run_config(c, tasks, seed)
+      cfg = run_config(c, data, seed)
       plan.append(sweep.Cell(c.name, seed, cfg, sweep.settings(cfg, fingerprint),
                              sweep.cell_path(cells_dir, c.name, seed)))
   return plan
@@ -194,8 +187,8 @@ def main(argv):
   if len(argv) > 1:
     sys.exit(f"{PROG}: error: unexpected arguments {argv[1:]}")
   try:
-    tasks = schema.parse_tasks(_TASKS.value)
-    plan = _plan(grid(), tasks)
+    tasks = _DATA_FLAGS.parsed_tasks()
+    plan = _plan(grid())
     cells_dir = os.path.join(_OUT.value, "cells")
     if _FRESH.value and os.path.isdir(cells_dir):
       for name in os.listdir(cells_dir):

@@ -174,7 +174,10 @@ def test_tiny_sweep_end_to_end_and_resume(tiny_csv, tmp_path):
 
 @pytest.mark.parametrize("flag, message", [
     ("--grid=shared:pcgard", "pcgard"), ("--task_weights=heavy", "--task_weights"),
-    ("--grid=independent:pcgrad", "needs shared parameters")])
+    ("--grid=independent:pcgrad", "needs shared parameters"),
+    # The study takes kmtl.run's data flags: these reach the data.
+    ("--features=no_such_column", "missing feature column(s) 'no_such_column'"),
+    ("--row_filter=hardness >", "--row_filter")])
 def test_bad_flags_are_one_line(tiny_csv, tmp_path, flag, message):
   result = subprocess.run([sys.executable, "-m", "kmtl.reproduce", f"--out={tmp_path}",
                            f"--data={tiny_csv}", flag],

@@ -1,0 +1,76 @@
+"""The data flags that every entry point which trains takes (`kmtl.run`, the study), defined
+once: an entry point calls `define()` at import and `data_config()` once its flags are parsed.
+"""
+
+import os
+
+from absl import flags
+
+from kmtl import config as config_lib
+from kmtl import parsing
+from kmtl.data import io
+from kmtl.data import schema
+
+
+class DataFlags:
+  """The flag holders of the data flags, defined in the calling entry point's flag set."""
+
+  def __init__(self):
+    self.data = flags.DEFINE_string("data", None,
+                                    "CSV or Parquet file; default: the embedded synthetic set.")
+    self.synthetic_seed = flags.DEFINE_integer("synthetic_seed", 0,
+                                               "Seed of the embedded synthetic set.")
+    self.tasks = flags.DEFINE_string(
+        "tasks", "resistivity,hardness,amorphous",
+        "Comma-separated tasks: a default name, or name:kind[:transform[:unit]] "
+        "(kind regression|binary, transform none|log).")
+    self.elements = flags.DEFINE_string(
+        "elements", ",".join(schema.DEFAULT_ELEMENTS),
+        "Element vocabulary of the fraction features (comma-separated), or 'auto'.")
+    self.features = flags.DEFINE_string(
+        "features", "composition", "Feature set: composition (element fractions + "
+        "descriptors), descriptors (the six only), or a comma-separated list of numeric columns.")
+    self.convention = flags.DEFINE_enum(
+        "composition_convention", "alloy", list(schema.COMPOSITION_CONVENTIONS),
+        "How the amount after a bracket group in a composition applies: alloy "
+        "((Cu50Zr50)90Al10 is Cu45 Zr45 Al10) or chemical (Al(NiB)2 is Al1 Ni2 B2).")
+    self.row_filter = flags.DEFINE_string(
+        "row_filter", None, "Keep only rows matching this pandas query, e.g. "
+        "'test_temperature_c.isna() or test_temperature_c == 25'.")
+    self.duplicates = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES),
+                                        "Keep or drop exact duplicate rows.")
+    self.val_fraction = flags.DEFINE_float("val_fraction", 0.1,
+                                           "Validation share of each task's labels.")
+    self.test_fraction = flags.DEFINE_float("test_fraction", 0.2,
+                                            "Test share of each task's labels.")
+    self.balanced = flags.DEFINE_bool("balanced_sampling", False,
+                                      "Sample training rows task-balanced.")
+    self.group_split = flags.DEFINE_bool(
+        "group_split", True, "Split by canonical composition, so repeated measurements of one "
+        "alloy never sit in two splits (--nogroup_split: split rows independently).")
+    self.average_repeats = flags.DEFINE_bool(
+        "average_repeats", False, "Average repeated measurements of a composition into one row.")
+
+  def parsed_tasks(self):
+    try:
+      return schema.parse_tasks(self.tasks.value)
+    except schema.SchemaError as e:
+      raise ValueError(f"--tasks: {e}") from None
+
+  def data_config(self):
+    """The flags as one `config.DataConfig`; ValueError naming the flag otherwise."""
+    if self.data.value is not None and not os.path.isfile(self.data.value):
+      raise ValueError(f"--data: no such file: {self.data.value}")
+    return config_lib.DataConfig(
+        path=self.data.value, synthetic_seed=self.synthetic_seed.value,
+        tasks=self.parsed_tasks(), elements=parsing.parse_elements(self.elements.value),
+        duplicates=self.duplicates.value, val_fraction=self.val_fraction.value,
+        test_fraction=self.test_fraction.value, balanced_sampling=self.balanced.value,
+        group_split=self.group_split.value, average_repeats=self.average_repeats.value,
+        feature_set=parsing.parse_feature_set(self.features.value),
+        row_filter=self.row_filter.value, composition_convention=self.convention.value)
+
+
+def define():
+  """Defines the data flags (once per program); returns their holders."""
+  return DataFlags()

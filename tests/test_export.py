@@ -134,17 +134,22 @@ def test_predict_command_matches_the_served_numbers(trained, tmp_path):
   del root, version
 
 
-def test_predict_bad_input_is_one_line(trained, tmp_path):
+def _predict_csv(trained, tmp_path, text, *extra):
+  """Exports the trained run and runs `kmtl.predict` on a CSV of `text` into p.csv."""
   _, workdir, _ = trained
   base = tmp_path / "serving"
   export.export_run(str(workdir), str(base))
-  (tmp_path / "bad.csv").write_text("composition\nFe70Ni30\nCu50Qq50\n")
-  result = subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={base}/kmtl",
-                           f"--data={tmp_path / 'bad.csv'}", f"--out={tmp_path / 'p.csv'}"],
-                          capture_output=True, text=True, check=False)
+  (tmp_path / "in.csv").write_text(text)
+  return subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={base}/kmtl",
+                         f"--data={tmp_path / 'in.csv'}", f"--out={tmp_path / 'p.csv'}", *extra],
+                        capture_output=True, text=True, check=False)
+
+
+def test_predict_bad_input_is_one_line(trained, tmp_path):
+  result = _predict_csv(trained, tmp_path, "composition\nFe70Ni30\nCu50Qq50\n")
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1].startswith(
-      f"kmtl.predict: error: {tmp_path / 'bad.csv'}: row 2, column 'composition'")
+      f"kmtl.predict: error: {tmp_path / 'in.csv'}: row 2, column 'composition'")
   assert not (tmp_path / "p.csv").exists()
 
 
@@ -200,13 +205,8 @@ def test_abandoned_partial_exports_are_removed(trained, tmp_path):
 
 
 def test_predict_skip_predicts_good_rows_and_lists_bad_ones(trained, tmp_path):
-  _, workdir, _ = trained
-  base = tmp_path / "serving"
-  export.export_run(str(workdir), str(base))
-  (tmp_path / "mixed.csv").write_text("composition\nFe70Ni30\nCu50Qq50\nCoCrFeNi\nFe50Xe50\n")
-  result = subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={base}/kmtl",
-                           f"--data={tmp_path / 'mixed.csv'}", f"--out={tmp_path / 'p.csv'}",
-                           "--on_error=skip"], capture_output=True, text=True, check=False)
+  result = _predict_csv(trained, tmp_path,
+                        "composition\nFe70Ni30\nCu50Qq50\nCoCrFeNi\nFe50Xe50\n", "--on_error=skip")
   assert result.returncode == 0, result.stderr
   assert "skipped 2 bad rows" in result.stdout
   predicted = pd.read_csv(tmp_path / "p.csv")

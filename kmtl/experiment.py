@@ -100,6 +100,8 @@ def checkpoint_saver(cfg, trainer, workdir, latest, data):
   if latest is not None:
     checkpoint.restore(latest).assert_existing_objects_matched()
     logging.info("resumed from %s (epoch %d)", latest, int(trainer.epoch.numpy()))
+    epochs = trainer.epochs_done()
+    run_files.keep_history(workdir, lambda r: r["epoch"] <= epochs[r.get("task")])
   if cfg.train.arch == "independent":
     # Per-task trainers each count epochs from 1: number their checkpoints in sequence.
     return lambda epoch: manager.save()

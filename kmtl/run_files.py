@@ -96,5 +96,24 @@ def read_history(workdir):
     raise RunFileError(f"{path}: unreadable: {e}") from None
 
 
+def keep_history(workdir, keep):
+  """Rewrites `history.jsonl` with the records `keep(record)` accepts, and without a last line
+  that a kill cut short: what a resumed run has not checkpointed is dropped."""
+  path = os.path.join(workdir, HISTORY)
+  if not os.path.exists(path):
+    return
+  with open(path, encoding="utf-8") as f:
+    lines = [line for line in f if line.strip()]
+  kept = []
+  for line in lines:
+    try:
+      record = json.loads(line)
+    except ValueError:
+      continue
+    if keep(record):
+      kept.append(line if line.endswith("\n") else line + "\n")
+  atomic.write_text(path, "".join(kept))
+
+
 def write_metrics(workdir, result):
   write_json(os.path.join(workdir, METRICS), result)

@@ -77,6 +77,10 @@ class SingleTaskTrainers:
     """The most epochs any task ran."""
     return tf.reduce_max([t.epoch for t in self.trainers])
 
+  def epochs_done(self):
+    """{task name: epochs it has run}, the keys of its history records."""
+    return {task.name: int(t.epoch.numpy()) for task, t in zip(self.tasks, self.trainers)}
+
   @property
   def base_weights(self):
     return tf.ones([len(self.tasks)])

@@ -241,13 +241,18 @@ class Trainer:
       if self.config.grad_stats:
         record["grad"] = gradients.summarize(stats, [t.name for t in self.tasks])
       history.append(record)
-      if save is not None:
-        save(epoch)
       progress.log_epoch(record, self.tasks, self.config.epochs, progbar)
+      # Record, then checkpoint: a kill between them reruns the epoch, never loses its record.
       if on_epoch_end is not None:
         on_epoch_end(record)
+      if save is not None:
+        save(epoch)
     self.stopping.restore_best()
     return history
+
+  def epochs_done(self):
+    """{None: epochs run}: history records of a multi-task run name no task."""
+    return {None: int(self.epoch.numpy())}
 
   def _record(self, epoch, seconds, per_task, val_metrics, stopped):
     """One epoch's record: `per_task` holds the [T] train, validation and weighted losses and

@@ -137,9 +137,8 @@ class Trainer:
       return self._compiled_steps(*args)
 
   def checkpoint(self):
-    """Everything a resumed run needs to continue exactly where it stopped."""
-    # Keras keeps dropout's random-generator states out of the model's checkpoint; without
-    # them a resumed run would draw other dropout masks.
+    """Everything a resumed run needs to continue exactly where it stopped, dropout's generator
+    states included (Keras leaves them out of the model's, so a resume would redraw masks)."""
     dropout_rng = [layer.seed_generator.state for layer in self.model.layers
                    if getattr(layer, "seed_generator", None) is not None]
     return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, method=self.method,

@@ -54,6 +54,15 @@ def check_output_dir(path, flag):
     raise ValueError(f"{flag}: cannot write in {existing}")
 
 
+def check_output_file(path, flag):
+  """A one-line error, before any work is done, when `path` cannot be written as a file: it is
+  a folder, or its folder cannot be created or written in. Creates nothing."""
+  path = os.path.abspath(os.fspath(path))
+  if os.path.isdir(path):
+    raise ValueError(f"{flag}: {path} is a folder, not a file")
+  check_output_dir(os.path.dirname(path), flag)
+
+
 def _is_leftover(name):
   """A temporary file of an interrupted write: ours (`.name.XXXX.tmp`, `.partial.name`) or
   TensorFlow's checkpoint writer's (`checkpoint.tmpXXXX`, `*.tempstateXXXX`, `*_temp`)."""

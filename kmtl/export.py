@@ -24,22 +24,22 @@ import json
 import os
 import shutil
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from kmtl import quiet
+
+quiet.import_tensorflow()
 
 import keras  # pylint: disable=g-import-not-at-top
 import tensorflow as tf
 
 from kmtl import atomic
+from kmtl import exported
 from kmtl import models  # pylint: disable=unused-import  (registers the custom layers)
 from kmtl import run_files
 from kmtl.data import schema
 
-METADATA = os.path.join("assets.extra", "kmtl_metadata.json")
 THRESHOLD = 0.5
-
-
-class ExportError(ValueError):
-  """The run cannot be exported (missing files, an unusable export directory)."""
+METADATA = exported.METADATA
+ExportError = exported.ExportError
 
 
 def _read_json(workdir, name):
@@ -154,27 +154,6 @@ def _alive(pid):
   except PermissionError:
     return True
   return True
-
-
-def resolve_version(model):
-  """A version directory: `model` itself if it holds saved_model.pb, else its newest version."""
-  if os.path.exists(os.path.join(model, "saved_model.pb")):
-    return model
-  versions = [d for d in os.listdir(model) if d.isdigit()] if os.path.isdir(model) else []
-  if not versions:
-    raise ExportError(f"--model={model}: no saved_model.pb and no numeric version directory")
-  newest = os.path.join(model, str(max(int(v) for v in versions)))
-  if not os.path.exists(os.path.join(newest, "saved_model.pb")):
-    raise ExportError(f"{newest}: no saved_model.pb; an incomplete or damaged export")
-  return newest
-
-
-def read_metadata(version_dir):
-  path = os.path.join(version_dir, METADATA)
-  if not os.path.exists(path):
-    raise ExportError(f"{path}: missing; was this model exported by kmtl?")
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
 
 
 if __name__ == "__main__":

@@ -139,15 +139,15 @@ def tail_mae(y_true, y_pred, fraction=TAIL_FRACTION):
 
 def format_table(results, tasks):
   """A printable per-task table of `{task: metrics}`."""
-  lines = []
+  lines, width = [], max([16] + [len(t.name) + 2 for t in tasks])
   for kind, names in ((schema.REGRESSION, REGRESSION_METRICS[:3]),
                       (schema.BINARY, BINARY_METRICS[:5])):
     chosen = [t for t in tasks if t.kind == kind]
     if not chosen:
       continue
-    lines.append(f"{'task':<16}{'n':>7}" + "".join(f"{n:>11}" for n in names))
+    lines.append(f"{'task':<{width}}{'n':>7}" + "".join(f"{n:>11}" for n in names))
     for task in chosen:
       row = results[task.name]
-      lines.append(f"{task.name:<16}{row['count']:>7}"
+      lines.append(f"{task.name:<{width}}{row['count']:>7}"
                    + "".join(f"{row[n]:>11.4g}" for n in names))
   return "\n".join(lines)

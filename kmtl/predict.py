@@ -17,6 +17,8 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 import pandas as pd
 
+from kmtl import exported
+from kmtl import quiet
 from kmtl.data import io
 from kmtl.data import tables
 from kmtl.data import validation
@@ -30,12 +32,15 @@ _ON_ERROR = flags.DEFINE_enum(
     "(skip).")
 
 
-def predict_table(version_dir, metadata, table):
+def predict_table(version_dir, table):
   """{output name: [N]} from the SavedModel for a validated `io.FeatureTable`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  serve = tf.saved_model.load(version_dir).signatures["serving_default"]
+  tf = quiet.import_tensorflow()
+  try:
+    serve = tf.saved_model.load(version_dir).signatures["serving_default"]
+  except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
+    reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise exported.ExportError(f"{version_dir}: unreadable SavedModel ({reason})") from None
   outputs = serve(features=tf.constant(table.features))
-  del metadata
   return {name: value.numpy() for name, value in sorted(outputs.items())}
 
 
@@ -45,10 +50,10 @@ def main(argv):
   for flag in (_MODEL, _DATA, _OUT):
     if not flag.value:
       sys.exit(f"kmtl.predict: error: --{flag.name} is required")
-  from kmtl import export  # pylint: disable=g-import-not-at-top
   try:
-    version_dir = export.resolve_version(_MODEL.value)
-    metadata = export.read_metadata(version_dir)
+    tables.check_table_path(_OUT.value, "--out")
+    version_dir = exported.resolve_version(_MODEL.value)
+    metadata = exported.read_metadata(version_dir)
     feature_set, elements = validation.feature_set_of(metadata["feature_names"])
     # Compositions read as the model's training data did (models from before the setting
     # existed were trained on the chemical reading of bracket groups).
@@ -57,13 +62,13 @@ def main(argv):
     loaded = io.load_features(_DATA.value, elements, feature_set, convention,
                               skip_bad_rows=skip)
     table, bad = loaded if skip else (loaded, [])
-    outputs = predict_table(version_dir, metadata, table)
+    outputs = predict_table(version_dir, table)
     frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})
     tables.write_table(frame, _OUT.value)
     if bad:
       errors_path = os.path.splitext(_OUT.value)[0] + ".errors.csv"
       tables.write_table(pd.DataFrame(bad, columns=["row", "reason"]), errors_path)
-  except (export.ExportError, io.DataError) as e:
+  except (exported.ExportError, io.DataError) as e:
     sys.exit(f"kmtl.predict: error: {e}")
   print(f"wrote {len(frame)} predictions to {_OUT.value}")
   if bad:

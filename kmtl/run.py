@@ -19,7 +19,9 @@ from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import data_flags
 from kmtl import parsing
+from kmtl import quiet
 from kmtl.data import io
+from kmtl.data import splits
 
 _DATA_FLAGS = data_flags.define()
 
@@ -121,12 +123,15 @@ def main(argv):
         atomic.check_output_dir(path, flag)
     # Data errors come before TensorFlow is imported, so they print nothing but their line.
     data = io.load_from_config(cfg.data)
+    splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                      cfg.data.group_split)  # degenerate tasks and empty splits
     if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
       from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
       registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   except (ValueError, io.DataError) as e:
     sys.exit(f"kmtl.run: error: {e}")
 
+  quiet.import_tensorflow()
   import keras  # pylint: disable=g-import-not-at-top
   if keras.backend.backend() != "tensorflow":
     sys.exit(f"kmtl.run: error: kmtl needs the TensorFlow Keras backend; KERAS_BACKEND is "

@@ -33,11 +33,12 @@ from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import data_flags
 from kmtl import parsing
-from kmtl import metrics as metrics_lib
+from kmtl import quiet
 from kmtl import verdicts
 from kmtl import sweep
 from kmtl.data import io
 from kmtl.data import schema
+from kmtl.data import splits
 
 PROG = "kmtl.study"  # the program name in error lines (kmtl/reproduce.py sets its own)
 
@@ -100,6 +101,8 @@ def run_config(configuration, data, seed):
 
 
 def report(out, cells, tasks):
+  quiet.import_tensorflow()
+  from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
            schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"]}
   headline = {t.name: metrics_lib.headline(t) for t in tasks}
@@ -149,11 +152,15 @@ def _plan(configs):
   """Every cell of the grid, after checking flags and data; raises ValueError on bad input."""
   if not _OUT.value:
     raise ValueError("--out is required")
+  atomic.check_output_dir(_OUT.value, "--out")
   if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
     raise ValueError("--seeds, --jobs and --threads must be >= 1")
   _check_grid(configs)
   data = _DATA_FLAGS.data_config()
-  fingerprint = io.load_from_config(data).fingerprint()
+  loaded = io.load_from_config(data)
+  for seed in range(_SEEDS.value):  # degenerate tasks and empty splits fail here, not per cell
+    splits.row_splits(loaded, data.val_fraction, data.test_fraction, seed, data.group_split)
+  fingerprint = loaded.fingerprint()
   cells_dir = os.path.join(_OUT.value, "cells")
   plan = []
   for c in configs:

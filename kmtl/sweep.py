@@ -72,7 +72,8 @@ def gradient_boosting_run(cfg):
 def _run_cell(cell, threads):
   """Worker process body: train the cell and write its file, or write it as failed."""
   import resource  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from kmtl import quiet  # pylint: disable=g-import-not-at-top
+  tf = quiet.import_tensorflow()
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
   tf.config.threading.set_intra_op_parallelism_threads(threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -18,7 +18,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import stats
 
 from kmtl import parsing
 
@@ -75,6 +74,7 @@ def mean_ci(values, confidence=0.95):
   if len(values) < 2:
     return mean, float("nan")
   sem = float(values.std(ddof=1)) / math.sqrt(len(values))
+  from scipy import stats  # pylint: disable=g-import-not-at-top  (slow to import)
   return mean, float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * sem)
 
 
@@ -89,6 +89,7 @@ def paired_comparison(values, baseline, metric, alpha=0.05):
   if len(diff) < 2 or np.allclose(diff, diff[0]):
     p = float("nan")  # the t-test is undefined without spread; no verdict is claimed
   else:
+    from scipy import stats  # pylint: disable=g-import-not-at-top
     p = float(stats.ttest_rel(values, baseline).pvalue)
   better = -mean if metric in LOWER_IS_BETTER else mean
   if not p < alpha:

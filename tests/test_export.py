@@ -14,6 +14,7 @@ import pytest
 from kmtl import config as config_lib
 from kmtl import experiment
 from kmtl import export
+from kmtl import exported
 from kmtl.data import io
 from kmtl.data import schema
 from tests import helpers
@@ -72,7 +73,7 @@ def test_serving_default_in_a_fresh_process_matches_keras(trained, tmp_path):
                                           "amorphous_label"}
   for name, values in expected.items():
     np.testing.assert_allclose(served[name], values, rtol=1e-5, atol=1e-6)
-  metadata = export.read_metadata(version)
+  metadata = exported.read_metadata(version)
   assert metadata["feature_names"] == list(schema.feature_names())
   assert set(metadata["test_metrics"]) == {"resistivity", "hardness", "amorphous"}
 
@@ -167,7 +168,7 @@ def test_a_version_without_saved_model_is_refused(tmp_path):
   (tmp_path / "kmtl" / "3").mkdir(parents=True)
   with pytest.raises(export.ExportError, match=r"3: no saved_model.pb; an incomplete or "
                                                r"damaged export"):
-    export.resolve_version(str(tmp_path / "kmtl"))
+    exported.resolve_version(str(tmp_path / "kmtl"))
 
 
 def test_an_export_finishing_second_takes_the_next_version(tmp_path):
@@ -216,3 +217,20 @@ def test_predict_skip_predicts_good_rows_and_lists_bad_ones(trained, tmp_path):
   assert errors["row"].tolist() == [2, 4]
   assert "row 2, column 'composition': unknown element 'Qq'" in errors["reason"][0]
   assert "row 4" in errors["reason"][1]
+
+
+def test_two_exports_started_at_once_both_succeed_under_consecutive_versions(trained, tmp_path):
+  _, workdir, _ = trained
+  command = [sys.executable, "-m", "kmtl.export", f"--workdir={workdir}",
+             f"--export_dir={tmp_path / 'serving'}"]
+  processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+  results = [(p.communicate(), p.returncode) for p in processes]
+  assert [code for _, code in results] == [0, 0], [err for (_, err), _ in results]
+  model_dir = tmp_path / "serving" / "kmtl"
+  assert sorted(out.strip() for (out, _), _ in results) == [
+      f"exported {model_dir / '1'}", f"exported {model_dir / '2'}"]
+  assert sorted(os.listdir(model_dir)) == ["1", "2"]
+  for version in ("1", "2"):
+    assert exported.read_metadata(str(model_dir / version))["feature_names"]
+    assert (model_dir / version / "saved_model.pb").stat().st_size > 0

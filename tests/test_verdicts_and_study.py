@@ -172,23 +172,6 @@ def test_tiny_sweep_end_to_end_and_resume(tiny_csv, tmp_path):
   assert (out / "cells" / "independent__seed0.json").read_text() == before
 
 
-@pytest.mark.parametrize("flag, message", [
-    ("--grid=shared:pcgard", "pcgard"), ("--task_weights=heavy", "--task_weights"),
-    ("--grid=independent:pcgrad", "needs shared parameters"),
-    # The study takes kmtl.run's data flags: these reach the data.
-    ("--features=no_such_column", "missing feature column(s) 'no_such_column'"),
-    ("--row_filter=hardness >", "--row_filter")])
-def test_bad_flags_are_one_line(tiny_csv, tmp_path, flag, message):
-  result = subprocess.run([sys.executable, "-m", "kmtl.reproduce", f"--out={tmp_path}",
-                           f"--data={tiny_csv}", flag],
-                          capture_output=True, text=True, check=False)
-  assert result.returncode == 1
-  lines = result.stderr.strip().splitlines()
-  assert "Traceback" not in result.stderr
-  assert lines[-1].startswith("kmtl.reproduce: error: ") and message in lines[-1]
-  assert not (tmp_path / "cells").exists()
-
-
 def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):
   """A cell whose training raises and a cell whose process dies are both recorded as failed
   with their reason; the sweep goes on."""

@@ -11,8 +11,7 @@ the fractions and the seed, so every architecture sees the same split for one se
 import dataclasses
 
 import numpy as np
-from sklearn import model_selection
-from sklearn import preprocessing
+# scikit-learn is imported where it is used: bad data is reported without paying for it.
 
 from kmtl.data import schema
 from kmtl.data import tables
@@ -71,6 +70,7 @@ def _take(rows, count, strata, rng):
     return rows, rows[:0]
   if count == len(rows):
     return rows[:0], rows
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
   seed = int(rng.integers(2**31 - 1))
   if strata is not None and np.min(np.unique(strata, return_counts=True)[1]) >= 2 \
       and count >= len(np.unique(strata)) and len(rows) - count >= len(np.unique(strata)):
@@ -84,6 +84,7 @@ class TargetScaler:
 
   def __init__(self, task):
     self.task = task
+    from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
     self._scaler = preprocessing.StandardScaler()
 
   def _forward(self, y):
@@ -140,7 +141,7 @@ class PreparedData:
   val: SplitArrays
   test: SplitArrays
   row_split: np.ndarray
-  feature_scaler: preprocessing.StandardScaler
+  feature_scaler: object  # a fitted sklearn.preprocessing.StandardScaler
   target_scalers: dict
 
   def split(self, name):
@@ -175,9 +176,9 @@ def _check_every_split_has_labels(data, row_split):
           "(add labels, or change --val_fraction and --test_fraction)")
 
 
-def prepare(data, val_fraction, test_fraction, seed, group_split=False):
-  """Splits `AlloyData` (by canonical composition with `group_split`), fits the scalers on the
-  training rows and returns `PreparedData`."""
+def row_splits(data, val_fraction, test_fraction, seed, group_split=False):
+  """Each row's split of `AlloyData` (by canonical composition with `group_split`); a
+  `DataError` naming the task if one cannot be learned or lacks labels in some split."""
   _check_informative(data.labels, data.tasks)
   if group_split:
     row_split = assign_grouped_splits(data.labels, data.tasks, data.groups(), val_fraction,
@@ -185,7 +186,15 @@ def prepare(data, val_fraction, test_fraction, seed, group_split=False):
   else:
     row_split = assign_splits(data.labels, data.tasks, val_fraction, test_fraction, seed)
   _check_every_split_has_labels(data, row_split)
+  return row_split
+
+
+def prepare(data, val_fraction, test_fraction, seed, group_split=False):
+  """Splits `AlloyData` (see `row_splits`), fits the scalers on the training rows and returns
+  `PreparedData`."""
+  row_split = row_splits(data, val_fraction, test_fraction, seed, group_split)
   train_rows = row_split == TRAIN
+  from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
   feature_scaler = preprocessing.StandardScaler().fit(data.features[train_rows])
   target_scalers = {}
   for task in data.tasks:

@@ -40,11 +40,23 @@ def read_table(path):
   return frame
 
 
-def write_table(frame, path):
-  """Writes a DataFrame as CSV or Parquet (by extension), atomically."""
+def check_table_path(path, flag=None):
+  """A one-line error, before any work, for an output table path kmtl cannot write: an
+  unknown extension, a folder, or a place that cannot be written."""
   ext = os.path.splitext(os.fspath(path))[1].lower()
   if ext not in (".csv", ".parquet", ".pq"):
-    raise DataError(f"{path}: unknown file type {ext!r}; expected .csv or .parquet")
+    raise DataError(f"{f'{flag}=' if flag else ''}{path}: unknown file type {ext!r}; "
+                    "expected .csv or .parquet")
+  try:
+    atomic.check_output_file(path, flag or "output")
+  except ValueError as e:
+    raise DataError(str(e)) from None
+  return ext
+
+
+def write_table(frame, path):
+  """Writes a DataFrame as CSV or Parquet (by extension), atomically."""
+  ext = check_table_path(path)
   with atomic.atomic_path(path) as tmp:
     if ext == ".csv":
       frame.to_csv(tmp, index=False)

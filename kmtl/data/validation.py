@@ -146,7 +146,7 @@ def _validated_features(frame, names, num_fractions, source):
   if bad.any():
     row, col = np.argwhere(bad)[0]
     raise tables.DataError(f"{source}: row {row + 1}, column {names[col]!r}: "
-                    f"missing or non-finite value {features[row, col]!r}")
+                    f"missing or non-finite value {float(features[row, col])!r}")
   _check_ranges(features, names, source)
   if not num_fractions:
     return features

@@ -1,7 +1,6 @@
 """GLS: the geometric mean of the losses."""
 
 import numpy as np
-import tensorflow as tf
 
 from tests.surgery import common
 

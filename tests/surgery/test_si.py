@@ -1,7 +1,6 @@
 """SI: the sum of log losses."""
 
 import numpy as np
-import tensorflow as tf
 
 from tests.surgery import common
 

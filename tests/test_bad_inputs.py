@@ -1,0 +1,246 @@
+"""The catalogue of bad inputs: every one ends with one line naming what is wrong, a non-zero
+exit, no traceback and nothing left where output would have gone.
+
+Each row is a real command, run as a user runs it, in its own process; the rows run
+concurrently. Validation comes before TensorFlow loads, so each row takes about half a second.
+(Method hyper-parameters, checked by building the method, are in tests/test_run.py.)
+Placeholders: DATA (a good tiny table), BAD (the row's own bad table, built by its `edit`),
+OUT (where output would go; it must not exist afterwards), FILE (an existing file that must not
+change), MODEL (an export directory with a damaged model).
+"""
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests import helpers
+
+RUN, STUDY, PREDICT = ("kmtl.run",), ("kmtl.study",), ("kmtl.predict",)
+
+
+def _set(column, row, value):
+  def edit(frame):
+    frame[column] = frame[column].astype(object) if isinstance(value, str) else frame[column]
+    frame.loc[row, column] = value
+    return frame
+  return edit
+
+
+def _labels(task, value):
+  def edit(frame):
+    frame.loc[frame[task].notna(), task] = value
+    return frame
+  return edit
+
+
+def _head(rows):
+  return lambda frame: frame.iloc[:rows]
+
+
+def _two_labels_per_task(frame):
+  rows = [i for task in ("resistivity", "hardness", "amorphous")
+          for i in frame.index[frame[task].notna()][:2]]
+  return frame.loc[sorted(set(rows))]
+
+
+def _fractions_only(edit):
+  return lambda frame: edit(frame.drop(columns="composition"))
+
+
+def _datetime_column(frame):
+  frame["vec"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(frame)), "D")
+  return frame
+
+
+def _fractions_disagree(frame):
+  frame.loc[3, "composition"] = "Fe50Ni50"
+  return frame
+
+
+# (id, program, arguments, edit of the tiny table or raw text for BAD, exit code, fragment)
+CATALOGUE = [
+    # --- kmtl.run: flags
+    ("unknown_surgery", RUN, ["--surgery=pcgard"], None, 1, "Expected one of ['none', 'pcgrad'"),
+    ("negative_lr", RUN, ["--lr=-0.1"], None, 1, "Expected > 0. Received: -0.1"),
+    ("zero_epochs", RUN, ["--epochs=0"], None, 1, "must be >= 1"),
+    ("zero_batch", RUN, ["--batch_size=0"], None, 1, "batch_size"),
+    ("missing_data_file", RUN, ["--data=/nonexistent/alloys.csv"], None, 1,
+     "--data: no such file: /nonexistent/alloys.csv"),
+    ("missing_task_column", RUN, ["--tasks=resistivity,yield_strength:regression"], None, 1,
+     "missing task target column(s) 'yield_strength'"),
+    ("unknown_task_kind", RUN, ["--tasks=hardness:ordinal"], None, 1, "ordinal"),
+    ("unknown_transform", RUN, ["--tasks=hardness:regression:sqrt"], None, 1, "sqrt"),
+    ("task_weights_count", RUN, ["--task_weights=1,2"], None, 1, "--task_weights: expected 3"),
+    ("task_weights_word", RUN, ["--task_weights=heavy"], None, 1, "--task_weights: expected one of"),
+    ("surgery_on_independent", RUN, ["--arch=independent", "--surgery=gradnorm"], None, 1,
+     "needs shared parameters"),
+    ("unknown_arch", RUN, ["--arch=sharde"], None, 1, "--arch=sharde"),
+    ("fractions_leave_no_training", RUN, ["--val_fraction=0.6", "--test_fraction=0.5"], None, 1,
+     "must leave rows to train on"),
+    ("malformed_method_arguments", RUN, ["--surgery_args=alpha"], None, 1,
+     "--surgery_args: expected name=value pairs"),
+    ("lds_on_binary_task", RUN, ["--imbalance=lds", "--imbalance_tasks=amorphous"], None, 1,
+     "task 'amorphous' is binary"),
+    ("unknown_imbalance", RUN, ["--imbalance=smote"], None, 1, "smote"),
+    ("unknown_element_flag", RUN, ["--elements=Fe,NI"], None, 1,
+     "--elements: unknown element symbol 'NI'"),
+    ("unknown_feature_column", RUN, ["--features=no_such_column"], None, 1,
+     "missing feature column(s) 'no_such_column'"),
+    ("row_filter_syntax", RUN, ["--row_filter=hardness >"], None, 1, "--row_filter"),
+    ("row_filter_keeps_nothing", RUN, ["--row_filter=hardness > 1e9"], None, 1, "--row_filter"),
+    ("unknown_convention", RUN, ["--composition_convention=metric"], None, 1,
+     "--composition_convention"),
+    ("dropout_above_one", RUN, ["--dropout=1.5"], None, 1, "dropout"),
+    ("positional_argument", RUN, ["extra"], None, 1, "unexpected arguments ['extra']"),
+    ("workdir_is_a_file", RUN, ["--workdir=FILE"], None, 1, "--workdir: FILE is a file"),
+    ("workdir_under_a_file", RUN, ["--workdir=FILE/run"], None, 1,
+     "--workdir: cannot create FILE/run: FILE is a file"),
+    ("export_dir_is_a_file", RUN, ["--workdir=OUT", "--export_dir=FILE"], None, 1,
+     "--export_dir: FILE is a file, not a folder"),
+    ("export_without_workdir", RUN, ["--export_dir=OUT"], None, 1,
+     "--export_dir needs --workdir"),
+    # --- kmtl.run: files that are not tables
+    ("empty_file", RUN, ["--data=BAD.csv"], "", 1, "BAD"),
+    ("header_only", RUN, ["--data=BAD.csv"], _head(0), 1, "BAD"),
+    ("unknown_extension", RUN, ["--data=BAD.xlsx"], "PK\x03\x04", 1, "unknown file type '.xlsx'"),
+    ("binary_garbage", RUN, ["--data=BAD.csv"], "\x00\x01\x02PK\x03\x04\x00", 1, "BAD"),
+    ("corrupt_parquet", RUN, ["--data=BAD.parquet"], "not parquet at all", 1, "BAD.parquet"),
+    ("datetime_column", RUN, ["--data=BAD.parquet"], _datetime_column, 1, "'vec'"),
+    # --- kmtl.run: values that are wrong
+    ("text_in_fraction", RUN, ["--data=BAD.csv"], _set("Fe", 4, "lots"), 1, "row 5"),
+    ("negative_fraction", RUN, ["--data=BAD.csv"], _set("Fe", 4, -0.2), 1, "row 5"),
+    ("fractions_sum_wrong", RUN, ["--data=BAD.csv"], _fractions_only(_set("Fe", 4, 1.7)), 1,
+     "row 5"),
+    ("unknown_element_in_formula", RUN, ["--data=BAD.csv"], _set("composition", 4, "Fe50Qq50"), 1,
+     "unknown element 'Qq'"),
+    ("unparseable_formula", RUN, ["--data=BAD.csv"], _set("composition", 4, "Fe(("), 1, "row 5"),
+    ("formula_disagrees_with_fractions", RUN, ["--data=BAD.csv"], _fractions_disagree, 1, "row 4"),
+    ("vec_impossible", RUN, ["--data=BAD.csv"], _set("vec", 4, 1e30), 1, "'vec'"),
+    ("melting_point_negative", RUN, ["--data=BAD.csv"], _set("melting_point_k", 4, -1800.0), 1,
+     "'melting_point_k'"),
+    ("descriptor_not_finite", RUN, ["--data=BAD.csv"], _set("vec", 4, np.inf), 1, "'vec'"),
+    ("float32_overflow", RUN, ["--data=BAD.csv"], _set("mixing_enthalpy_kj_mol", 4, 1e39), 1,
+     "row 5"),
+    ("hardness_impossible", RUN, ["--data=BAD.csv"], _set("hardness", 1, 1e30), 1, "'hardness'"),
+    ("resistivity_negative", RUN, ["--data=BAD.csv"], _set("resistivity", 0, -5.0), 1,
+     "'resistivity'"),
+    ("binary_label_two", RUN, ["--data=BAD.csv"], _set("amorphous", 2, 2.0), 1, "'amorphous'"),
+    ("binary_task_one_class", RUN, ["--data=BAD.csv"], _labels("amorphous", 0.0), 1,
+     "binary task 'amorphous' has 40 labels, all 0: it needs both classes"),
+    ("constant_regression_target", RUN, ["--data=BAD.csv"], _labels("hardness", 300.0), 1,
+     "regression task 'hardness' has 40 labels, all 300"),
+    ("task_without_labels", RUN, ["--data=BAD.csv"], _labels("hardness", np.nan), 1,
+     "task 'hardness' has no labels"),
+    ("too_few_rows", RUN, ["--data=BAD.csv"], _two_labels_per_task, 1,
+     "every split needs at least one"),
+    # --- kmtl.study
+    ("study_without_out", STUDY, [], None, 1, "--out is required"),
+    ("study_zero_seeds", STUDY, ["--out=OUT", "--seeds=0"], None, 1, "--seeds"),
+    ("study_unknown_method", STUDY, ["--out=OUT", "--grid=shared:pcgard"], None, 1, "pcgard"),
+    ("study_surgery_on_independent", STUDY, ["--out=OUT", "--grid=independent:pcgrad"], None, 1,
+     "needs shared parameters"),
+    ("study_task_weights", STUDY, ["--out=OUT", "--task_weights=heavy"], None, 1,
+     "--task_weights"),
+    ("study_feature_column", STUDY, ["--out=OUT", "--features=no_such_column"], None, 1,
+     "missing feature column(s) 'no_such_column'"),
+    ("study_row_filter", STUDY, ["--out=OUT", "--row_filter=hardness >"], None, 1,
+     "--row_filter"),
+    ("study_degenerate_task", STUDY, ["--out=OUT", "--data=BAD.csv"], _labels("amorphous", 1.0), 1,
+     "binary task 'amorphous'"),
+    ("study_out_is_a_file", STUDY, ["--out=FILE"], None, 1, "FILE"),
+    # --- kmtl.predict (the model is checked before the data, the data before TensorFlow)
+    ("predict_without_model", PREDICT, ["--data=DATA", "--out=OUT/p.csv"], None, 1,
+     "--model is required"),
+    ("predict_missing_model", PREDICT, ["--model=/nonexistent/model", "--data=DATA",
+                                        "--out=OUT/p.csv"], None, 1, "no saved_model.pb"),
+    ("predict_version_without_graph", PREDICT, ["--model=MODEL/empty", "--data=DATA",
+                                                "--out=OUT/p.csv"], None, 1,
+     "no saved_model.pb; an incomplete or damaged export"),
+    ("predict_corrupt_metadata", PREDICT, ["--model=MODEL/corrupt", "--data=DATA",
+                                           "--out=OUT/p.csv"], None, 1, "unreadable"),
+    ("predict_out_extension", PREDICT, ["--model=MODEL/corrupt", "--data=DATA",
+                                        "--out=OUT/p.xlsx"], None, 1,
+     "--out=OUT/p.xlsx: unknown file type '.xlsx'"),
+    ("predict_out_under_a_file", PREDICT, ["--model=MODEL/corrupt", "--data=DATA",
+                                          "--out=FILE/p.csv"], None, 1, "FILE is a file"),
+    ("predict_on_error_value", PREDICT, ["--on_error=ignore"], None, 1, "--on_error"),
+    # --- the kmtl command
+    ("kmtl_unknown_subcommand", ("kmtl.cli", "trian"), [], None, 2, "unknown subcommand 'trian'"),
+    ("kmtl_train_bad_flag", ("kmtl.cli", "train"), ["--lr=0"], None, 1, "Expected > 0"),
+]
+
+
+def _write_bad(root, name, arguments, edit):
+  """The row's BAD table: raw text, or an edit of the tiny table, in the format its path
+  names."""
+  suffix = next((a[a.index("BAD") + 3:] for a in arguments if "BAD." in a), ".csv")
+  path = root / f"{name}{suffix}"
+  if isinstance(edit, str):
+    path.write_bytes(edit.encode("latin-1"))
+  elif edit is not None:
+    frame = edit(helpers.tiny_frame(per_task=40))
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+  return str(path)[:-len(suffix)]
+
+
+def _damaged_models(root):
+  empty, corrupt = root / "model" / "empty" / "3", root / "model" / "corrupt" / "1"
+  empty.mkdir(parents=True)
+  (corrupt / "assets.extra").mkdir(parents=True)
+  (corrupt / "saved_model.pb").write_bytes(b"\x00")
+  (corrupt / "assets.extra" / "kmtl_metadata.json").write_text("{not json")
+  return str(root / "model")
+
+
+def _command(root, case, data, model):
+  name, program, arguments, edit, _, _ = case
+  bad = _write_bad(root, name, arguments, edit)
+  places = {"BAD": bad, "DATA": data, "OUT": str(root / f"out-{name}"),
+            "FILE": str(root / "file.txt"), "MODEL": model}
+  def placed(text):
+    for key, value in places.items():
+      text = text.replace(key, value)
+    return text
+  if program[0] in ("kmtl.run", "kmtl.study") and not any(a.startswith("--data") for a in arguments):
+    arguments = [*arguments, "--data=DATA"]
+  return [sys.executable, "-m", *program, *map(placed, arguments)], placed
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+  """{row id: (completed process, placeholder filler, root)} for every row, run concurrently."""
+  root = tmp_path_factory.mktemp("bad_inputs")
+  data = root / "good.csv"
+  helpers.tiny_frame(per_task=40).to_csv(data, index=False)
+  (root / "file.txt").write_text("keep me")
+  model = _damaged_models(root)
+  commands = {case[0]: _command(root, case, str(data), model) for case in CATALOGUE}
+  def run(command):
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+  with concurrent.futures.ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+    done = dict(zip(commands, pool.map(run, [c for c, _ in commands.values()])))
+  return {name: (done[name], commands[name][1], root) for name in commands}
+
+
+def test_the_catalogue_is_large_and_names_are_unique():
+  assert len(CATALOGUE) >= 60
+  assert len({case[0] for case in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=[case[0] for case in CATALOGUE])
+def test_bad_input_is_one_line_and_leaves_nothing(outcomes, case):
+  name, _, _, _, code, fragment = case
+  result, placed, root = outcomes[name]
+  assert result.returncode == code, result.stderr
+  assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+  # absl's flag parser adds a "Pass --helpshort ..." line after its one-line error.
+  message = [line for line in result.stderr.strip().splitlines()
+             if not line.startswith("Pass --help")][-1]
+  assert placed(fragment) in message, result.stderr
+  assert not os.path.exists(root / f"out-{name}")
+  assert (root / "file.txt").read_text() == "keep me"

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "predict": ("kmtl.predict", "predict a CSV or Parquet file of alloys with an exported "
                                 "model"),
     "export": ("kmtl.export", "export a finished run as a SavedModel for TF Serving"),
+    "datasets": ("kmtl.datasets", "list the real data sets shipped with kmtl"),
 }
 
 

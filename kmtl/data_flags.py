@@ -10,14 +10,16 @@ from kmtl import config as config_lib
 from kmtl import parsing
 from kmtl.data import io
 from kmtl.data import schema
+from kmtl.data import shipped
 
 
 class DataFlags:
   """The flag holders of the data flags, defined in the calling entry point's flag set."""
 
   def __init__(self):
-    self.data = flags.DEFINE_string("data", None,
-                                    "CSV or Parquet file; default: the embedded synthetic set.")
+    self.data = flags.DEFINE_string(
+        "data", None, "CSV or Parquet file, or a shipped set by name (python -m "
+        "kmtl.datasets lists them); default: the embedded synthetic set.")
     self.synthetic_seed = flags.DEFINE_integer("synthetic_seed", 0,
                                                "Seed of the embedded synthetic set.")
     self.tasks = flags.DEFINE_string(
@@ -59,8 +61,9 @@ class DataFlags:
 
   def data_config(self):
     """The flags as one `config.DataConfig`; ValueError naming the flag otherwise."""
-    if self.data.value is not None and not os.path.isfile(self.data.value):
-      raise ValueError(f"--data: no such file: {self.data.value}")
+    if self.data.value is not None and not os.path.isfile(shipped.locate(self.data.value)):
+      raise ValueError(f"--data: no such file: {self.data.value} (nor a shipped set: "
+                       f"{', '.join(shipped.SETS)})")
     return config_lib.DataConfig(
         path=self.data.value, synthetic_seed=self.synthetic_seed.value,
         tasks=self.parsed_tasks(), elements=parsing.parse_elements(self.elements.value),

@@ -1,23 +1,12 @@
-"""Shared test set-up: the Keras backend, and where ../shared/data lies."""
+"""Shared test set-up: the Keras backend and parsed flags. Tests never read ../shared: the
+real data they need ships in the package (kmtl/data/sets)."""
 
 import os
-import pathlib
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # pylint: disable=g-import-not-at-top
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data():
-  """../shared/data, which CI and every developer checkout have beside the repository."""
-  if not SHARED_DATA.is_dir():
-    raise FileNotFoundError(f"{SHARED_DATA} is missing: tests read real data sets from there")
-  return SHARED_DATA
 
 
 @pytest.fixture(autouse=True, scope="session")

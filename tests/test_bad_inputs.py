@@ -71,6 +71,8 @@ CATALOGUE = [
     ("zero_batch", RUN, ["--batch_size=0"], None, 1, "batch_size"),
     ("missing_data_file", RUN, ["--data=/nonexistent/alloys.csv"], None, 1,
      "--data: no such file: /nonexistent/alloys.csv"),
+    ("misspelt_shipped_set", RUN, ["--data=mpae"], None, 1,
+     "--data: no such file: mpae (nor a shipped set: mpea, glass_cerebral)"),
     ("missing_task_column", RUN, ["--tasks=resistivity,yield_strength:regression"], None, 1,
      "missing task target column(s) 'yield_strength'"),
     ("unknown_task_kind", RUN, ["--tasks=hardness:ordinal"], None, 1, "ordinal"),

@@ -1,7 +1,8 @@
-"""The real multi-task table from ../shared/data loads, validates and splits by composition."""
+"""Real data shipped with the package: the sets load, validate and split by composition, under
+their short names, and a model of custom columns trains on one."""
 
-import importlib.util
-import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,78 +11,83 @@ import pytest
 from kmtl.data import featurize
 from kmtl.data import io
 from kmtl.data import schema
+from kmtl.data import shipped
 from kmtl.data import splits
+from kmtl.data import tables
 from kmtl.data import validation
 
-REAL_TASKS = schema.parse_tasks("hardness,glass:binary,resistivity_te:regression:log")
-
-
-def _tool():
-  path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "make_real_table.py"
-  spec = importlib.util.spec_from_file_location("make_real_table", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+MPEA_TASKS = schema.parse_tasks(shipped.SETS["mpea"].tasks)
 
 
 @pytest.fixture(scope="module")
-def real_table(shared_data):
-  return _tool().build(str(shared_data))
+def mpea():
+  return io.load("mpea", MPEA_TASKS, elements="auto")
 
 
-def test_real_table_counts_and_disjoint_labels(real_table):
-  table, counts = real_table
-  assert counts["mpea_hardness"] == (501, 501)
-  assert counts["matbench_glass"][0] == 5680 and counts["matbench_glass"][1] > 5600
-  labelled = table[["hardness", "glass", "resistivity_te"]].notna()
-  assert (labelled.sum(axis=1) == 1).all()  # no alloy carries two labels
+def test_shipped_sets_hold_the_documented_label_counts():
+  """The counts of ../shared/data/README.md, which the shipped copies must keep."""
+  frame = tables.read_table("mpea")
+  counts = frame[[t.name for t in MPEA_TASKS]].notna().sum().to_dict()
+  assert len(frame) == 1545 and counts == {
+      "hardness_hv": 530, "yield_strength_mpa": 1067, "ultimate_tensile_strength_mpa": 539,
+      "elongation_pct": 619}
+  assert (frame["hardness_hv"].notna() & frame["yield_strength_mpa"].notna()).sum() == 232
+  glass = tables.read_table("glass_cerebral")
+  assert len(glass) == 6639 and glass["amorphous"].notna().sum() == 6321
+  assert glass[["tg_k", "tx_k", "tl_k", "dmax_mm"]].notna().all(axis=1).sum() == 810
 
 
-def test_real_table_loads_with_auto_vocabulary(real_table, tmp_path):
-  table, _ = real_table
-  path = tmp_path / "real.parquet"
-  table.to_parquet(path)
-  data = io.load(path, REAL_TASKS, elements="auto")
-  seen = sorted({el for f in table["composition"] for el in featurize.parse_composition(f)})
-  assert sorted(data.elements) == seen
-  assert data.features.shape[1] == len(seen) + 6
-  prepared = splits.prepare(data, 0.1, 0.2, seed=0, group_split=True)
-  groups = data.groups()
+def test_mpea_loads_with_auto_vocabulary_and_splits_by_composition(mpea):
+  frame = tables.read_table("mpea")
+  seen = sorted({el for f in frame["formula"] for el in featurize.parse_composition(f)})
+  assert sorted(mpea.elements) == seen and len(seen) == 30
+  assert mpea.features.shape[1] == len(seen) + 6
+  prepared = splits.prepare(mpea, 0.1, 0.2, seed=0, group_split=True)
+  groups = mpea.groups()
   for split_id in (splits.VAL, splits.TEST):
     assert not set(groups[prepared.row_split == split_id]) & set(
         groups[prepared.row_split == splits.TRAIN])
 
 
-def test_malformed_formula_in_the_real_table_is_row_numbered(real_table, tmp_path):
-  table, _ = real_table
-  bad = table.copy()
-  bad.loc[7, "composition"] = "Fe2(Ni"
+def test_malformed_formula_in_a_real_set_is_row_numbered(tmp_path):
+  bad = tables.read_table("mpea")
+  bad.loc[7, "formula"] = "Fe2(Ni"
   path = tmp_path / "bad.csv"
   bad.to_csv(path, index=False)
-  with pytest.raises(io.DataError, match=r"row 8, column 'composition': unbalanced"):
-    io.load(path, REAL_TASKS, elements="auto")
+  with pytest.raises(io.DataError, match=r"row 8, column 'formula': unbalanced"):
+    io.load(path, MPEA_TASKS, elements="auto")
 
 
+def test_row_filter_keeps_room_temperature_hardness():
+  tasks = schema.parse_tasks("hardness_hv:regression")
+  query = "test_temperature_c.isna() or test_temperature_c == 25"
+  data = io.load("mpea", tasks, elements="auto", row_filter=query)
+  assert data.num_rows == 501  # the README of shared/data counts 501 room-temperature rows
+  with pytest.raises(io.DataError, match="--row_filter 'no_such_column > 1' cannot be applied"):
+    io.load("mpea", tasks, elements="auto", row_filter="no_such_column > 1")
 
-FILM_COLUMNS = ("atomic_size_mismatch_delta", "electronegativity_difference", "vec",
-                "mixing_entropy_j_mol_k", "mixing_enthalpy_kj_mol", "homologous_temperature",
-                "mean_atomic_radius_angstrom")
 
-
-def test_descriptor_only_model_trains_on_the_film_set(shared_data, tmp_path):
+def test_a_model_of_custom_columns_trains_on_a_shipped_set():
   from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
-  film = pd.read_csv(shared_data / "thinfilm_resistivity_kim_lee.csv").iloc[:800]
-  path = tmp_path / "film.csv"
-  film.to_csv(path, index=False)
-  tasks = schema.parse_tasks("resistivity_uohm_cm:regression:log")
+  tasks = schema.parse_tasks("yield_strength_mpa:regression:log")
   result = experiment.train_and_evaluate(config_lib.RunConfig(
-      data=config_lib.DataConfig(path=str(path), tasks=tasks, feature_set=FILM_COLUMNS),
+      data=config_lib.DataConfig(path="mpea", tasks=tasks,
+                                 feature_set=("density_calc_g_cm3", "n_elements")),
       train=config_lib.TrainConfig(arch="independent", epochs=3, summaries=False,
                                    jit_compile=False),
       baseline_gbm=True))
-  assert result["test"]["resistivity_uohm_cm"]["r2"] > 0.0
-  assert np.isfinite(result["gbm_test"]["resistivity_uohm_cm"]["r2_log"])
+  assert result["test"]["yield_strength_mpa"]["count"] > 100
+  assert np.isfinite(result["test"]["yield_strength_mpa"]["r2"])
+  assert np.isfinite(result["gbm_test"]["yield_strength_mpa"]["r2_log"])
+
+
+def test_the_datasets_command_lists_each_set_with_counts_and_licence():
+  result = subprocess.run([sys.executable, "-m", "kmtl.datasets"], capture_output=True,
+                          text=True, check=True)
+  assert "mpea  (1,545 rows, licence Apache-2.0)" in result.stdout
+  assert "glass_cerebral  (6,639 rows, licence BSD-3-Clause)" in result.stdout
+  assert "hardness_hv 530, yield_strength_mpa 1,067" in result.stdout
 
 
 def test_descriptor_feature_sets():
@@ -107,13 +113,3 @@ def test_a_model_refuses_data_of_another_feature_set(tmp_path):
     io.load_features(path, elements, feature_set)
   table = io.load_features(path, (), "descriptors")
   assert table.features.shape == (2, 6)
-
-
-def test_row_filter_keeps_room_temperature_hardness(shared_data):
-  tasks = schema.parse_tasks("hardness_hv:regression")
-  query = "test_temperature_c.isna() or test_temperature_c == 25"
-  data = io.load(shared_data / "mpea_hardness.csv", tasks, elements="auto", row_filter=query)
-  assert data.num_rows == 501  # the README of shared/data counts 501 room-temperature rows
-  with pytest.raises(io.DataError, match="--row_filter 'no_such_column > 1' cannot be applied"):
-    io.load(shared_data / "mpea_hardness.csv", tasks, elements="auto",
-            row_filter="no_such_column > 1")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from kmtl import atomic
 from kmtl.data import schema
+from kmtl.data import shipped
 
 
 class DataError(ValueError):
@@ -17,11 +18,12 @@ class DataError(ValueError):
 
 
 def read_table(path):
-  """Reads a CSV or Parquet file into a DataFrame; clear errors for a missing or empty file."""
-  path = os.fspath(path)
+  """Reads a CSV (also gzipped) or Parquet file, or a shipped set by its short name, into a
+  DataFrame; clear errors for a missing or empty file."""
+  path = shipped.locate(path)
   if not os.path.exists(path):
     raise DataError(f"{path}: no such file")
-  ext = os.path.splitext(path)[1].lower()
+  ext = ".csv" if path.lower().endswith(".csv.gz") else os.path.splitext(path)[1].lower()
   try:
     if ext == ".csv":
       frame = pd.read_csv(path, comment=None, skipinitialspace=True)

@@ -42,6 +42,7 @@ class DataConfig:
     row_filter: a pandas query keeping matching rows, e.g. room-temperature hardness only.
     composition_convention: how a bracket group's amount applies, "alloy" (its contents are
       normalised and scaled to it) or "chemical" (they are multiplied by it).
+    conditions: `ConditionSpec`s of test-condition inputs (kmtl/data/conditions.py).
   """
   path: str = None
   synthetic_seed: int = 0
@@ -56,6 +57,7 @@ class DataConfig:
   feature_set: object = "composition"
   row_filter: str = None
   composition_convention: str = "alloy"
+  conditions: tuple = ()
 
   def __post_init__(self):
     for name in ("val_fraction", "test_fraction"):
@@ -73,6 +75,8 @@ class DataConfig:
     if self.val_fraction + self.test_fraction >= 1.0:
       raise ValueError("`val_fraction + test_fraction` must leave rows to train on. Received: "
                        f"{self.val_fraction} + {self.test_fraction}")
+    if self.conditions and self.average_repeats:
+      raise ValueError("--average_repeats would mix measurements under other --conditions")
 
 
 @dataclasses.dataclass(frozen=True)

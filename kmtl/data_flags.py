@@ -8,6 +8,7 @@ from absl import flags
 
 from kmtl import config as config_lib
 from kmtl import parsing
+from kmtl.data import conditions
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import shipped
@@ -39,6 +40,10 @@ class DataFlags:
     self.row_filter = flags.DEFINE_string(
         "row_filter", None, "Keep only rows matching this pandas query, e.g. "
         "'test_temperature_c.isna() or test_temperature_c == 25'.")
+    self.conditions = flags.DEFINE_string(
+        "conditions", None, "Test conditions as inputs beside the features: comma-separated "
+        "name[:numeric|categorical[:fill]], e.g. "
+        "'test_temperature_c:numeric:25,test_type:categorical' (fill: an empty cell's value).")
     self.duplicates = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES),
                                         "Keep or drop exact duplicate rows.")
     self.val_fraction = flags.DEFINE_float("val_fraction", 0.1,
@@ -71,7 +76,16 @@ class DataFlags:
         test_fraction=self.test_fraction.value, balanced_sampling=self.balanced.value,
         group_split=self.group_split.value, average_repeats=self.average_repeats.value,
         feature_set=parsing.parse_feature_set(self.features.value),
-        row_filter=self.row_filter.value, composition_convention=self.convention.value)
+        row_filter=self.row_filter.value, composition_convention=self.convention.value,
+        conditions=self.parsed_conditions())
+
+  def parsed_conditions(self):
+    try:
+      return conditions.parse(self.conditions.value)
+    except ValueError as e:
+      message = str(e)
+      raise ValueError(message if message.startswith("--") else f"--conditions: {message}") \
+          from None
 
 
 def define():

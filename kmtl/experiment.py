@@ -185,7 +185,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
                             cfg.data.group_split)
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
-                             len(data.feature_names), cfg.model)
+                             len(prepared.input_names), cfg.model)
     trainer = build_trainer(cfg, net, data.tasks, prepared, method, strategy)
 
   # Workers other than the chief of a multi-worker run save into a scratch directory that is

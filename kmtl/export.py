@@ -9,6 +9,9 @@ Signature `serving_default`:
   input  `features`: float32 [None, F], raw (unscaled) features in the schema's order (the
          element fractions, then the six descriptors; F = 21 for the reference schema; the
          order is in the metadata file);
+         and one [None] input per test condition of the run, named after its column:
+         float32 for a numeric one (NaN reads as its fill value), string for a categorical
+         one (a category outside its training vocabulary encodes as all zeros);
   outputs, in original units: one float32 [None] per regression task, named after it
          (`resistivity` in micro-ohm cm, `hardness` in HV), and per binary task
          `<task>_probability` (float32) and `<task>_label` (int64, probability >= threshold).
@@ -35,6 +38,7 @@ from kmtl import atomic
 from kmtl import exported
 from kmtl import models  # pylint: disable=unused-import  (registers the custom layers)
 from kmtl import run_files
+from kmtl.data import conditions
 from kmtl.data import schema
 
 THRESHOLD = 0.5
@@ -49,16 +53,35 @@ def _read_json(workdir, name):
     raise ExportError(f"{e} (export needs a finished kmtl run)") from None
 
 
+def _condition_columns(encoder, values):
+  """[None, k] float32 model inputs of one test condition (kmtl/data/conditions.py): a
+  numeric one as it is (an empty value, NaN, as its fill), a categorical one one-hot over
+  its training vocabulary (all zeros for any other category)."""
+  if encoder["kind"] == conditions.NUMERIC:
+    if encoder["fill"] is not None:
+      values = tf.where(tf.math.is_nan(values), tf.constant(encoder["fill"], tf.float32), values)
+    return values[:, None]
+  vocabulary = tf.constant(encoder["vocabulary"], tf.string)
+  return tf.cast(tf.equal(values[:, None], vocabulary[None, :]), tf.float32)
+
+
 def serving_function(model, preprocessing):
-  """A tf.function: raw features [None, F] -> {output name: [None]} in original units."""
+  """A tf.function: raw features [None, F] and one [None] input per test condition ->
+  {output name: [None]} in original units."""
   mean = tf.constant(preprocessing["feature_mean"], tf.float32)
   scale = tf.constant(preprocessing["feature_scale"], tf.float32)
   targets = preprocessing["targets"]
   width = len(preprocessing["feature_names"])
+  encoders = preprocessing.get("conditions") or []
+  signature = [tf.TensorSpec([None, width], tf.float32, name="features")] + [
+      tf.TensorSpec([None], tf.float32 if e["kind"] == conditions.NUMERIC else tf.string,
+                    name=e["name"]) for e in encoders]
 
-  @tf.function(input_signature=[tf.TensorSpec([None, width], tf.float32, name="features")])
-  def serve(features):
-    outputs = model((features - mean) / scale, training=False)
+  @tf.function(input_signature=signature)
+  def serve(features, *condition_values):
+    inputs = tf.concat([features] + [_condition_columns(e, v) for e, v in
+                                     zip(encoders, condition_values)], axis=1)
+    outputs = model((inputs - mean) / scale, training=False)
     result = {}
     for name, target in targets.items():
       z = outputs[name]
@@ -90,6 +113,7 @@ def export_run(workdir, export_dir, model_name="kmtl"):
   preprocessing = _read_json(workdir, run_files.PREPROCESSING)
   metadata = {
       "feature_names": preprocessing["feature_names"],
+      "conditions": preprocessing.get("conditions") or [],
       "targets": preprocessing["targets"],
       "threshold": THRESHOLD,
       "config": _read_json(workdir, run_files.CONFIG),

@@ -3,7 +3,8 @@
 `--model` is a SavedModel version directory or a model base directory (its newest version is
 used). The data goes through the same validation as training: either every feature column of
 the model's schema or a `composition` (or `formula`) column, featurized over the model's element
-vocabulary. The output holds the source row number, any identifier columns (`id`, `name`,
+vocabulary, plus the model's test-condition columns, if any (a category the model never saw
+in training is a bad row). The output holds the source row number, any identifier columns (`id`, `name`,
 `composition`, `formula`) and one column per model output, in original units; it is written
 atomically (CSV or Parquet by extension).
 """
@@ -40,7 +41,10 @@ def predict_table(version_dir, table):
   except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
     reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     raise exported.ExportError(f"{version_dir}: unreadable SavedModel ({reason})") from None
-  outputs = serve(features=tf.constant(table.features))
+  conditions = {name: tf.constant(values if values.dtype == object else
+                                  values.astype("float32"))
+                for name, values in table.conditions.items()}
+  outputs = serve(features=tf.constant(table.features), **conditions)
   return {name: value.numpy() for name, value in sorted(outputs.items())}
 
 
@@ -60,7 +64,8 @@ def main(argv):
     convention = metadata["config"]["data"].get("composition_convention", "chemical")
     skip = _ON_ERROR.value == "skip"
     loaded = io.load_features(_DATA.value, elements, feature_set, convention,
-                              skip_bad_rows=skip)
+                              skip_bad_rows=skip,
+                              condition_encoders=metadata.get("conditions") or [])
     table, bad = loaded if skip else (loaded, [])
     outputs = predict_table(version_dir, table)
     frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})

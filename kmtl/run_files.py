@@ -1,7 +1,8 @@
 """A run's working-directory files, each written and read here and nowhere else.
 
 - `config.json`: the `config.RunConfig` the run was started with;
-- `preprocessing.json`: the fitted scalers (feature names, means and scales, and per target its
+- `preprocessing.json`: the fitted scalers (feature names, test-condition encodings, means and
+  scales over the features then the encoded conditions, and per target its
   kind, transform, unit, mean and scale), which export puts inside the serving graph;
 - `history.jsonl`: one JSON line per epoch, the trainer's record;
 - `metrics.json`: the final result (test and validation metrics, how each task trained).
@@ -68,6 +69,7 @@ def preprocessing(prepared, data):
   """The fitted scalers as plain numbers: what `preprocessing.json` holds."""
   return {
       "feature_names": list(data.feature_names),
+      "conditions": prepared.condition_encoders,
       "feature_mean": prepared.feature_scaler.mean_.tolist(),
       "feature_scale": prepared.feature_scaler.scale_.tolist(),
       "targets": {name: {"kind": s.task.kind, "transform": s.task.transform, "unit": s.task.unit,

@@ -52,6 +52,14 @@ def _fractions_only(edit):
   return lambda frame: edit(frame.drop(columns="composition"))
 
 
+def _with_temperature(value):
+  def edit(frame):
+    frame["test_temperature_c"] = 25.0
+    frame.loc[2, "test_temperature_c"] = value
+    return frame
+  return edit
+
+
 def _datetime_column(frame):
   frame["vec"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(frame)), "D")
   return frame
@@ -106,6 +114,17 @@ CATALOGUE = [
      "--export_dir: FILE is a file, not a folder"),
     ("export_without_workdir", RUN, ["--export_dir=OUT"], None, 1,
      "--export_dir needs --workdir"),
+    ("unknown_condition_kind", RUN, ["--conditions=test_type:ordinal"], None, 1,
+     "--conditions: Invalid kind 'ordinal' for condition 'test_type'"),
+    ("missing_condition_column", RUN, ["--conditions=test_temperature_c"], None, 1,
+     "missing condition column(s) 'test_temperature_c'"),
+    ("conditions_with_average_repeats", RUN, ["--conditions=vec", "--average_repeats"], None,
+     1, "--average_repeats would mix measurements under other --conditions"),
+    ("condition_value_missing", RUN, ["--data=BAD.csv", "--conditions=test_temperature_c"],
+     _with_temperature(np.nan), 1, "row 3, column 'test_temperature_c': missing"),
+    ("condition_below_absolute_zero", RUN, ["--data=BAD.csv",
+                                            "--conditions=test_temperature_c"],
+     _with_temperature(-300.0), 1, "-300 is below absolute zero"),
     # --- kmtl.run: files that are not tables
     ("empty_file", RUN, ["--data=BAD.csv"], "", 1, "BAD"),
     ("header_only", RUN, ["--data=BAD.csv"], _head(0), 1, "BAD"),

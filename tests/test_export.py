@@ -10,11 +10,13 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from kmtl import config as config_lib
 from kmtl import experiment
 from kmtl import export
 from kmtl import exported
+from kmtl.data import conditions
 from kmtl.data import io
 from kmtl.data import schema
 from tests import helpers
@@ -234,3 +236,43 @@ def test_two_exports_started_at_once_both_succeed_under_consecutive_versions(tra
   for version in ("1", "2"):
     assert exported.read_metadata(str(model_dir / version))["feature_names"]
     assert (model_dir / version / "saved_model.pb").stat().st_size > 0
+
+
+def test_conditions_are_named_signature_inputs_and_predict_reads_them(tmp_path):
+  """A numeric condition (with its fill) and a categorical one enter the graph by name and
+  are encoded there as in training; predict passes them from the file's columns."""
+  frame = helpers.tiny_frame(per_task=40)
+  frame["test_temperature_c"] = np.where(np.arange(len(frame)) % 4 == 0, np.nan,
+                                         20.0 + np.arange(len(frame)))
+  frame["test_type"] = np.where(np.arange(len(frame)) % 2 == 0, "tension", "compression")
+  frame.to_csv(tmp_path / "tiny.csv", index=False)
+  specs = conditions.parse("test_temperature_c:numeric:25,test_type:categorical")
+  workdir = tmp_path / "run"
+  experiment.train_and_evaluate(config_lib.RunConfig(
+      data=config_lib.DataConfig(path=str(tmp_path / "tiny.csv"), conditions=specs),
+      train=config_lib.TrainConfig(epochs=1, jit_compile=False, summaries=False),
+      workdir=str(workdir)))
+  version = export.export_run(str(workdir), str(tmp_path / "serving"))
+  rows = frame.iloc[:6]
+  features = rows[list(schema.feature_names())].to_numpy(np.float32)
+  temperature = rows["test_temperature_c"].to_numpy(np.float32)
+  test_type = rows["test_type"].to_numpy().astype(object)
+  test_type[5] = "bending"  # outside the vocabulary: all zeros, as in evaluation
+  serve = tf.saved_model.load(version).signatures["serving_default"]
+  served = serve(features=tf.constant(features), test_temperature_c=tf.constant(temperature),
+                 test_type=tf.constant(test_type.astype(str)))
+  encoded = np.stack([np.nan_to_num(temperature, nan=25.0), test_type == "compression",
+                      test_type == "tension"], axis=1).astype(np.float32)
+  expected = _expected_outputs(workdir, np.concatenate([features, encoded], axis=1))
+  for name, values in expected.items():
+    np.testing.assert_allclose(served[name].numpy(), values, rtol=1e-5, atol=1e-5)
+  assert [c["name"] for c in exported.read_metadata(version)["conditions"]] == [
+      "test_temperature_c", "test_type"]
+
+  rows.to_csv(tmp_path / "in.csv", index=False)
+  result = subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={version}",
+                           f"--data={tmp_path / 'in.csv'}", f"--out={tmp_path / 'p.csv'}"],
+                          capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  predicted = pd.read_csv(tmp_path / "p.csv")
+  np.testing.assert_allclose(predicted["hardness"][:5], expected["hardness"][:5], rtol=1e-4)

@@ -16,6 +16,7 @@ from absl import logging
 import numpy as np
 import pandas as pd
 
+from kmtl.data import conditions as conditions_lib
 from kmtl.data import schema
 from kmtl.data import tables
 from kmtl.data import validation
@@ -34,6 +35,7 @@ class AlloyData:
   elements: tuple
   row_numbers: np.ndarray
   compositions: tuple = None
+  conditions: tuple = ()  # ((ConditionSpec, [N] values), ...): test conditions, kept apart
 
   @property
   def num_rows(self):
@@ -47,7 +49,14 @@ class AlloyData:
     digest.update(np.ascontiguousarray(self.features, np.float64).tobytes())
     for task in self.tasks:
       digest.update(np.ascontiguousarray(self.labels[task.name], np.float64).tobytes())
+    for spec, column in self.conditions:
+      digest.update(json.dumps([spec.name, spec.kind, spec.fill] + [
+          str(v) for v in column]).encode())
     return digest.hexdigest()
+
+  def condition_values(self):
+    """{condition name: [N] values}."""
+    return {spec.name: column for spec, column in self.conditions}
 
   def masks(self):
     """{task: [N] bool}, True where the row has a label for the task."""
@@ -98,14 +107,15 @@ def apply_filter(frame, expression, source):
 
 def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
          duplicates="keep", name=None, feature_set="composition", row_filter=None,
-         convention="alloy"):
+         convention="alloy", condition_specs=()):
   """Validates a table (a path or a DataFrame) into `AlloyData`.
 
   `row_filter` (a pandas query) keeps matching rows first; row numbers in later errors count
   the kept rows. `convention` is how compositions' bracket groups read
-  (`featurize.parse_composition`). Rows with no label for any task are dropped with a warning; duplicate rows (the same values in
-  every feature or composition column and every target column) are counted and kept or dropped
-  per `duplicates`.
+  (`featurize.parse_composition`); `condition_specs` name the test-condition columns
+  (kmtl/data/conditions.py). Rows with no label for any task are dropped with a warning;
+  duplicate rows (the same values in every feature, composition, condition and target
+  column) are counted and kept or dropped per `duplicates`.
 
   Raises:
     DataError: with a one-line message naming the file, row and column.
@@ -127,9 +137,11 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
   features, elements, compositions, feature_names = validation.feature_matrix(
       frame, feature_set, elements, name, convention)
   labels = {t.name: validation.labels(frame, t, name) for t in tasks}
+  condition_values = conditions_lib.values(frame, condition_specs, name)
   row_numbers = np.arange(1, len(frame) + 1)
 
-  keep = _kept_rows(frame, feature_names, labels, tasks, duplicates, name)
+  keep = _kept_rows(frame, list(feature_names) + list(condition_values), labels, tasks,
+                    duplicates, name)
   return AlloyData(
       features=features[keep].astype(np.float32),
       feature_names=tuple(feature_names),
@@ -138,6 +150,7 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
       elements=elements,
       row_numbers=row_numbers[keep],
       compositions=None if compositions is None else tuple(np.asarray(compositions)[keep]),
+      conditions=tuple((spec, condition_values[spec.name][keep]) for spec in condition_specs),
   )
 
 
@@ -165,20 +178,23 @@ def _kept_rows(frame, feature_names, labels, tasks, duplicates, name):
 
 @dataclasses.dataclass(frozen=True)
 class FeatureTable:
-  """Validated inputs for prediction: features [N, F], source row numbers and identifiers."""
+  """Validated inputs for prediction: features [N, F], test conditions {name: [N]}, source row
+  numbers and identifiers."""
   features: np.ndarray
   feature_names: tuple
   row_numbers: np.ndarray
   identifiers: dict
+  conditions: dict = dataclasses.field(default_factory=dict)
 
 
 IDENTIFIER_COLUMNS = ("id", "name") + validation.COMPOSITION_COLUMNS
 
 
 def load_features(source, elements, feature_set="composition", convention="alloy",
-                  skip_bad_rows=False):
-  """Validates a table's features only (no targets needed), for a fixed feature set and
-  element vocabulary (a trained model's: data of another feature set is refused).
+                  skip_bad_rows=False, condition_encoders=()):
+  """Validates a table's inputs only (no targets needed), for a fixed feature set, element
+  vocabulary and test conditions (a trained model's: data of another feature set, or a
+  category of a condition that the model never saw, is refused).
 
   With `skip_bad_rows`, rows that fail validation are left out instead; returns
   (FeatureTable of the good rows, [(row number, reason)]).
@@ -188,36 +204,46 @@ def load_features(source, elements, feature_set="composition", convention="alloy
       `skip_bad_rows`, or for a problem of the whole file such as a missing column).
   """
   frame, name = tables.read_table(source), os.fspath(source)
-  validate = lambda part: validation.feature_matrix(part, feature_set, tuple(elements), name,
-                                                    convention, for_model=True)
+  specs = [conditions_lib.ConditionSpec(e["name"], e["kind"], e["fill"])
+           for e in condition_encoders]
+
+  def validate(part):
+    features, _, _, names = validation.feature_matrix(part, feature_set, tuple(elements), name,
+                                                      convention, for_model=True)
+    values = conditions_lib.values(part, specs, name)
+    conditions_lib.check_known(condition_encoders, values, name)
+    return features, names, values
+
   try:
-    features, _, _, names = validate(frame)
+    features, names, values = validate(frame)
     bad = []
   except DataError:
     if not skip_bad_rows:
       raise
-    features, names, frame, bad = _good_rows(frame, validate, name)
+    features, names, values, frame, bad = _good_rows(frame, validate, name)
   identifiers = {c: frame[c].to_numpy() for c in IDENTIFIER_COLUMNS if c in frame.columns}
   table = FeatureTable(features.astype(np.float32), tuple(names),
-                       frame.index.to_numpy() + 1, identifiers)
+                       frame.index.to_numpy() + 1, identifiers, values)
   return (table, bad) if skip_bad_rows else table
 
 
 def _good_rows(frame, validate, name):
-  """Validates row by row: (features and names of the good rows, those rows, [(row, reason)]).
-  A problem that every row has (a missing column) is raised as for the whole file."""
+  """Validates row by row: (features, names and conditions of the good rows, those rows,
+  [(row, reason)]). A problem that every row has (a missing column) is raised as for the
+  whole file."""
   good, bad, names = [], [], None
   for position in range(len(frame)):
     try:
-      features, _, _, names = validate(frame.iloc[[position]].reset_index(drop=True))
-      good.append((position, features[0]))
+      features, names, values = validate(frame.iloc[[position]].reset_index(drop=True))
+      good.append((position, features[0], values))
     except DataError as e:
       reason = re.sub(r"\brow 1\b", f"row {position + 1}", str(e), count=1)
       bad.append((position + 1, reason.removeprefix(f"{name}: ")))
   if not good:
     validate(frame)  # raises the first row's error, or the whole file's
-  kept = frame.iloc[[p for p, _ in good]]
-  return np.stack([f for _, f in good]), names, kept, bad
+  kept = frame.iloc[[p for p, _, _ in good]]
+  values = {key: np.concatenate([v[key] for _, _, v in good]) for key in good[0][2]}
+  return np.stack([f for _, f, _ in good]), names, values, kept, bad
 
 
 def load_from_config(config):
@@ -228,10 +254,10 @@ def load_from_config(config):
     return load(frame, config.tasks, config.elements, config.duplicates,
                 name=f"synthetic default (seed {config.synthetic_seed})",
                 feature_set=config.feature_set, row_filter=config.row_filter,
-                convention=config.composition_convention)
+                convention=config.composition_convention, condition_specs=config.conditions)
   data = load(config.path, config.tasks, config.elements, config.duplicates,
               feature_set=config.feature_set, row_filter=config.row_filter,
-              convention=config.composition_convention)
+              convention=config.composition_convention, condition_specs=config.conditions)
   if config.average_repeats:
     before = data.num_rows
     data = average_repeats(data)

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 # scikit-learn is imported where it is used: bad data is reported without paying for it.
 
+from kmtl.data import conditions
 from kmtl.data import schema
 from kmtl.data import tables
 
@@ -143,6 +144,9 @@ class PreparedData:
   row_split: np.ndarray
   feature_scaler: object  # a fitted sklearn.preprocessing.StandardScaler
   target_scalers: dict
+  # The model's inputs: the data's features, then the encoded test conditions.
+  input_names: tuple = ()
+  condition_encoders: list = dataclasses.field(default_factory=list)
 
   def split(self, name):
     return getattr(self, name)
@@ -194,8 +198,14 @@ def prepare(data, val_fraction, test_fraction, seed, group_split=False):
   `PreparedData`."""
   row_split = row_splits(data, val_fraction, test_fraction, seed, group_split)
   train_rows = row_split == TRAIN
+  specs = [spec for spec, _ in data.conditions]
+  encoders = conditions.encoders(specs, data.condition_values(), train_rows)
+  encoded, encoded_names = conditions.encode(encoders, data.condition_values(), data.num_rows)
+  inputs = np.concatenate([data.features, encoded.astype(data.features.dtype)], axis=1) \
+      if encoders else data.features
   from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
-  feature_scaler = preprocessing.StandardScaler().fit(data.features[train_rows])
+  feature_scaler = preprocessing.StandardScaler().fit(inputs[train_rows])
+  input_names = tuple(data.feature_names) + tuple(encoded_names)
   target_scalers = {}
   for task in data.tasks:
     y = data.labels[task.name]
@@ -208,8 +218,8 @@ def prepare(data, val_fraction, test_fraction, seed, group_split=False):
       y = target_scalers[task.name].transform(data.labels[task.name][rows])
       masks[task.name] = (~np.isnan(y)).astype(np.float32)
       labels[task.name] = np.nan_to_num(y, nan=0.0).astype(np.float32)
-    features = feature_scaler.transform(data.features[rows]).astype(np.float32)
+    features = feature_scaler.transform(inputs[rows]).astype(np.float32)
     return SplitArrays(features, labels, masks)
 
   return PreparedData(arrays(TRAIN), arrays(VAL), arrays(TEST), row_split, feature_scaler,
-                      target_scalers)
+                      target_scalers, input_names, encoders)

@@ -18,6 +18,10 @@ from kmtl.data import schema
 from kmtl.data import tables
 
 TRAIN, VAL, TEST = 0, 1, 2
+# The least scale of a column of shares in [0, 1] (element fractions, one-hot conditions): an
+# element a few training alloys hold a trace of would otherwise put an alloy with 20 at.% of
+# it thousands of standard deviations out. Common elements (spread ~0.14) are unaffected.
+SHARE_SCALE_FLOOR = 0.05
 SPLIT_NAMES = ("train", "val", "test")
 UNASSIGNED = -1
 
@@ -206,6 +210,8 @@ def prepare(data, val_fraction, test_fraction, seed, group_split=False):
   from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
   feature_scaler = preprocessing.StandardScaler().fit(inputs[train_rows])
   input_names = tuple(data.feature_names) + tuple(encoded_names)
+  shares = [i for i, n in enumerate(input_names) if n in data.elements or "=" in n]
+  feature_scaler.scale_[shares] = np.maximum(feature_scaler.scale_[shares], SHARE_SCALE_FLOOR)
   target_scalers = {}
   for task in data.tasks:
     y = data.labels[task.name]

@@ -1,5 +1,7 @@
 """Splits: disjoint, covering, stratified, seeded; scalers see training rows only."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,6 +78,24 @@ def test_scalers_fit_on_training_rows_only():
   np.testing.assert_array_equal(changed.row_split, prepared.row_split)
   np.testing.assert_allclose(changed.feature_scaler.mean_, prepared.feature_scaler.mean_)
   assert changed.target_scalers["hardness"].mean == scaler.mean
+
+
+def test_a_rare_element_is_scaled_by_at_least_the_floor():
+  """A trace of Fe in one training alloy would make Fe's spread ~1e-5; the floor keeps a test
+  alloy with 30 at.% Fe a few standard deviations out, and leaves common elements alone."""
+  data = io.load(synthetic.generate(seed=0).iloc[:3000])
+  prepared = splits.prepare(data, 0.1, 0.2, seed=0)
+  train = prepared.row_split == splits.TRAIN
+  features = data.features.copy()
+  fe = data.feature_names.index("Fe")
+  features[:, fe] = 0.0
+  features[np.flatnonzero(train)[0], fe] = 0.001
+  features[np.flatnonzero(prepared.row_split == splits.TEST)[0], fe] = 0.3
+  rare = splits.prepare(dataclasses.replace(data, features=features), 0.1, 0.2, seed=0)
+  assert rare.feature_scaler.scale_[fe] == splits.SHARE_SCALE_FLOOR
+  assert np.abs(rare.test.features[:, fe]).max() == pytest.approx(0.3 / 0.05, rel=1e-3)
+  np.testing.assert_allclose(prepared.feature_scaler.scale_, data.features[train].std(axis=0),
+                             rtol=1e-4)  # every reference column's spread is above the floor
 
 
 def test_target_round_trip_and_missing_labels():

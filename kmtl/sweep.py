@@ -72,7 +72,11 @@ def gradient_boosting_run(cfg):
 def _run_cell(cell, threads):
   """Worker process body: train the cell and write its file, or write it as failed."""
   import resource  # pylint: disable=g-import-not-at-top
+  from absl import logging  # pylint: disable=g-import-not-at-top
   from kmtl import quiet  # pylint: disable=g-import-not-at-top
+  # The study checked and loaded the data once, with its warnings; a cell's outcome is its
+  # file, so workers print errors only.
+  logging.set_verbosity(logging.ERROR)
   tf = quiet.import_tensorflow()
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
   tf.config.threading.set_intra_op_parallelism_threads(threads)

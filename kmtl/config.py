@@ -38,7 +38,8 @@ class DataConfig:
       alloy never leak between train and test).
     average_repeats: collapse repeated compositions into one row with averaged labels.
     feature_set: "composition" (element fractions + the six descriptors), "descriptors" (the
-      six only, from their columns or from compositions) or a tuple of numeric column names.
+      six only), "magpie" (the six and composition statistics), "composition+magpie", or a
+      tuple of numeric column names.
     row_filter: a pandas query keeping matching rows, e.g. room-temperature hardness only.
     composition_convention: how a bracket group's amount applies, "alloy" (its contents are
       normalised and scaled to it) or "chemical" (they are multiplied by it).
@@ -68,10 +69,9 @@ class DataConfig:
       raise ValueError(f"Invalid value for `--composition_convention`: "
                        f"{self.composition_convention!r}. Expected one of "
                        f"{list(schema.COMPOSITION_CONVENTIONS)}.")
-    if isinstance(self.feature_set, str) and self.feature_set not in ("composition",
-                                                                      "descriptors"):
-      raise ValueError(f"Invalid value for `--features`: {self.feature_set!r}. Expected "
-                       "composition, descriptors or a comma-separated list of columns.")
+    if isinstance(self.feature_set, str) and self.feature_set not in schema.FEATURE_SETS:
+      raise ValueError(f"Invalid value for `--features`: {self.feature_set!r}. Expected one "
+                       f"of {list(schema.FEATURE_SETS)} or a comma-separated list of columns.")
     if self.val_fraction + self.test_fraction >= 1.0:
       raise ValueError("`val_fraction + test_fraction` must leave rows to train on. Received: "
                        f"{self.val_fraction} + {self.test_fraction}")

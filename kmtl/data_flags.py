@@ -32,7 +32,9 @@ class DataFlags:
         "Element vocabulary of the fraction features (comma-separated), or 'auto'.")
     self.features = flags.DEFINE_string(
         "features", "composition", "Feature set: composition (element fractions + "
-        "descriptors), descriptors (the six only), or a comma-separated list of numeric columns.")
+        "descriptors), descriptors (the six only), magpie (the six and statistics of element "
+        "properties over the composition), composition+magpie, or a comma-separated list of "
+        "numeric columns.")
     self.convention = flags.DEFINE_enum(
         "composition_convention", "alloy", list(schema.COMPOSITION_CONVENTIONS),
         "How the amount after a bracket group in a composition applies: alloy "

@@ -2,6 +2,7 @@
 here once for every entry point; errors name the flag."""
 
 from kmtl.config import TASK_WEIGHTINGS
+from kmtl.data import schema
 
 
 def _scalar(text):
@@ -61,9 +62,9 @@ def parse_task_weights(text):
 
 
 def parse_feature_set(text):
-  """`--features` text -> "composition", "descriptors" or a tuple of column names."""
+  """`--features` text -> a name in `schema.FEATURE_SETS` or a tuple of column names."""
   text = text.strip()
-  if text in ("composition", "descriptors"):
+  if text in schema.FEATURE_SETS:
     return text
   columns = tuple(c.strip() for c in text.split(",") if c.strip())
   if not columns:

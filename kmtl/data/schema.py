@@ -42,6 +42,8 @@ REGRESSION = "regression"
 BINARY = "binary"
 KINDS = (REGRESSION, BINARY)
 TRANSFORMS = ("none", "log")
+# Named feature sets (kmtl/data/validation.py); a tuple of column names is the other kind.
+FEATURE_SETS = ("composition", "descriptors", "magpie", "composition+magpie")
 
 
 class SchemaError(ValueError):

@@ -5,6 +5,7 @@ from absl import logging
 import numpy as np
 
 from kmtl.data import featurize as featurize_lib
+from kmtl.data import magpie
 from kmtl.data import schema
 from kmtl.data import tables
 
@@ -80,19 +81,39 @@ def _features(frame, elements, source, convention="alloy", for_model=False):
           tuple(str(t) for t in texts))
 
 
-FEATURE_SETS = ("composition", "descriptors")
+def _magpie_statistics(fractions, elements, source):
+  values, lacking = magpie.statistics(fractions, elements, featurize_lib.element_table())
+  if lacking:
+    row, element, prop = lacking
+    raise tables.DataError(f"{source}: row {row + 1}: element {element!r} has no {prop} in "
+                           "the element table, which the magpie features need")
+  return values
 
 
 def feature_matrix(frame, feature_set, elements, source, convention="alloy", for_model=False):
   """(features [N, F], element vocabulary, compositions or None, feature names) of one of the
   feature sets: "composition" (fractions + descriptors), "descriptors" (the six, read from
-  their columns or computed from compositions) or a tuple of numeric column names.
-  `convention` is how compositions' bracket groups read (`featurize.parse_composition`);
-  `for_model`: the features are for a trained model, whose element vocabulary is fixed."""
-  if feature_set == "composition":
+  their columns or computed from compositions), "magpie" (the six and the statistics of
+  kmtl/data/magpie.py), "composition+magpie" (fractions, the six and the statistics) or a
+  tuple of numeric column names. `convention` is how compositions' bracket groups read
+  (`featurize.parse_composition`); `for_model`: the features are for a trained model, whose
+  element vocabulary is fixed."""
+  if feature_set in ("composition", "composition+magpie"):
     features, elements, compositions = _features(frame, elements, source, convention,
                                                  for_model)
-    return features, elements, compositions, schema.feature_names(elements)
+    names = schema.feature_names(elements)
+    if feature_set == "composition+magpie":
+      stats = _magpie_statistics(features[:, :len(elements)], elements, source)
+      features, names = np.concatenate([features, stats], axis=1), names + magpie.feature_names()
+    return features, elements, compositions, names
+  if feature_set == "magpie":
+    if not any(c in frame.columns for c in COMPOSITION_COLUMNS):
+      raise tables.missing_column_error(source, ["composition"], frame.columns, "feature")
+    features, present, compositions = _features(frame, "auto", source, convention)
+    stats = _magpie_statistics(features[:, :len(present)], present, source)
+    names = schema.DESCRIPTOR_NAMES + magpie.feature_names()
+    return (np.concatenate([features[:, len(present):], stats], axis=1), (), compositions,
+            names)
   if feature_set == "descriptors":
     names = schema.DESCRIPTOR_NAMES
     if all(c in frame.columns for c in names):
@@ -114,6 +135,10 @@ def feature_set_of(feature_names):
   """(feature set, element vocabulary) that produced `feature_names` (a trained model's)."""
   names = tuple(feature_names)
   n = len(schema.DESCRIPTOR_NAMES)
+  statistics = magpie.feature_names()
+  if names[-len(statistics):] == statistics:
+    base, composition = feature_set_of(names[:-len(statistics)])
+    return ("magpie", ()) if base == "descriptors" else ("composition+magpie", composition)
   if names == schema.DESCRIPTOR_NAMES:
     return "descriptors", ()
   if names[-n:] == schema.DESCRIPTOR_NAMES and names[:-n]:

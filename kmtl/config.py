@@ -135,13 +135,11 @@ class TrainConfig:
     epochs, learning_rate, batch_size: Adam's schedule.
     patience: epochs without validation improvement before stopping; min_delta the improvement
       that counts.
-    stopping: what a multi-task model's early stopping watches: `mean_val_loss` (the mean of
-      the per-task validation losses) or `relative_val_loss` (the mean of each task's
-      validation loss divided by its first-epoch value); see kmtl/early_stopping.py.
+    stopping: what a multi-task model's early stopping watches: `mean_val_loss` or
+      `relative_val_loss` (kmtl/early_stopping.py).
     grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls
       (the loop measured faster on a 2-core CPU: tools/bench_train.py).
-    jit_compile: compile the training steps with XLA (falls back, logged, where XLA refuses
-      an op).
+    jit_compile: compile the training steps with XLA (logged fallback where XLA refuses).
     steps_per_call: training steps per graph call; 0 runs the whole epoch in one call.
     strategy: `default` (one device), `mirrored` (every local GPU, or the logical CPUs) or
       `multiworker` (TF_CONFIG's cluster): see kmtl/distribute.py.

@@ -4,9 +4,9 @@
 used). The data goes through the same validation as training: either every feature column of
 the model's schema or a `composition` (or `formula`) column, featurized over the model's element
 vocabulary, plus the model's test-condition columns, if any (a category the model never saw
-in training is a bad row). The output holds the source row number, any identifier columns (`id`, `name`,
-`composition`, `formula`) and one column per model output, in original units; it is written
-atomically (CSV or Parquet by extension).
+in training is a bad row). The output holds the source row number, any identifier columns
+(`id`, `name`, `composition`, `formula`) and one column per model output, in original units;
+it is written atomically (CSV or Parquet by extension).
 """
 
 import os

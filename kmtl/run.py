@@ -126,6 +126,7 @@ def main(argv):
     splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                       cfg.data.group_split)  # degenerate tasks and empty splits
     if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
+      quiet.import_tensorflow()
       from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
       registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   except (ValueError, io.DataError) as e:

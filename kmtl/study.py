@@ -142,6 +142,7 @@ def _check_grid(configs):
       config_lib.TrainConfig(arch=c.arch, surgery=c.surgery)
       config_lib.ImbalanceConfig(methods=c.imbalance)
       if c.surgery_args:
+        quiet.import_tensorflow()
         from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
         registry.create(c.surgery, **dict(c.surgery_args))
     except ValueError as e:

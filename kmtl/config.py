@@ -44,6 +44,7 @@ class DataConfig:
     composition_convention: how a bracket group's amount applies, "alloy" (its contents are
       normalised and scaled to it) or "chemical" (they are multiplied by it).
     conditions: `ConditionSpec`s of test-condition inputs (kmtl/data/conditions.py).
+    cv: (number of folds, held-out fold) for a k-fold split; () for the seeded split.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -59,6 +60,7 @@ class DataConfig:
   row_filter: str = None
   composition_convention: str = "alloy"
   conditions: tuple = ()
+  cv: tuple = ()
 
   def __post_init__(self):
     for name in ("val_fraction", "test_fraction"):
@@ -77,6 +79,8 @@ class DataConfig:
                        f"{self.val_fraction} + {self.test_fraction}")
     if self.conditions and self.average_repeats:
       raise ValueError("--average_repeats would mix measurements under other --conditions")
+    if self.cv and not (len(self.cv) == 2 and self.cv[0] >= 2 and 0 <= self.cv[1] < self.cv[0]):
+      raise ValueError(f"--cv needs 2 or more folds and --cv_fold one of them. Received: {self.cv}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,12 +137,10 @@ class TrainConfig:
     surgery_kwargs: ((name, value), ...) hyper-parameters of the method.
     task_weights: "equal", "inverse_count" (from training label counts) or a tuple of numbers.
     epochs, learning_rate, batch_size: Adam's schedule.
-    patience: epochs without validation improvement before stopping; min_delta the improvement
-      that counts.
+    patience, min_delta: epochs without an improvement of min_delta before stopping.
     stopping: what a multi-task model's early stopping watches: `mean_val_loss` or
       `relative_val_loss` (kmtl/early_stopping.py).
-    grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls
-      (the loop measured faster on a 2-core CPU: tools/bench_train.py).
+    grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls.
     jit_compile: compile the training steps with XLA (logged fallback where XLA refuses).
     steps_per_call: training steps per graph call; 0 runs the whole epoch in one call.
     strategy: `default` (one device), `mirrored` (every local GPU, or the logical CPUs) or

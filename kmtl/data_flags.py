@@ -57,6 +57,10 @@ class DataFlags:
     self.group_split = flags.DEFINE_bool(
         "group_split", True, "Split by canonical composition, so repeated measurements of one "
         "alloy never sit in two splits (--nogroup_split: split rows independently).")
+    self.cv = flags.DEFINE_integer(
+        "cv", 0, "K-fold cross-validation: the test split is one of K folds of the canonical "
+        "compositions (a fixed partition); 0 for the seeded split.")
+    self.cv_fold = flags.DEFINE_integer("cv_fold", 0, "With --cv: the held-out fold.")
     self.average_repeats = flags.DEFINE_bool(
         "average_repeats", False, "Average repeated measurements of a composition into one row.")
 
@@ -79,7 +83,8 @@ class DataFlags:
         group_split=self.group_split.value, average_repeats=self.average_repeats.value,
         feature_set=parsing.parse_feature_set(self.features.value),
         row_filter=self.row_filter.value, composition_convention=self.convention.value,
-        conditions=self.parsed_conditions())
+        conditions=self.parsed_conditions(),
+        cv=(self.cv.value, self.cv_fold.value) if self.cv.value else ())
 
   def parsed_conditions(self):
     try:

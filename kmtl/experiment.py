@@ -182,7 +182,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     check_resume_data(cfg, data)
     _clean_leftovers(cfg.workdir)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
-                            cfg.data.group_split)
+                            cfg.data.group_split, cfg.data.cv)
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                              len(prepared.input_names), cfg.model)

@@ -124,7 +124,7 @@ def main(argv):
     # Data errors come before TensorFlow is imported, so they print nothing but their line.
     data = io.load_from_config(cfg.data)
     splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
-                      cfg.data.group_split)  # degenerate tasks and empty splits
+                      cfg.data.group_split, cfg.data.cv)  # degenerate tasks, empty splits
     if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
       quiet.import_tensorflow()
       from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top

@@ -1,8 +1,9 @@
 """The negative-transfer study: `kmtl study --out=study [--flagfile=flags/study.cfg]` (also
 `python -m kmtl.study`, or `python -m kmtl.reproduce` as before).
 
-Trains every configuration of the grid with every seed (cells in parallel worker processes),
-writes each finished cell to `OUT/cells/` at once with the settings it ran with (an
+Trains every configuration of the grid with every seed (cells in parallel worker processes;
+with `--cv=K`, the cells of a configuration are the K folds of one K-fold split, fold k with
+seed k), writes each finished cell to `OUT/cells/` at once with the settings it ran with (an
 interrupted sweep resumes by skipping them; a cell that failed is recorded with its reason and
 kept, `--retry_failed` runs it again; resuming with other settings is refused, naming them,
 unless `--fresh`), then reports per task and configuration the mean and 95% CI over seeds, the
@@ -19,6 +20,7 @@ product (`independent` only with `none`). `gbm` adds the gradient-boosting basel
 row, on the same splits.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -109,8 +111,9 @@ def report(out, cells, tasks):
   rows = verdicts.summarize(cells, tasks, kinds, headline, _ALPHA.value)
   family = sum("p_holm" in r for r in rows)
   seeds = len({s for _, s in cells})
+  runs = f"{seeds} folds of a {seeds}-fold split" if _DATA_FLAGS.cv.value else f"{seeds} seeds"
   table = "\n".join([
-      f"{seeds} seeds; paired t-tests against STL, Holm-corrected over the {family} headline "
+      f"{runs}; paired t-tests against STL, Holm-corrected over the {family} headline "
       f"comparisons (alpha {_ALPHA.value}); multi-task early stopping: {_STOPPING.value}.", "",
       verdicts.markdown_table(rows, headline)] +
       (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []))
@@ -158,15 +161,23 @@ def _plan(configs):
     raise ValueError("--seeds, --jobs and --threads must be >= 1")
   _check_grid(configs)
   data = _DATA_FLAGS.data_config()
+  if data.cv and (flags.FLAGS["seeds"].present or flags.FLAGS["cv_fold"].present):
+    raise ValueError("--cv: the cells are the K folds (each with its index as seed); drop "
+                     "--seeds and --cv_fold")
+  seeds = range(data.cv[0] if data.cv else _SEEDS.value)
+  # With --cv, cell `seed` holds out fold `seed`.
+  cell_data = {s: dataclasses.replace(data, cv=(data.cv[0], s)) if data.cv else data
+               for s in seeds}
   loaded = io.load_from_config(data)
-  for seed in range(_SEEDS.value):  # degenerate tasks and empty splits fail here, not per cell
-    splits.row_splits(loaded, data.val_fraction, data.test_fraction, seed, data.group_split)
+  for seed in seeds:  # degenerate tasks and empty splits fail here, not per cell
+    d = cell_data[seed]
+    splits.row_splits(loaded, d.val_fraction, d.test_fraction, seed, d.group_split, d.cv)
   fingerprint = loaded.fingerprint()
   cells_dir = os.path.join(_OUT.value, "cells")
   plan = []
   for c in configs:
-    for seed in range(_SEEDS.value):
-      cfg = run_config(c, data, seed)
+    for seed in seeds:
+      cfg = run_config(c, cell_data[seed], seed)
       plan.append(sweep.Cell(c.name, seed, cfg, sweep.settings(cfg, fingerprint),
                              sweep.cell_path(cells_dir, c.name, seed)))
   return plan

@@ -62,7 +62,7 @@ def gradient_boosting_run(cfg):
   experiment.set_seeds(cfg.seed)
   data = io.load_from_config(cfg.data)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
-                            cfg.data.group_split)
+                            cfg.data.group_split, cfg.data.cv)
   return {"arch": "gbm", "surgery": "none", "seed": cfg.seed, "imbalance": [],
           "test": gbm.gradient_boosting(prepared, data.tasks, cfg.seed),
           "val": gbm.gradient_boosting(prepared, data.tasks, cfg.seed, split="val"),

@@ -125,6 +125,11 @@ CATALOGUE = [
     ("condition_below_absolute_zero", RUN, ["--data=BAD.csv",
                                             "--conditions=test_temperature_c"],
      _with_temperature(-300.0), 1, "-300 is below absolute zero"),
+    ("one_fold", RUN, ["--cv=1"], None, 1, "--cv needs 2 or more folds"),
+    ("held_out_fold_outside", RUN, ["--cv=5", "--cv_fold=5"], None, 1,
+     "--cv_fold one of them. Received: (5, 5)"),
+    ("more_folds_than_compositions", RUN, ["--cv=500"], None, 1,
+     "--cv=500: the data has only"),
     # --- kmtl.run: files that are not tables
     ("empty_file", RUN, ["--data=BAD.csv"], "", 1, "BAD"),
     ("header_only", RUN, ["--data=BAD.csv"], _head(0), 1, "BAD"),
@@ -174,6 +179,8 @@ CATALOGUE = [
     ("study_degenerate_task", STUDY, ["--out=OUT", "--data=BAD.csv"], _labels("amorphous", 1.0), 1,
      "binary task 'amorphous'"),
     ("study_out_is_a_file", STUDY, ["--out=FILE"], None, 1, "FILE"),
+    ("study_folds_and_seeds", STUDY, ["--out=OUT", "--cv=3", "--seeds=2"], None, 1,
+     "--cv: the cells are the K folds"),
     # --- kmtl.predict (the model is checked before the data, the data before TensorFlow)
     ("predict_without_model", PREDICT, ["--data=DATA", "--out=OUT/p.csv"], None, 1,
      "--model is required"),

@@ -22,6 +22,7 @@ TRAIN, VAL, TEST = 0, 1, 2
 # element a few training alloys hold a trace of would otherwise put an alloy with 20 at.% of
 # it thousands of standard deviations out. Common elements (spread ~0.14) are unaffected.
 SHARE_SCALE_FLOOR = 0.05
+FOLD_SEED = 0  # cross-validation folds are one fixed partition; runs differ by their seed
 SPLIT_NAMES = ("train", "val", "test")
 UNASSIGNED = -1
 
@@ -184,11 +185,44 @@ def _check_every_split_has_labels(data, row_split):
           "(add labels, or change --val_fraction and --test_fraction)")
 
 
-def row_splits(data, val_fraction, test_fraction, seed, group_split=False):
-  """Each row's split of `AlloyData` (by canonical composition with `group_split`); a
-  `DataError` naming the task if one cannot be learned or lacks labels in some split."""
-  _check_informative(data.labels, data.tasks)
+def fold_of_rows(data, num_folds, group_split=True):
+  """[N] fold (0 .. num_folds - 1) of every row: the canonical compositions (rows, without
+  `group_split`) dealt into folds by a shuffle of fixed seed, the same for every run."""
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+  groups = data.groups() if group_split else np.arange(data.num_rows)
+  unique = np.unique(groups)
+  if len(unique) < num_folds:
+    raise tables.DataError(f"--cv={num_folds}: the data has only {len(unique)} "
+                           f"{'compositions' if group_split else 'rows'}")
+  fold = np.empty(int(groups.max()) + 1, np.int64)
+  splitter = model_selection.KFold(num_folds, shuffle=True, random_state=FOLD_SEED)
+  for k, (_, held_out) in enumerate(splitter.split(unique)):
+    fold[unique[held_out]] = k
+  return fold[groups]
+
+
+def _cross_validation_splits(data, cv, val_fraction, seed, group_split):
+  """Fold `cv[1]` of `cv[0]` is the test split; validation rows come from the other folds,
+  `val_fraction` of each task's labels there, grouped like the folds."""
+  num_folds, held_out = cv
+  test = fold_of_rows(data, num_folds, group_split) == held_out
+  rest = {name: np.where(test, np.nan, y) for name, y in data.labels.items()}
   if group_split:
+    row_split = assign_grouped_splits(rest, data.tasks, data.groups(), val_fraction, 0.0, seed)
+  else:
+    row_split = assign_splits(rest, data.tasks, val_fraction, 0.0, seed)
+  row_split[test] = TEST
+  return row_split
+
+
+def row_splits(data, val_fraction, test_fraction, seed, group_split=False, cv=()):
+  """Each row's split of `AlloyData` (by canonical composition with `group_split`; with `cv`,
+  (number of folds, held-out fold), the held-out fold is the test split); a `DataError`
+  naming the task if one cannot be learned or lacks labels in some split."""
+  _check_informative(data.labels, data.tasks)
+  if cv:
+    row_split = _cross_validation_splits(data, cv, val_fraction, seed, group_split)
+  elif group_split:
     row_split = assign_grouped_splits(data.labels, data.tasks, data.groups(), val_fraction,
                                       test_fraction, seed)
   else:
@@ -197,10 +231,10 @@ def row_splits(data, val_fraction, test_fraction, seed, group_split=False):
   return row_split
 
 
-def prepare(data, val_fraction, test_fraction, seed, group_split=False):
+def prepare(data, val_fraction, test_fraction, seed, group_split=False, cv=()):
   """Splits `AlloyData` (see `row_splits`), fits the scalers on the training rows and returns
   `PreparedData`."""
-  row_split = row_splits(data, val_fraction, test_fraction, seed, group_split)
+  row_split = row_splits(data, val_fraction, test_fraction, seed, group_split, cv)
   train_rows = row_split == TRAIN
   specs = [spec for spec, _ in data.conditions]
   encoders = conditions.encoders(specs, data.condition_values(), train_rows)

@@ -178,3 +178,22 @@ def test_too_few_labels_for_the_split_names_the_counts():
   with pytest.raises(io.DataError, match=r"task 'hardness' has 2 labelled rows, split "
                                          r"\d train / \d validation / \d test"):
     splits.prepare(_small(hardness, [0.0, 1.0, 0.0, 1.0, 0.0], rows=5), 0.1, 0.2, seed=0)
+
+
+def test_k_fold_splits_hold_out_each_composition_once():
+  data = io.load(synthetic.generate(seed=0).iloc[:3000])
+  folds = splits.fold_of_rows(data, 4)
+  groups = data.groups()
+  assert all(len(set(folds[groups == g])) == 1 for g in np.unique(groups)[:200])
+  assert np.bincount(folds).min() > 0.2 * data.num_rows
+  tested = np.zeros(data.num_rows, int)
+  for k in range(4):
+    row_split = splits.row_splits(data, 0.1, 0.2, seed=k, group_split=True, cv=(4, k))
+    np.testing.assert_array_equal(row_split == splits.TEST, folds == k)
+    assert not ((row_split == splits.VAL) & (folds == k)).any()
+    assert set(np.unique(row_split)) == {splits.TRAIN, splits.VAL, splits.TEST}
+    tested += row_split == splits.TEST
+  assert (tested == 1).all()
+  # One fixed partition: the seed draws validation rows, never the folds.
+  other = splits.row_splits(data, 0.1, 0.2, seed=9, group_split=True, cv=(4, 1))
+  np.testing.assert_array_equal(other == splits.TEST, folds == 1)

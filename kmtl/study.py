@@ -152,6 +152,22 @@ def _check_grid(configs):
       raise ValueError(f"--grid: {c.name}: {e}") from None
 
 
+def _cell_data(data):
+  """{seed: the DataConfig of the cells with that seed}: `data` for each of --seeds, or with
+  --cv=K the K folds, cell k holding out fold k."""
+  if not data.cv:
+    return {seed: data for seed in range(_SEEDS.value)}
+  clashing = []
+  if flags.FLAGS["seeds"].present and _SEEDS.value != data.cv[0]:
+    clashing.append(f"--seeds={_SEEDS.value}")
+  if flags.FLAGS["cv_fold"].present:
+    clashing.append("--cv_fold")
+  if clashing:
+    raise ValueError(f"--cv={data.cv[0]}: the cells are its {data.cv[0]} folds, each with its "
+                     f"index as seed; drop {' and '.join(clashing)}")
+  return {k: dataclasses.replace(data, cv=(data.cv[0], k)) for k in range(data.cv[0])}
+
+
 def _plan(configs):
   """Every cell of the grid, after checking flags and data; raises ValueError on bad input."""
   if not _OUT.value:
@@ -161,23 +177,16 @@ def _plan(configs):
     raise ValueError("--seeds, --jobs and --threads must be >= 1")
   _check_grid(configs)
   data = _DATA_FLAGS.data_config()
-  if data.cv and (flags.FLAGS["seeds"].present or flags.FLAGS["cv_fold"].present):
-    raise ValueError("--cv: the cells are the K folds (each with its index as seed); drop "
-                     "--seeds and --cv_fold")
-  seeds = range(data.cv[0] if data.cv else _SEEDS.value)
-  # With --cv, cell `seed` holds out fold `seed`.
-  cell_data = {s: dataclasses.replace(data, cv=(data.cv[0], s)) if data.cv else data
-               for s in seeds}
+  cell_data = _cell_data(data)
   loaded = io.load_from_config(data)
-  for seed in seeds:  # degenerate tasks and empty splits fail here, not per cell
-    d = cell_data[seed]
+  for seed, d in cell_data.items():  # degenerate tasks and empty splits fail here, not per cell
     splits.row_splits(loaded, d.val_fraction, d.test_fraction, seed, d.group_split, d.cv)
   fingerprint = loaded.fingerprint()
   cells_dir = os.path.join(_OUT.value, "cells")
   plan = []
   for c in configs:
-    for seed in seeds:
-      cfg = run_config(c, cell_data[seed], seed)
+    for seed, d in cell_data.items():
+      cfg = run_config(c, d, seed)
       plan.append(sweep.Cell(c.name, seed, cfg, sweep.settings(cfg, fingerprint),
                              sweep.cell_path(cells_dir, c.name, seed)))
   return plan

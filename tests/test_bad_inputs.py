@@ -180,7 +180,7 @@ CATALOGUE = [
      "binary task 'amorphous'"),
     ("study_out_is_a_file", STUDY, ["--out=FILE"], None, 1, "FILE"),
     ("study_folds_and_seeds", STUDY, ["--out=OUT", "--cv=3", "--seeds=2"], None, 1,
-     "--cv: the cells are the K folds"),
+     "--cv=3: the cells are its 3 folds"),
     # --- kmtl.predict (the model is checked before the data, the data before TensorFlow)
     ("predict_without_model", PREDICT, ["--data=DATA", "--out=OUT/p.csv"], None, 1,
      "--model is required"),

@@ -138,8 +138,7 @@ class TrainConfig:
     task_weights: "equal", "inverse_count" (from training label counts) or a tuple of numbers.
     epochs, learning_rate, batch_size: Adam's schedule.
     patience, min_delta: epochs without an improvement of min_delta before stopping.
-    stopping: what a multi-task model's early stopping watches: `mean_val_loss` or
-      `relative_val_loss` (kmtl/early_stopping.py).
+    stopping: `mean_val_loss` or `relative_val_loss` (kmtl/early_stopping.py).
     grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls.
     jit_compile: compile the training steps with XLA (logged fallback where XLA refuses).
     steps_per_call: training steps per graph call; 0 runs the whole epoch in one call.
@@ -147,9 +146,8 @@ class TrainConfig:
       `multiworker` (TF_CONFIG's cluster): see kmtl/distribute.py.
     summaries: compute per-epoch training-split metrics and write TensorBoard summaries.
     grad_stats: accumulate gradient norms, cosines and conflict between tasks (TensorBoard),
-      sampled at every `grad_stats_every`-th step: methods that only weight losses build the
-      [T, P] stack for those steps only (T extra backward passes each time), which keeps the
-      cost to a few percent.
+      every `grad_stats_every`-th step (loss weightings build the [T, P] stack for those
+      steps only, which keeps the cost to a few percent).
   """
   arch: str = "shared"
   surgery: str = "none"

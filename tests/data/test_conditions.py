@@ -33,6 +33,13 @@ def test_parse_errors_name_the_condition(text, message):
     conditions.parse(text)
 
 
+def test_numeric_categories_read_the_same_with_or_without_a_gap():
+  spec = conditions.parse("route:categorical")
+  with_gap = conditions.values(pd.DataFrame({"route": [1.0, None, 2.0]}), spec, "a.csv")
+  without = conditions.values(pd.DataFrame({"route": [1, 2]}), spec, "b.csv")
+  assert list(with_gap["route"]) == ["1", "(none)", "2"] and list(without["route"]) == ["1", "2"]
+
+
 def test_values_fill_numbers_and_give_empty_categories_their_own_name():
   frame = pd.DataFrame({"test_temperature_c": [25.0, None, 600.0],
                         "test_type": ["compression", None, " tension"]})

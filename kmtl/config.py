@@ -254,14 +254,14 @@ class RunConfig:
     unknown = [t for t in self.imbalance.tasks if t not in names]
     if unknown:
       raise ValueError(f"--imbalance_tasks: {unknown[0]!r} is not one of --tasks {names}")
-    binary = [t.name for t in self.data.tasks
-              if t.name in self.imbalance.tasks and t.kind == schema.BINARY]
-    if binary:
-      raise ValueError(f"--imbalance_tasks: task {binary[0]!r} is binary; LDS, FDS and "
-                       "Balanced MSE apply to regression tasks")
-    if self.imbalance.methods and not any(t.kind == schema.REGRESSION for t in self.data.tasks):
+    kinds = {t.name: t.kind for t in self.data.tasks if t.kind != schema.REGRESSION}
+    classified = [t for t in self.imbalance.tasks if t in kinds]
+    if classified:
+      raise ValueError(f"--imbalance_tasks: task {classified[0]!r} is {kinds[classified[0]]}; "
+                       "LDS, FDS and Balanced MSE apply to regression tasks")
+    if self.imbalance.methods and len(kinds) == len(names):
       raise ValueError(f"--imbalance={','.join(self.imbalance.methods)} needs a regression "
-                       "task; every task here is binary")
+                       "task; every task here is a classification")
     weights = self.train.task_weights
     if not isinstance(weights, str) and len(weights) != len(names):
       raise ValueError(f"--task_weights: expected {len(names)} numbers, one per task. "

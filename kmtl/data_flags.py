@@ -25,8 +25,9 @@ class DataFlags:
                                                "Seed of the embedded synthetic set.")
     self.tasks = flags.DEFINE_string(
         "tasks", "resistivity,hardness,amorphous",
-        "Comma-separated tasks: a default name, or name:kind[:transform[:unit]] "
-        "(kind regression|binary, transform none|log).")
+        "Comma-separated tasks: a default name, name:kind[:transform[:unit]] "
+        "(kind regression|binary, transform none|log), or name:multiclass[:A|B|C] (classes "
+        "in output order; default: those in the data, sorted).")
     self.elements = flags.DEFINE_string(
         "elements", ",".join(schema.DEFAULT_ELEMENTS),
         "Element vocabulary of the fraction features (comma-separated), or 'auto'.")

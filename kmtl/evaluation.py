@@ -67,6 +67,8 @@ class Evaluator:
     y_true = scaler.inverse_transform(split.labels[task.name])
     if task.kind == schema.BINARY:
       return y_true, metrics_lib.sigmoid(predictions[task.name])
+    if task.kind == schema.MULTICLASS:
+      return y_true, metrics_lib.softmax(predictions[task.name])
     return y_true, scaler.inverse_transform(predictions[task.name])
 
   def metrics_of(self, split, predictions, final=False):

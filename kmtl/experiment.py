@@ -185,7 +185,8 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
                             cfg.data.group_split, cfg.data.cv)
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
-                             len(prepared.input_names), cfg.model)
+                             len(prepared.input_names), cfg.model,
+                             {t.name: t.num_outputs for t in data.tasks})
     trainer = build_trainer(cfg, net, data.tasks, prepared, method, strategy)
 
   # Workers other than the chief of a multi-worker run save into a scratch directory that is

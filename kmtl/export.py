@@ -13,8 +13,10 @@ Signature `serving_default`:
          float32 for a numeric one (NaN reads as its fill value), string for a categorical
          one (a category outside its training vocabulary encodes as all zeros);
   outputs, in original units: one float32 [None] per regression task, named after it
-         (`resistivity` in micro-ohm cm, `hardness` in HV), and per binary task
-         `<task>_probability` (float32) and `<task>_label` (int64, probability >= threshold).
+         (`resistivity` in micro-ohm cm, `hardness` in HV); per binary task
+         `<task>_probability` (float32) and `<task>_label` (int64, probability >= threshold);
+         per multiclass task `<task>_probabilities` (float32 [None, C], in the order of the
+         metadata's `targets.<task>.classes`) and `<task>` (string, the most probable class).
 Feature standardisation and the inverse target transforms are part of the graph; only standard
 TF ops are used. Compositions are not a signature input: parsing formulas such as
 "Al(NiB)2" and looking up element tables is Python work, which `python -m kmtl.predict` does
@@ -85,7 +87,9 @@ def serving_function(model, preprocessing):
     result = {}
     for name, target in targets.items():
       z = outputs[name]
-      if target["kind"] == schema.BINARY:
+      if target["kind"] == schema.MULTICLASS:
+        result.update(_class_outputs(name, z, target["classes"]))
+      elif target["kind"] == schema.BINARY:
         probability = tf.sigmoid(z)
         result[f"{name}_probability"] = tf.identity(probability, name=f"{name}_probability")
         result[f"{name}_label"] = tf.cast(probability >= THRESHOLD, tf.int64,
@@ -98,6 +102,14 @@ def serving_function(model, preprocessing):
     return result
 
   return serve
+
+
+def _class_outputs(name, logits, classes):
+  """A multiclass task's serving outputs: class probabilities and the most probable class."""
+  probabilities = tf.nn.softmax(logits, axis=-1)
+  label = tf.gather(tf.constant(classes, tf.string), tf.argmax(probabilities, axis=-1))
+  return {f"{name}_probabilities": tf.identity(probabilities, name=f"{name}_probabilities"),
+          name: tf.identity(label, name=name)}
 
 
 def next_version(model_dir):

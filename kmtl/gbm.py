@@ -19,10 +19,15 @@ def gradient_boosting(prepared, tasks, seed=0, split="test"):
     target_rows = evaluated.masks[task.name] > 0
     scaler = prepared.target_scalers[task.name]
     y_true = scaler.inverse_transform(evaluated.labels[task.name][target_rows])
-    if task.kind == schema.BINARY:
+    if task.kind in schema.CLASSIFICATION:
       model = ensemble.HistGradientBoostingClassifier(random_state=seed)
       model.fit(train.features[rows], train.labels[task.name][rows].astype(int))
-      y_pred = model.predict_proba(evaluated.features[target_rows])[:, 1]
+      probabilities = model.predict_proba(evaluated.features[target_rows])
+      if task.kind == schema.BINARY:
+        y_pred = probabilities[:, 1]
+      else:  # columns for the classes seen in training only
+        y_pred = np.zeros((len(probabilities), task.num_outputs))
+        y_pred[:, model.classes_] = probabilities
     else:
       model = ensemble.HistGradientBoostingRegressor(random_state=seed)
       model.fit(train.features[rows], train.labels[task.name][rows])

@@ -4,7 +4,8 @@ A task's loss is the mean, over the batch rows labelled for it, of its per-row l
 optional per-row weight (LDS weights, say, which average 1 over the labelled rows):
   L_t = sum_b m_b w_b l_b / sum_b m_b,  and exactly 0, with zero gradient, when sum_b m_b = 0.
 Regression rows use squared error (or Huber); binary rows use cross-entropy from logits with an
-optional positive-class weight.
+optional positive-class weight; multiclass rows softmax cross-entropy over their class logits
+(the label is the class index, stored as a float).
 """
 
 import numpy as np
@@ -33,7 +34,11 @@ def masked_mean(per_row, mask, sample_weight=None):
 
 
 def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
-  """[B] per-row loss of one task (regression value or binary logit predictions)."""
+  """[B] per-row loss of one task (regression values, binary logits [B] or class logits
+  [B, C])."""
+  if task.kind == schema.MULTICLASS:
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        tf.cast(tf.round(labels), tf.int32), predictions)
   labels = tf.cast(labels, predictions.dtype)
   if task.kind == schema.BINARY:
     pos_weight = dict(config.pos_weight).get(task.name, 1.0)

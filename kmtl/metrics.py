@@ -1,5 +1,6 @@
 """Per-task metrics in original units: R2, MAE, RMSE (and MAPE) for regression; recall,
-precision, F1, accuracy and AUROC at a decision threshold for binary tasks."""
+precision, F1, accuracy and AUROC at a decision threshold for binary tasks; accuracy, balanced
+accuracy, macro-F1, macro one-vs-rest AUROC and per-class recall for multiclass tasks."""
 
 import os
 
@@ -15,7 +16,11 @@ from kmtl.data import schema
 REGRESSION_METRICS = ("r2", "mae", "rmse", "mape", "tail_mae")
 TAIL_FRACTION = 0.1
 BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "threshold")
-HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall"}
+MULTICLASS_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "auroc")
+HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall",
+            schema.MULTICLASS: "balanced_accuracy"}
+METRICS_OF_KIND = {schema.REGRESSION: REGRESSION_METRICS, schema.BINARY: BINARY_METRICS,
+                   schema.MULTICLASS: MULTICLASS_METRICS}
 LOG_METRICS = ("r2_log", "mae_log10")
 
 
@@ -35,6 +40,8 @@ class EpochMetrics:
 
   def __init__(self, task, threshold=0.5):
     self.task, self.threshold = task, threshold
+    if task.kind == schema.MULTICLASS:
+      return  # scikit-learn's exact values (`task_metrics`): no Keras metric is macro over classes
     if task.kind == schema.REGRESSION:
       self.metrics = {"r2": keras.metrics.R2Score(), "mae": keras.metrics.MeanAbsoluteError(),
                       "rmse": keras.metrics.RootMeanSquaredError(),
@@ -62,8 +69,12 @@ class EpochMetrics:
 
   def __call__(self, y_true, y_pred, mask):
     """{metric: float} for [n] labels and predictions in original units (probabilities for
-    binary tasks), counting only rows with mask 1."""
+    binary tasks, [n, C] class probabilities for multiclass ones), counting only rows with
+    mask 1."""
     mask = np.asarray(mask, np.float32)
+    if self.task.kind == schema.MULTICLASS:
+      rows = mask > 0
+      return task_metrics(self.task, np.asarray(y_true)[rows], np.asarray(y_pred)[rows])
     column = lambda a: tf.constant(np.asarray(a, np.float32).reshape(-1, 1))
     results = self._compute(column(y_true), column(y_pred), tf.constant(mask))
     out = {name: float(value) for name, value in results.items()}
@@ -80,13 +91,21 @@ def sigmoid(logits):
   return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
 
 
+def softmax(logits):
+  """[n, C] class probabilities of [n, C] logits."""
+  z = np.asarray(logits, np.float64)
+  z = np.exp(z - z.max(axis=-1, keepdims=True))
+  return z / z.sum(axis=-1, keepdims=True)
+
+
 def task_metrics(task, y_true, y_pred, threshold=0.5):
   """Metrics of one task over its labelled rows.
 
   Args:
     task: its `schema.TaskSpec`.
-    y_true: [n] labels in original units (0/1 for binary tasks).
-    y_pred: [n] predictions in original units; for binary tasks, probabilities.
+    y_true: [n] labels in original units (0/1 for binary tasks, class indices for multiclass).
+    y_pred: [n] predictions in original units; for binary tasks, probabilities; for multiclass
+      tasks [n, C] class probabilities.
     threshold: decision threshold on the probability.
 
   Returns:
@@ -95,8 +114,9 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
   y_true, y_pred = np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
   nan = float("nan")
   if len(y_true) == 0:
-    names = REGRESSION_METRICS if task.kind == schema.REGRESSION else BINARY_METRICS
-    return {name: nan for name in names} | {"count": 0}
+    return {name: nan for name in METRICS_OF_KIND[task.kind]} | {"count": 0}
+  if task.kind == schema.MULTICLASS:
+    return class_metrics(task, y_true.astype(int), y_pred) | {"count": int(len(y_true))}
   if task.kind == schema.REGRESSION:
     out = {
         "r2": float(sk_metrics.r2_score(y_true, y_pred)) if len(y_true) > 1 else nan,
@@ -127,6 +147,30 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
   return out
 
 
+def class_metrics(task, truth, probabilities):
+  """Multiclass metrics of [n] true class indices and [n, C] probabilities; the predicted class
+  is the most probable. AUROC is the mean one-vs-rest AUROC over the classes with both
+  positive and negative rows here (NaN if none); `recall_<class>` is NaN for an absent class."""
+  classes = range(len(task.classes))
+  predicted = probabilities.argmax(axis=1)
+  present = np.unique(truth)
+  out = {
+      "balanced_accuracy": float(sk_metrics.recall_score(truth, predicted, labels=present,
+                                                         average="macro", zero_division=0)),
+      "accuracy": float(sk_metrics.accuracy_score(truth, predicted)),
+      "macro_f1": float(sk_metrics.f1_score(truth, predicted, labels=list(classes),
+                                            average="macro", zero_division=0)),
+  }
+  aucs = [sk_metrics.roc_auc_score(truth == c, probabilities[:, c]) for c in classes
+          if 0 < np.sum(truth == c) < len(truth)]
+  out["auroc"] = float(np.mean(aucs)) if aucs else float("nan")
+  recalls = sk_metrics.recall_score(truth, predicted, labels=list(classes), average=None,
+                                    zero_division=0)
+  for c, name in enumerate(task.classes):
+    out[f"recall_{name}"] = float(recalls[c]) if c in present else float("nan")
+  return out
+
+
 def tail_mae(y_true, y_pred, fraction=TAIL_FRACTION):
   """MAE over the rows whose label lies in the bottom or top `fraction` of the labels: how
   well the rare extremes of an imbalanced target are predicted."""
@@ -141,13 +185,16 @@ def format_table(results, tasks):
   """A printable per-task table of `{task: metrics}`."""
   lines, width = [], max([16] + [len(t.name) + 2 for t in tasks])
   for kind, names in ((schema.REGRESSION, REGRESSION_METRICS[:3]),
-                      (schema.BINARY, BINARY_METRICS[:5])):
+                      (schema.BINARY, BINARY_METRICS[:5]),
+                      (schema.MULTICLASS, MULTICLASS_METRICS)):
     chosen = [t for t in tasks if t.kind == kind]
     if not chosen:
       continue
-    lines.append(f"{'task':<{width}}{'n':>7}" + "".join(f"{n:>11}" for n in names))
+    columns = [max(11, len(n) + 2) for n in names]
+    lines.append(f"{'task':<{width}}{'n':>7}" + "".join(f"{n:>{w}}" for n, w in
+                                                       zip(names, columns)))
     for task in chosen:
       row = results[task.name]
       lines.append(f"{task.name:<{width}}{row['count']:>7}"
-                   + "".join(f"{row[n]:>11.4g}" for n in names))
+                   + "".join(f"{row[n]:>{w}.4g}" for n, w in zip(names, columns)))
   return "\n".join(lines)

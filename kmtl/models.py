@@ -1,7 +1,8 @@
 """Keras functional multi-task architectures behind one builder.
 
-Every model maps `features` [B, F] to `{task: prediction [B]}` (standardised target units for
-regression, a logit for binary tasks). Reference sizes: trunk 128-128, heads 64-1.
+Every model maps `features` [B, F] to `{task: prediction}`: [B] standardised target units for
+regression, [B] a logit for binary tasks, [B, C] class logits for a multiclass task of C
+classes. Reference sizes: trunk 128-128, heads 64-1 (64-C for C classes).
 
 - `independent` (the single-task baseline, trained task by task: kmtl/single_task.py) and
   `independent_joint` (the same networks trained together on the multi-task batch stream, a
@@ -86,7 +87,8 @@ class MultiTaskNet:
     last_shared_variables: the last shared Dense layer's kernel and bias, where gradient-norm
       methods (GradNorm, gradient scaling) take their norms; empty for `independent`.
     task_graph: the structured model's TaskGraph layer (its `adjacency()`), else None.
-    heads: {task: (Dense(1), SqueezeLast)}, the final regressors; see `head`.
+    heads: {task: (Dense(1), SqueezeLast) or (Dense(C), Identity)}, the final regressors or
+      classifiers; see `head`.
   """
   model: keras.Model
   representations: keras.Model
@@ -97,8 +99,8 @@ class MultiTaskNet:
   heads: dict = None
 
   def head(self, task, representation):
-    """Task's final regressor on its representation [B, H] -> prediction [B] (the model's
-    own layers, so `model(x)` equals `head(t, representations(x)[t])`)."""
+    """Task's final layer on its representation [B, H] -> prediction [B] or [B, C] (the
+    model's own layers, so `model(x)` equals `head(t, representations(x)[t])`)."""
     dense, squeeze = self.heads[task]
     return squeeze(dense(representation))
 
@@ -119,8 +121,11 @@ def _stack(x, units, prefix, config, layers):
   return x
 
 
-def build_model(arch, task_names, num_features, config=config_lib.ModelConfig()):
+def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
+                output_sizes=None):
   """Builds `arch` for `task_names` over `num_features` inputs; returns a `MultiTaskNet`.
+
+  `output_sizes` {task: C} gives a task C class logits [B, C]; others get one output [B].
 
   Raises:
     ValueError: an unknown architecture or an empty task list.
@@ -150,11 +155,13 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig())
       mixed = graph([reps[t] for t in task_names])
       reps = dict(zip(task_names, mixed))
 
-  outputs, heads = {}, {}
+  outputs, heads, output_sizes = {}, {}, output_sizes or {}
   for task in task_names:
-    head = _dense(1, f"{task}_head", config, activation=None)
+    units = output_sizes.get(task, 1)
+    head = _dense(units, f"{task}_head", config, activation=None)
     task_layers[task].append(head)
-    heads[task] = (head, SqueezeLast(name=task))
+    heads[task] = (head, SqueezeLast(name=task) if units == 1 else
+                   keras.layers.Identity(name=task))
     outputs[task] = heads[task][1](head(reps[task]))
   model = keras.Model(features, outputs, name=f"kmtl_{arch}")
   representations = keras.Model(features, reps, name=f"kmtl_{arch}_representations")

@@ -5,7 +5,8 @@ used). The data goes through the same validation as training: either every featu
 the model's schema or a `composition` (or `formula`) column, featurized over the model's element
 vocabulary, plus the model's test-condition columns, if any (a category the model never saw
 in training is a bad row). The output holds the source row number, any identifier columns
-(`id`, `name`, `composition`, `formula`) and one column per model output, in original units;
+(`id`, `name`, `composition`, `formula`) and one column per model output, in original units
+(a multiclass task gives its most probable class and one `<task>_p_<class>` column per class);
 it is written atomically (CSV or Parquet by extension).
 """
 
@@ -48,6 +49,22 @@ def predict_table(version_dir, table):
   return {name: value.numpy() for name, value in sorted(outputs.items())}
 
 
+def output_columns(outputs, targets):
+  """{column: [N]}: the serving outputs, with a multiclass task's [N, C] probabilities as one
+  column per class and its class names as text."""
+  columns = {}
+  for name, values in outputs.items():
+    base = name[:-len("_probabilities")]
+    if values.ndim == 2 and targets.get(base, {}).get("classes"):
+      for c, class_name in enumerate(targets[base]["classes"]):
+        columns[f"{base}_p_{class_name}"] = values[:, c]
+    elif values.dtype == object:
+      columns[name] = [v.decode() for v in values]
+    else:
+      columns[name] = values
+  return columns
+
+
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"kmtl.predict: error: unexpected arguments {argv[1:]}")
@@ -68,7 +85,8 @@ def main(argv):
                               condition_encoders=metadata.get("conditions") or [])
     table, bad = loaded if skip else (loaded, [])
     outputs = predict_table(version_dir, table)
-    frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers, **outputs})
+    frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers,
+                          **output_columns(outputs, metadata["targets"])})
     tables.write_table(frame, _OUT.value)
     if bad:
       errors_path = os.path.splitext(_OUT.value)[0] + ".errors.csv"

@@ -73,7 +73,7 @@ def preprocessing(prepared, data):
       "feature_mean": prepared.feature_scaler.mean_.tolist(),
       "feature_scale": prepared.feature_scaler.scale_.tolist(),
       "targets": {name: {"kind": s.task.kind, "transform": s.task.transform, "unit": s.task.unit,
-                         "mean": s.mean, "scale": s.scale}
+                         "mean": s.mean, "scale": s.scale, "classes": list(s.task.classes)}
                   for name, s in prepared.target_scalers.items()},
   }
 

@@ -106,7 +106,8 @@ def report(out, cells, tasks):
   quiet.import_tensorflow()
   from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
-           schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"]}
+           schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"],
+           schema.MULTICLASS: list(metrics_lib.MULTICLASS_METRICS)}
   headline = {t.name: metrics_lib.headline(t) for t in tasks}
   rows = verdicts.summarize(cells, tasks, kinds, headline, _ALPHA.value)
   family = sum("p_holm" in r for r in rows)

@@ -101,8 +101,8 @@ class Writer:
     self.val = tf.summary.create_file_writer(os.path.join(logdir, "val"))
     self._train_scalars, self._val_scalars = _scalar_writer(self.train), _scalar_writer(self.val)
     metric_names = ["loss", "weighted_loss"]
-    for kind in (metrics_lib.REGRESSION_METRICS, metrics_lib.BINARY_METRICS):
-      metric_names += [m for m in kind if m not in ("threshold", "tail_mae")]
+    for kind in metrics_lib.METRICS_OF_KIND.values():
+      metric_names += [m for m in kind if m not in ("threshold", "tail_mae") + tuple(metric_names)]
     test_metrics = [hp.Metric(f"test/{t.name}/{metrics_lib.HEADLINE[t.kind]}") for t in tasks]
     with self.root.as_default():
       tf.summary.experimental.write_raw_pb(

@@ -60,6 +60,17 @@ def _with_temperature(value):
   return edit
 
 
+def _structure(first, rest):
+  """A class column labelled on the hardness rows: `first` on the first, `rest` on the others."""
+  def edit(frame):
+    labelled = np.flatnonzero(frame["hardness"].notna())
+    frame["structure"] = None
+    frame.loc[labelled, "structure"] = rest
+    frame.loc[labelled[0], "structure"] = first
+    return frame
+  return edit
+
+
 def _datetime_column(frame):
   frame["vec"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(frame)), "D")
   return frame
@@ -125,6 +136,15 @@ CATALOGUE = [
     ("condition_below_absolute_zero", RUN, ["--data=BAD.csv",
                                             "--conditions=test_temperature_c"],
      _with_temperature(-300.0), 1, "-300 is below absolute zero"),
+    ("one_class_listed", RUN, ["--tasks=hardness,phase:multiclass:BCC"], None, 1,
+     "Task 'phase' lists one class 'BCC': a multiclass task needs at least 2"),
+    ("lds_on_multiclass_task", RUN, ["--tasks=hardness,phase:multiclass", "--imbalance=lds",
+                                     "--imbalance_tasks=phase"], None, 1,
+     "task 'phase' is multiclass; LDS"),
+    ("unknown_class_label", RUN, ["--data=BAD.csv", "--tasks=hardness,structure:multiclass:BCC|FCC"],
+     _structure("HCP", "BCC"), 1, "column 'structure': unknown class 'HCP'; expected one of"),
+    ("one_class_in_the_data", RUN, ["--data=BAD.csv", "--tasks=hardness,structure:multiclass"],
+     _structure("FCC", "FCC"), 1, "multiclass task 'structure' has 40 labels, all 'FCC'"),
     ("one_fold", RUN, ["--cv=1"], None, 1, "--cv needs 2 or more folds"),
     ("held_out_fold_outside", RUN, ["--cv=5", "--cv_fold=5"], None, 1,
      "--cv_fold one of them. Received: (5, 5)"),

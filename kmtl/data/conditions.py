@@ -100,10 +100,8 @@ def values(frame, specs, source):
       out[spec.name] = _numeric(frame, spec, source)
     else:
       column = frame[spec.name]
-      # Numbers as written, whether a file read them as integers or (with a gap) as floats.
-      text = (column.map(lambda v: f"{v:g}", na_action="ignore")
-              if pd.api.types.is_numeric_dtype(column) else column.astype(str).str.strip())
-      out[spec.name] = np.where(column.isna(), NONE_CATEGORY, text).astype(object)
+      out[spec.name] = np.where(column.isna(), NONE_CATEGORY,
+                                tables.as_text(column)).astype(object)
   return out
 
 

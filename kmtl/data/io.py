@@ -48,6 +48,8 @@ class AlloyData:
     digest.update(json.dumps([list(self.feature_names), [t.name for t in self.tasks]]).encode())
     digest.update(np.ascontiguousarray(self.features, np.float64).tobytes())
     for task in self.tasks:
+      if task.classes:
+        digest.update(json.dumps(list(task.classes)).encode())
       digest.update(np.ascontiguousarray(self.labels[task.name], np.float64).tobytes())
     for spec, column in self.conditions:
       digest.update(json.dumps([spec.name, spec.kind, spec.fill] + [
@@ -77,11 +79,15 @@ class AlloyData:
 
 def average_repeats(data):
   """One row per canonical composition: regression labels averaged over the rows that have
-  them, binary labels by majority (ties count as 1); features and row number of the first row."""
+  them, binary labels by majority (ties count as 1), class labels by their most frequent class
+  (ties to the first in class order); features and row number of the first row."""
   groups = data.groups()
   first = np.unique(groups, return_index=True)[1]
   labels = {}
   for task in data.tasks:
+    if task.kind == schema.MULTICLASS:
+      labels[task.name] = _most_frequent_class(data.labels[task.name], groups)
+      continue
     y = pd.Series(data.labels[task.name]).groupby(groups).mean().to_numpy()
     labels[task.name] = np.where(np.isnan(y), np.nan, (y >= 0.5).astype(np.float64)) \
         if task.kind == schema.BINARY else y
@@ -89,6 +95,16 @@ def average_repeats(data):
       data, features=data.features[first], labels=labels, row_numbers=data.row_numbers[first],
       compositions=None if data.compositions is None else
       tuple(np.asarray(data.compositions)[first]))
+
+
+def _most_frequent_class(codes, groups):
+  """[G] the most frequent class index of each group's labelled rows; NaN for none."""
+  num_groups = int(groups.max()) + 1
+  labelled = ~np.isnan(codes)
+  num_classes = int(np.nanmax(codes)) + 1 if labelled.any() else 1
+  counts = np.zeros((num_groups, num_classes))
+  np.add.at(counts, (groups[labelled], codes[labelled].astype(int)), 1)
+  return np.where(counts.sum(axis=1) > 0, counts.argmax(axis=1), np.nan)
 
 
 def apply_filter(frame, expression, source):
@@ -136,7 +152,7 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
     raise tables.missing_column_error(name, missing, frame.columns, "task target")
   features, elements, compositions, feature_names = validation.feature_matrix(
       frame, feature_set, elements, name, convention)
-  labels = {t.name: validation.labels(frame, t, name) for t in tasks}
+  labels, tasks = _task_labels(frame, tasks, name)
   condition_values = conditions_lib.values(frame, condition_specs, name)
   row_numbers = np.arange(1, len(frame) + 1)
 
@@ -152,6 +168,18 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
       compositions=None if compositions is None else tuple(np.asarray(compositions)[keep]),
       conditions=tuple((spec, condition_values[spec.name][keep]) for spec in condition_specs),
   )
+
+
+def _task_labels(frame, tasks, name):
+  """({task: [N] labels}, the tasks with multiclass tasks' classes resolved)."""
+  labels, resolved = {}, []
+  for task in tasks:
+    if task.kind == schema.MULTICLASS:
+      labels[task.name], task = validation.class_labels(frame, task, name)
+    else:
+      labels[task.name] = validation.labels(frame, task, name)
+    resolved.append(task)
+  return labels, tuple(resolved)
 
 
 def _kept_rows(frame, feature_names, labels, tasks, duplicates, name):

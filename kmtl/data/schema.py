@@ -40,7 +40,9 @@ DESCRIPTOR_LIMITS = {
 
 REGRESSION = "regression"
 BINARY = "binary"
-KINDS = (REGRESSION, BINARY)
+MULTICLASS = "multiclass"
+KINDS = (REGRESSION, BINARY, MULTICLASS)
+CLASSIFICATION = (BINARY, MULTICLASS)
 TRANSFORMS = ("none", "log")
 # Named feature sets (kmtl/data/validation.py); a tuple of column names is the other kind.
 FEATURE_SETS = ("composition", "descriptors", "magpie", "composition+magpie")
@@ -61,11 +63,13 @@ class TaskSpec:
 
   Attributes:
     name: the target column in the data, and the model output's name.
-    kind: `regression` or `binary`.
+    kind: `regression`, `binary` or `multiclass`.
     unit: unit of the target in the data, for reports.
     transform: `none` or `log` (natural log before standardisation; labels must be > 0).
     nonnegative: labels below 0 are a data error (a resistivity or a hardness).
     upper_limit: labels above it are a data error (a hardness above diamond's), or None.
+    classes: a multiclass task's class names, in output order; empty until given in the spec
+      or read from the data (`with_classes`). A label is stored as its class index.
   """
   name: str
   kind: str = REGRESSION
@@ -73,6 +77,7 @@ class TaskSpec:
   transform: str = "none"
   nonnegative: bool = False
   upper_limit: float = None
+  classes: tuple = ()
 
   def __post_init__(self):
     if not self.name.isidentifier():
@@ -84,8 +89,19 @@ class TaskSpec:
       raise SchemaError(f"Invalid transform {self.transform!r} for task {self.name!r}. "
                         f"Expected one of {list(TRANSFORMS)}.")
     if self.kind == BINARY and self.transform != "none":
-      raise SchemaError(f"Task {self.name!r} is binary and cannot take transform "
+      raise SchemaError(f"Task {self.name!r} is {self.kind} and cannot take transform "
                         f"{self.transform!r}.")
+    if self.kind != MULTICLASS and self.classes:
+      raise SchemaError(f"Task {self.name!r} is {self.kind}; only a multiclass task lists "
+                        "classes.")
+    if len(set(self.classes)) != len(self.classes) or "" in self.classes:
+      raise SchemaError(f"Task {self.name!r}: classes {list(self.classes)} must be distinct "
+                        "and non-empty.")
+
+  @property
+  def num_outputs(self):
+    """Width of the model's output: one logit per class for a multiclass task, else 1."""
+    return len(self.classes) if self.kind == MULTICLASS else 1
 
 
 DEFAULT_TASKS = (
@@ -98,9 +114,10 @@ _KNOWN = {task.name: task for task in DEFAULT_TASKS}
 
 
 def parse_tasks(text):
-  """Parses `--tasks`: comma-separated `name` (a default task) or `name:kind[:transform[:unit]]`.
+  """Parses `--tasks`: comma-separated `name` (a default task), `name:kind[:transform[:unit]]`
+  or `name:multiclass[:class|class|...]` (classes in output order; default: those in the data).
 
-  Example: `resistivity,hardness,yield_strength:regression:log:MPa`.
+  Example: `resistivity,hardness,yield_strength:regression:log:MPa,phase:multiclass:BCC|FCC|other`.
   """
   specs = []
   for item in (part.strip() for part in text.split(",")):
@@ -117,6 +134,15 @@ def parse_tasks(text):
       continue
     if len(rest) > 3:
       raise SchemaError(f"Invalid task {item!r}: expected name:kind[:transform[:unit]].")
+    if rest[0] == MULTICLASS:
+      if len(rest) > 2:
+        raise SchemaError(f"Invalid task {item!r}: expected name:multiclass[:class|class|...].")
+      classes = tuple(c.strip() for c in rest[1].split("|")) if len(rest) > 1 else ()
+      if len(classes) == 1:
+        raise SchemaError(f"Task {name!r} lists one class {classes[0]!r}: a multiclass task "
+                          "needs at least 2.")
+      specs.append(TaskSpec(name, MULTICLASS, classes=classes))
+      continue
     kind = rest[0]
     transform = rest[1] if len(rest) > 1 and rest[1] else "none"
     unit = rest[2] if len(rest) > 2 else ""

@@ -30,7 +30,8 @@ UNASSIGNED = -1
 def assign_grouped_splits(labels, tasks, groups, val_fraction, test_fraction, seed):
   """Like `assign_splits`, but all rows of a group (a canonical composition) share one split,
   so a repeatedly measured alloy never sits in two splits. Groups are split as units: a
-  group's label for a task is the mean of its rows' labels (binary: 1 if any row is 1)."""
+  group's label for a task is the mean of its rows' labels (binary: 1 if any row is 1; a
+  class label: its first row's)."""
   groups = np.asarray(groups)
   num_groups = int(groups.max()) + 1
   group_labels = {}
@@ -41,6 +42,10 @@ def assign_grouped_splits(labels, tasks, groups, val_fraction, test_fraction, se
     mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     if task.kind == schema.BINARY:
       mean = np.where(counts > 0, (mean > 0).astype(np.float64), np.nan)
+    elif task.kind == schema.MULTICLASS:
+      labelled = np.flatnonzero(~np.isnan(y))[::-1]  # reversed: the first row's label wins
+      mean = np.full(num_groups, np.nan)
+      mean[groups[labelled]] = y[labelled]
     group_labels[task.name] = mean
   return assign_splits(group_labels, tasks, val_fraction, test_fraction, seed)[groups]
 
@@ -62,9 +67,10 @@ def assign_splits(labels, tasks, val_fraction, test_fraction, seed):
     need_val = max(0, round(val_fraction * n) - int(np.sum(labelled & (split == VAL))))
     need_test, need_val = min(need_test, len(free)), min(need_val, len(free))
     need_val = min(need_val, len(free) - need_test)
-    strata = values[free] if task.kind == schema.BINARY else None
+    classified = task.kind in schema.CLASSIFICATION
+    strata = values[free] if classified else None
     rest, test_rows = _take(free, need_test, strata, rng)
-    strata = values[rest] if task.kind == schema.BINARY else None
+    strata = values[rest] if classified else None
     train_rows, val_rows = _take(rest, need_val, strata, rng)
     split[train_rows], split[val_rows], split[test_rows] = TRAIN, VAL, TEST
   return split
@@ -159,7 +165,7 @@ class PreparedData:
 
 def _check_informative(labels, tasks):
   """A task that cannot be learned or scored is an error naming it and its counts: no label,
-  a binary task with one class, a constant regression target."""
+  a classification task with one class, a constant regression target."""
   for task in tasks:
     y = labels[task.name]
     y = y[~np.isnan(y)]
@@ -168,6 +174,9 @@ def _check_informative(labels, tasks):
     if task.kind == schema.BINARY and np.unique(y).size < 2:
       raise tables.DataError(f"binary task {task.name!r} has {y.size} labels, all "
                              f"{y[0]:g}: it needs both classes")
+    if task.kind == schema.MULTICLASS and np.unique(y).size < 2:
+      raise tables.DataError(f"multiclass task {task.name!r} has {y.size} labels, all "
+                             f"{task.classes[int(y[0])]!r}: it needs at least two classes")
     if task.kind == schema.REGRESSION and np.ptp(y) == 0:
       raise tables.DataError(f"regression task {task.name!r} has {y.size} labels, "
                              f"all {y[0]:g}: a constant target cannot be learned or scored")

@@ -103,5 +103,13 @@ def numeric(frame, column, source):
   return values.to_numpy(dtype=np.float64)
 
 
+def as_text(column):
+  """A column's cells as stripped strings, numbers as written whether a file read them as
+  integers or (with a gap) as floats; missing cells stay missing."""
+  if pd.api.types.is_numeric_dtype(column):
+    return column.map(lambda v: f"{v:g}", na_action="ignore")
+  return column.map(lambda v: str(v).strip(), na_action="ignore")
+
+
 def first_row(mask):
   return int(np.argmax(mask)) + 1

@@ -1,6 +1,8 @@
 """Checking an alloy table's columns and values: the feature matrix (from feature columns or
 compositions), the feature sets, and each task's labels."""
 
+import dataclasses
+
 from absl import logging
 import numpy as np
 
@@ -187,6 +189,24 @@ def _validated_features(frame, names, num_fractions, source):
     raise tables.DataError(f"{source}: row {row}: elemental fractions sum to {sums[row - 1]:.6g}, "
                     f"not 1 (tolerance {FRACTION_SUM_TOLERANCE:g})")
   return features
+
+
+def class_labels(frame, task, source):
+  """([N] class indices, NaN where unlabelled; the task with its classes) of a multiclass
+  column. Classes not listed in the task come from the data, sorted; a label outside a listed
+  set is an error naming its row."""
+  text = tables.as_text(frame[task.name])
+  labelled = text.notna().to_numpy() & (text.fillna("") != "").to_numpy()
+  classes = task.classes or tuple(sorted(set(text[labelled])))
+  index = {name: i for i, name in enumerate(classes)}
+  codes = np.array(text.map(index, na_action="ignore"), dtype=np.float64)
+  unknown = labelled & np.isnan(codes)
+  if unknown.any():
+    row = tables.first_row(unknown)
+    raise tables.DataError(f"{source}: row {row}, column {task.name!r}: unknown class "
+                           f"{text.iloc[row - 1]!r}; expected one of {list(classes)}")
+  codes[~labelled] = np.nan
+  return codes, dataclasses.replace(task, classes=classes)
 
 
 def labels(frame, task, source):

@@ -30,11 +30,14 @@ def test_shipped_sets_hold_the_documented_label_counts():
   counts = frame[[t.name for t in MPEA_TASKS]].notna().sum().to_dict()
   assert len(frame) == 1545 and counts == {
       "hardness_hv": 530, "yield_strength_mpa": 1067, "ultimate_tensile_strength_mpa": 539,
-      "elongation_pct": 619}
+      "elongation_pct": 619, "phase_class": 1402}
   assert (frame["hardness_hv"].notna() & frame["yield_strength_mpa"].notna()).sum() == 232
   glass = tables.read_table("glass_cerebral")
   assert len(glass) == 6639 and glass["amorphous"].notna().sum() == 6321
   assert glass[["tg_k", "tx_k", "tl_k", "dmax_mm"]].notna().all(axis=1).sum() == 810
+  bulk = glass["gfa_class"] == "BMG"
+  assert glass["dmax_bmg_mm"].notna().sum() == 833 and glass["dmax_bmg_mm"].notna().le(bulk).all()
+  assert glass["dmax_bmg_mm"].equals(glass["dmax_mm"].where(bulk))
 
 
 def test_mpea_loads_with_auto_vocabulary_and_splits_by_composition(mpea):

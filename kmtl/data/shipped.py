@@ -36,7 +36,7 @@ SETS = {s.name: s for s in (
         licence="Apache-2.0",
         tasks="hardness_hv:regression:log:HV,yield_strength_mpa:regression:log:MPa,"
               "ultimate_tensile_strength_mpa:regression:log:MPa,"
-              "elongation_pct:regression:none:pct",
+              "elongation_pct:regression:none:pct,phase_class:multiclass:BCC|FCC|other",
         flagfile="flags/mpea.cfg"),
     ShippedSet(
         name="glass_cerebral", filename="glass_properties_cerebral.csv.gz",
@@ -46,8 +46,8 @@ SETS = {s.name: s for s in (
                  "formation in metallic systems, Digital Discovery 1 (2022), "
                  "doi:10.1039/D2DD00026A",
         licence="BSD-3-Clause",
-        tasks="amorphous:binary,tg_k:regression:none:K,tx_k:regression:none:K,"
-              "tl_k:regression:none:K",
+        tasks="gfa_class:multiclass:Crystal|Ribbon|BMG,dmax_bmg_mm:regression:log:mm,"
+              "tg_k:regression:none:K,tx_k:regression:none:K,tl_k:regression:none:K",
         flagfile="flags/glass_cerebral.cfg"),
 )}
 

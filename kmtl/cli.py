@@ -16,6 +16,8 @@ SUBCOMMANDS = {
                                 "model"),
     "export": ("kmtl.export", "export a finished run as a SavedModel for TF Serving"),
     "datasets": ("kmtl.datasets", "list the real data sets shipped with kmtl"),
+    "benchmark": ("kmtl.benchmark", "a Matbench task on its official folds, beside the "
+                                    "leaderboard"),
 }
 
 

@@ -7,10 +7,8 @@ import math
 from kmtl.data import schema
 from kmtl.surgery import registry
 
-# `independent` is the single-task baseline: one network per task, each trained on its own
-# task's rows only. `independent_joint` is a control: the same separate networks trained
-# together on the multi-task batch stream (it isolates the effect of the batch schedule from
-# the effect of sharing parameters).
+# `independent`: the single-task baseline, one network per task on its own rows.
+# `independent_joint`: a control, the same networks trained on the multi-task batch stream.
 ARCHITECTURES = ("independent", "independent_joint", "shared", "structured")
 SEPARATE_NETWORKS = ("independent", "independent_joint")
 STOPPING_CRITERIA = ("mean_val_loss", "relative_val_loss")
@@ -45,6 +43,7 @@ class DataConfig:
       normalised and scaled to it) or "chemical" (they are multiplied by it).
     conditions: `ConditionSpec`s of test-condition inputs (kmtl/data/conditions.py).
     cv: (number of folds, held-out fold) for a k-fold split; () for the seeded split.
+    folds: a file of each row's fold (kmtl/data/folds.py) behind `cv`, else KFold's.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -61,6 +60,7 @@ class DataConfig:
   composition_convention: str = "alloy"
   conditions: tuple = ()
   cv: tuple = ()
+  folds: str = None
 
   def __post_init__(self):
     for name in ("val_fraction", "test_fraction"):
@@ -81,6 +81,8 @@ class DataConfig:
       raise ValueError("--average_repeats would mix measurements under other --conditions")
     if self.cv and not (len(self.cv) == 2 and self.cv[0] >= 2 and 0 <= self.cv[1] < self.cv[0]):
       raise ValueError(f"--cv needs 2 or more folds and --cv_fold one of them. Received: {self.cv}")
+    if self.folds and not self.cv:
+      raise ValueError("--folds: the fold file's folds set --cv")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,11 @@ from absl import flags
 from kmtl import config as config_lib
 from kmtl import parsing
 from kmtl.data import conditions
+from kmtl.data import folds
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import shipped
+from kmtl.data import tables
 
 
 class DataFlags:
@@ -49,6 +51,10 @@ class DataFlags:
         "'test_temperature_c:numeric:25,test_type:categorical' (fill: an empty cell's value).")
     self.duplicates = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES),
                                         "Keep or drop exact duplicate rows.")
+    self._define_split_flags()
+
+  def _define_split_flags(self):
+    """How rows are split: shares, grouping, cross-validation folds."""
     self.val_fraction = flags.DEFINE_float("val_fraction", 0.1,
                                            "Validation share of each task's labels.")
     self.test_fraction = flags.DEFINE_float("test_fraction", 0.2,
@@ -61,7 +67,12 @@ class DataFlags:
     self.cv = flags.DEFINE_integer(
         "cv", 0, "K-fold cross-validation: the test split is one of K folds of the canonical "
         "compositions (a fixed partition); 0 for the seeded split.")
-    self.cv_fold = flags.DEFINE_integer("cv_fold", 0, "With --cv: the held-out fold.")
+    self.cv_fold = flags.DEFINE_integer("cv_fold", 0, "With --cv or --folds: the held-out fold.")
+    self.folds = flags.DEFINE_string(
+        "folds", None, "A file with a `fold` column, one row per data row in order (a "
+        "benchmark's official folds; -1 for a row never tested): K-fold cross-validation over "
+        "its K folds instead of --cv's; matbench_steels or matbench_glass name the shipped "
+        "official folds. Rows of a tested composition never train.")
     self.average_repeats = flags.DEFINE_bool(
         "average_repeats", False, "Average repeated measurements of a composition into one row.")
 
@@ -84,8 +95,23 @@ class DataFlags:
         group_split=self.group_split.value, average_repeats=self.average_repeats.value,
         feature_set=parsing.parse_feature_set(self.features.value),
         row_filter=self.row_filter.value, composition_convention=self.convention.value,
-        conditions=self.parsed_conditions(),
-        cv=(self.cv.value, self.cv_fold.value) if self.cv.value else ())
+        conditions=self.parsed_conditions(), cv=self._cv(), folds=self.folds.value)
+
+  def _cv(self):
+    """(K, held-out fold) of --cv, or of --folds (whose K a --cv must equal); () for neither."""
+    if not self.folds.value:
+      return (self.cv.value, self.cv_fold.value) if self.cv.value else ()
+    if not os.path.isfile(shipped.locate(self.folds.value)):
+      raise ValueError(f"--folds: no such file: {self.folds.value} (nor shipped folds: "
+                       f"{', '.join(shipped.FOLD_FILES)})")
+    try:
+      num_folds = folds.number_of_folds(self.folds.value)
+    except tables.DataError as e:
+      raise ValueError(f"--folds: {e}") from None
+    if self.cv.value and self.cv.value != num_folds:
+      raise ValueError(f"--cv={self.cv.value} but --folds={self.folds.value} has {num_folds} "
+                       "folds; drop --cv")
+    return (num_folds, self.cv_fold.value)
 
   def parsed_conditions(self):
     try:

@@ -1,6 +1,7 @@
 """Per-task metrics in original units: R2, MAE, RMSE (and MAPE) for regression; recall,
-precision, F1, accuracy and AUROC at a decision threshold for binary tasks; accuracy, balanced
-accuracy, macro-F1, macro one-vs-rest AUROC and per-class recall for multiclass tasks."""
+precision, F1, accuracy, AUROC and balanced accuracy at a decision threshold for binary tasks;
+accuracy, balanced accuracy, macro-F1, macro one-vs-rest AUROC and per-class recall for
+multiclass tasks."""
 
 import os
 
@@ -15,7 +16,8 @@ from kmtl.data import schema
 
 REGRESSION_METRICS = ("r2", "mae", "rmse", "mape", "tail_mae")
 TAIL_FRACTION = 0.1
-BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "threshold")
+BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "balanced_accuracy",
+                  "threshold")
 MULTICLASS_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "auroc")
 HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall",
             schema.MULTICLASS: "balanced_accuracy"}
@@ -141,6 +143,9 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
         "accuracy": float(sk_metrics.accuracy_score(truth, labels)),
         "auroc": (float(sk_metrics.roc_auc_score(truth, y_pred))
                   if len(np.unique(truth)) == 2 else nan),
+        # Matbench's "ROC-AUC" of hard labels is this balanced accuracy.
+        "balanced_accuracy": (float(sk_metrics.balanced_accuracy_score(truth, labels))
+                              if len(np.unique(truth)) == 2 else nan),
         "threshold": float(threshold),
     }
   out["count"] = int(len(y_true))

@@ -21,6 +21,7 @@ import pytest
 from tests import helpers
 
 RUN, STUDY, PREDICT = ("kmtl.run",), ("kmtl.study",), ("kmtl.predict",)
+BENCHMARK = ("kmtl.benchmark",)
 
 
 def _set(column, row, value):
@@ -146,6 +147,19 @@ CATALOGUE = [
     ("one_class_in_the_data", RUN, ["--data=BAD.csv", "--tasks=hardness,structure:multiclass"],
      _structure("FCC", "FCC"), 1, "multiclass task 'structure' has 40 labels, all 'FCC'"),
     ("one_fold", RUN, ["--cv=1"], None, 1, "--cv needs 2 or more folds"),
+    ("fold_file_of_other_data", RUN, ["--folds=matbench_steels"], None, 1,
+     "--folds=matbench_steels: 312 rows, but DATA has 160; a fold file holds one row per"),
+    ("folds_and_cv_disagree", RUN, ["--folds=matbench_steels", "--cv=3"], None, 1,
+     "--cv=3 but --folds=matbench_steels has 5 folds; drop --cv"),
+    ("missing_fold_file", RUN, ["--folds=/nonexistent/folds.csv"], None, 1,
+     "--folds: no such file: /nonexistent/folds.csv (nor shipped folds: matbench_steels"),
+    ("fold_file_without_folds", RUN, ["--folds=BAD.csv"], _head(5), 1,
+     "missing fold column(s) 'fold'"),
+    ("benchmark_without_its_data", BENCHMARK, ["--name=matbench_steels",
+                                               "--data_dir=/nonexistent", "--out=OUT"], None,
+     1, "--data_dir: no steel_strength.csv in /nonexistent"),
+    ("unknown_benchmark", BENCHMARK, ["--name=matbench_dielectric", "--out=OUT"], None, 1,
+     "matbench_dielectric"),
     ("held_out_fold_outside", RUN, ["--cv=5", "--cv_fold=5"], None, 1,
      "--cv_fold one of them. Received: (5, 5)"),
     ("more_folds_than_compositions", RUN, ["--cv=500"], None, 1,

@@ -14,7 +14,7 @@ def _kmtl(*args):
 def test_help_lists_every_subcommand_with_a_line():
   result = _kmtl("--help")
   assert result.returncode == 0
-  for name in ("train", "study", "predict", "export", "datasets"):
+  for name in ("train", "study", "predict", "export", "datasets", "benchmark"):
     assert any(line.split()[:1] == [name] and len(line.split()) > 3
                for line in result.stdout.splitlines()), name
 
@@ -25,7 +25,8 @@ def test_no_subcommand_and_an_unknown_one_are_usage_errors(capsys):
   result = _kmtl("trian")
   assert result.returncode == 2
   assert result.stderr.strip() == ("kmtl: error: unknown subcommand 'trian'; expected one of "
-                                   "['train', 'study', 'predict', 'export', 'datasets']")
+                                   "['train', 'study', 'predict', 'export', 'datasets', "
+                                   "'benchmark']")
 
 
 def test_a_subcommand_runs_its_module_with_its_flags(tmp_path):

@@ -53,11 +53,14 @@ def test_binary_matches_sklearn_on_labelled_rows():
   assert final["auroc"] == pytest.approx(sk.roc_auc_score(y, p))
   assert epoch["auroc"] == pytest.approx(final["auroc"], abs=0.01)
   assert final["threshold"] == epoch["threshold"] == 0.5
+  # TPR 2/3, TNR 2/3 (true negatives 2 of 3): matbench's "ROC-AUC" of hard labels.
+  assert final["balanced_accuracy"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+  assert sk.roc_auc_score(y, labels) == pytest.approx(final["balanced_accuracy"])
 
 
 def test_undefined_metrics_are_nan():
   one_class = metrics.task_metrics(BIN, np.ones(3), np.array([0.2, 0.7, 0.9]))
-  assert np.isnan(one_class["auroc"])
+  assert np.isnan(one_class["auroc"]) and np.isnan(one_class["balanced_accuracy"])
   with_zero = metrics.task_metrics(REG, np.array([0.0, 1.0]), np.array([0.5, 1.0]))
   assert np.isnan(with_zero["mape"])
   assert metrics.task_metrics(REG, np.array([]), np.array([]))["count"] == 0

@@ -17,6 +17,7 @@ from kmtl import gbm
 from kmtl import losses
 from kmtl import metrics
 from kmtl.data import io
+from kmtl.data import repeats
 from kmtl.data import schema
 from kmtl.data import splits
 from kmtl.data import tables
@@ -133,7 +134,7 @@ def test_repeats_keep_their_most_frequent_class_and_groups_split_as_units():
   frame = pd.DataFrame({"composition": ["Fe", "Ni", "Fe", "Fe", "Ni", "Cu"],
                         "phase": ["FCC", "FCC", "BCC", "BCC", None, "FCC"]})
   data = io.load(frame, schema.parse_tasks("phase:multiclass"), ("Cu", "Fe", "Ni"))
-  averaged = io.average_repeats(data)
+  averaged = repeats.average_repeats(data)
   np.testing.assert_array_equal(averaged.labels["phase"], [0, 1, 1])  # Fe: BCC twice
   split = splits.assign_grouped_splits(data.labels, data.tasks, data.groups(), 0.0, 0.34, 0)
   assert len(set(split[[0, 2, 3]])) == 1 and len(set(split[[1, 4]])) == 1

@@ -17,11 +17,14 @@ import numpy as np
 import pandas as pd
 
 from kmtl.data import conditions as conditions_lib
+from kmtl.data import folds
+from kmtl.data import repeats
 from kmtl.data import schema
 from kmtl.data import tables
 from kmtl.data import validation
 
 DUPLICATE_POLICIES = ("keep", "drop")
+_FOLD = "__kmtl_fold__"  # a fold file's column while the table is filtered
 DataError = tables.DataError  # what `load` and `load_features` raise
 
 
@@ -36,6 +39,7 @@ class AlloyData:
   row_numbers: np.ndarray
   compositions: tuple = None
   conditions: tuple = ()  # ((ConditionSpec, [N] values), ...): test conditions, kept apart
+  folds: np.ndarray = None  # [N] each row's test fold from a fold file (kmtl/data/folds.py)
 
   @property
   def num_rows(self):
@@ -54,6 +58,8 @@ class AlloyData:
     for spec, column in self.conditions:
       digest.update(json.dumps([spec.name, spec.kind, spec.fill] + [
           str(v) for v in column]).encode())
+    if self.folds is not None:
+      digest.update(np.ascontiguousarray(self.folds, np.int64).tobytes())
     return digest.hexdigest()
 
   def condition_values(self):
@@ -77,36 +83,6 @@ class AlloyData:
     return rank[inverse.ravel()]
 
 
-def average_repeats(data):
-  """One row per canonical composition: regression labels averaged over the rows that have
-  them, binary labels by majority (ties count as 1), class labels by their most frequent class
-  (ties to the first in class order); features and row number of the first row."""
-  groups = data.groups()
-  first = np.unique(groups, return_index=True)[1]
-  labels = {}
-  for task in data.tasks:
-    if task.kind == schema.MULTICLASS:
-      labels[task.name] = _most_frequent_class(data.labels[task.name], groups)
-      continue
-    y = pd.Series(data.labels[task.name]).groupby(groups).mean().to_numpy()
-    labels[task.name] = np.where(np.isnan(y), np.nan, (y >= 0.5).astype(np.float64)) \
-        if task.kind == schema.BINARY else y
-  return dataclasses.replace(
-      data, features=data.features[first], labels=labels, row_numbers=data.row_numbers[first],
-      compositions=None if data.compositions is None else
-      tuple(np.asarray(data.compositions)[first]))
-
-
-def _most_frequent_class(codes, groups):
-  """[G] the most frequent class index of each group's labelled rows; NaN for none."""
-  num_groups = int(groups.max()) + 1
-  labelled = ~np.isnan(codes)
-  num_classes = int(np.nanmax(codes)) + 1 if labelled.any() else 1
-  counts = np.zeros((num_groups, num_classes))
-  np.add.at(counts, (groups[labelled], codes[labelled].astype(int)), 1)
-  return np.where(counts.sum(axis=1) > 0, counts.argmax(axis=1), np.nan)
-
-
 def apply_filter(frame, expression, source):
   """Rows of `frame` for which the pandas query `expression` holds (e.g.
   "test_temperature_c.isna() or test_temperature_c == 25"); a bad expression is a DataError."""
@@ -123,13 +99,14 @@ def apply_filter(frame, expression, source):
 
 def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
          duplicates="keep", name=None, feature_set="composition", row_filter=None,
-         convention="alloy", condition_specs=()):
+         convention="alloy", condition_specs=(), folds_path=None):
   """Validates a table (a path or a DataFrame) into `AlloyData`.
 
   `row_filter` (a pandas query) keeps matching rows first; row numbers in later errors count
   the kept rows. `convention` is how compositions' bracket groups read
   (`featurize.parse_composition`); `condition_specs` name the test-condition columns
-  (kmtl/data/conditions.py). Rows with no label for any task are dropped with a warning;
+  (kmtl/data/conditions.py); `folds_path` a fold file of the table's rows (kmtl/data/folds.py),
+  read before `row_filter`. Rows with no label for any task are dropped with a warning;
   duplicate rows (the same values in every feature, composition, condition and target
   column) are counted and kept or dropped per `duplicates`.
 
@@ -139,14 +116,12 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
   if duplicates not in DUPLICATE_POLICIES:
     raise DataError(f"Invalid duplicates policy {duplicates!r}. "
                     f"Expected one of {list(DUPLICATE_POLICIES)}.")
-  if isinstance(source, pd.DataFrame):
-    frame, name = source.reset_index(drop=True), name or "<table>"
-  else:
-    frame, name = tables.read_table(source), name or os.fspath(source)
-  if frame.empty:
-    raise DataError(f"{name}: no data rows")
+  frame, name = _read(source, name)
+  if folds_path:
+    frame = frame.assign(**{_FOLD: folds.aligned(folds_path, frame, name)})
   if row_filter:
     frame = apply_filter(frame, row_filter, name)
+  fold_of_row = frame.pop(_FOLD).to_numpy() if folds_path else None
   missing = [t.name for t in tasks if t.name not in frame.columns]
   if missing:
     raise tables.missing_column_error(name, missing, frame.columns, "task target")
@@ -167,7 +142,19 @@ def load(source, tasks=schema.DEFAULT_TASKS, elements=schema.DEFAULT_ELEMENTS,
       row_numbers=row_numbers[keep],
       compositions=None if compositions is None else tuple(np.asarray(compositions)[keep]),
       conditions=tuple((spec, condition_values[spec.name][keep]) for spec in condition_specs),
+      folds=None if fold_of_row is None else fold_of_row[keep],
   )
+
+
+def _read(source, name):
+  """(the table as a DataFrame, its name in errors); a DataError for one without rows."""
+  if isinstance(source, pd.DataFrame):
+    frame, name = source.reset_index(drop=True), name or "<table>"
+  else:
+    frame, name = tables.read_table(source), name or os.fspath(source)
+  if frame.empty:
+    raise DataError(f"{name}: no data rows")
+  return frame, name
 
 
 def _task_labels(frame, tasks, name):
@@ -282,13 +269,15 @@ def load_from_config(config):
     return load(frame, config.tasks, config.elements, config.duplicates,
                 name=f"synthetic default (seed {config.synthetic_seed})",
                 feature_set=config.feature_set, row_filter=config.row_filter,
-                convention=config.composition_convention, condition_specs=config.conditions)
+                convention=config.composition_convention, condition_specs=config.conditions,
+                folds_path=config.folds)
   data = load(config.path, config.tasks, config.elements, config.duplicates,
               feature_set=config.feature_set, row_filter=config.row_filter,
-              convention=config.composition_convention, condition_specs=config.conditions)
+              convention=config.composition_convention, condition_specs=config.conditions,
+              folds_path=config.folds)
   if config.average_repeats:
     before = data.num_rows
-    data = average_repeats(data)
+    data = repeats.average_repeats(data)
     logging.info("%s: averaged repeated compositions, %d rows -> %d", config.path, before,
                  data.num_rows)
   return data

@@ -52,10 +52,19 @@ SETS = {s.name: s for s in (
 )}
 
 
+# Official benchmark folds (kmtl/data/folds.py), by benchmark name: `--folds=matbench_steels`.
+# Matbench v0.1's assignment (its published recipe, MIT licence): the `mbid` of each row of the
+# benchmark's data in Matbench's order, and its test fold.
+FOLD_FILES = {name: os.path.join(SETS_DIR, f"{name}_folds.csv.gz")
+              for name in ("matbench_steels", "matbench_glass")}
+
+
 def locate(data):
-  """The file behind `data`: a shipped set's file for its short name (unless a file of that
-  name exists), else `data` itself."""
+  """The file behind `data`: a shipped set's (or fold file's) file for its short name (unless
+  a file of that name exists), else `data` itself."""
   data = os.fspath(data)
-  if data in SETS and not os.path.exists(data):
+  if os.path.exists(data):
+    return data
+  if data in SETS:
     return SETS[data].path
-  return data
+  return FOLD_FILES.get(data, data)

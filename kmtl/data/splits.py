@@ -10,6 +10,7 @@ the fractions and the seed, so every architecture sees the same split for one se
 
 import dataclasses
 
+from absl import logging
 import numpy as np
 # scikit-learn is imported where it is used: bad data is reported without paying for it.
 
@@ -182,12 +183,20 @@ def _check_informative(labels, tasks):
                              f"all {y[0]:g}: a constant target cannot be learned or scored")
 
 
-def _check_every_split_has_labels(data, row_split):
-  """Each task needs a labelled row in training, validation and test."""
+def _check_every_split_has_labels(data, row_split, cv=()):
+  """Each task needs a labelled row in training, validation and test; under a fold file, a
+  task labelled only on never-tested rows (an auxiliary task from another set) needs none in
+  test, and one labelled in the folds but not in the held-out one is an error naming it."""
   for task in data.tasks:
     labelled = ~np.isnan(data.labels[task.name])
     counts = [int(np.sum(labelled & (row_split == s))) for s in (TRAIN, VAL, TEST)]
-    if min(counts) == 0:
+    if data.folds is not None and cv and counts[2] == 0:
+      if not (labelled & (data.folds >= 0)).any():
+        counts[2] = None  # auxiliary: trained on, never scored
+      elif counts[0] and counts[1]:
+        raise tables.DataError(f"fold {cv[1]} of the fold file has no row of task "
+                               f"{task.name!r}: it cannot be scored there")
+    if min(c for c in counts if c is not None) == 0:
       raise tables.DataError(
           f"task {task.name!r} has {int(labelled.sum())} labelled rows, split {counts[0]} "
           f"train / {counts[1]} validation / {counts[2]} test: every split needs at least one "
@@ -195,8 +204,14 @@ def _check_every_split_has_labels(data, row_split):
 
 
 def fold_of_rows(data, num_folds, group_split=True):
-  """[N] fold (0 .. num_folds - 1) of every row: the canonical compositions (rows, without
-  `group_split`) dealt into folds by a shuffle of fixed seed, the same for every run."""
+  """[N] fold (0 .. num_folds - 1) of every row: a fold file's (-1: never tested), or the
+  canonical compositions (rows, without `group_split`) dealt into folds by a shuffle of fixed
+  seed, the same for every run."""
+  if data.folds is not None:
+    if int(data.folds.max()) + 1 != num_folds:
+      raise tables.DataError(f"--cv={num_folds}: the fold file's rows name folds 0 to "
+                             f"{int(data.folds.max())}")
+    return data.folds
   from sklearn import model_selection  # pylint: disable=g-import-not-at-top
   groups = data.groups() if group_split else np.arange(data.num_rows)
   unique = np.unique(groups)
@@ -215,9 +230,16 @@ def _cross_validation_splits(data, cv, val_fraction, seed, group_split):
   `val_fraction` of each task's labels there, grouped like the folds."""
   num_folds, held_out = cv
   test = fold_of_rows(data, num_folds, group_split) == held_out
-  rest = {name: np.where(test, np.nan, y) for name, y in data.labels.items()}
+  groups = data.groups()
+  # A row of a tested composition never trains, whatever its fold or task: given folds may
+  # split repeats, and auxiliary rows from other sets may repeat a tested alloy.
+  leaked = np.isin(groups, groups[test]) & ~test
+  if leaked.any():
+    logging.info("fold %d: %d rows of tested compositions left out of training", held_out,
+                 int(leaked.sum()))
+  rest = {name: np.where(test | leaked, np.nan, y) for name, y in data.labels.items()}
   if group_split:
-    row_split = assign_grouped_splits(rest, data.tasks, data.groups(), val_fraction, 0.0, seed)
+    row_split = assign_grouped_splits(rest, data.tasks, groups, val_fraction, 0.0, seed)
   else:
     row_split = assign_splits(rest, data.tasks, val_fraction, 0.0, seed)
   row_split[test] = TEST
@@ -236,7 +258,7 @@ def row_splits(data, val_fraction, test_fraction, seed, group_split=False, cv=()
                                       test_fraction, seed)
   else:
     row_split = assign_splits(data.labels, data.tasks, val_fraction, test_fraction, seed)
-  _check_every_split_has_labels(data, row_split)
+  _check_every_split_has_labels(data, row_split, cv)
   return row_split
 
 

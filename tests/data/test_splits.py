@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from kmtl.data import io
+from kmtl.data import repeats
 from kmtl.data import schema
 from kmtl.data import splits
 from kmtl.data import synthetic
@@ -144,7 +145,7 @@ def test_grouping_singletons_changes_nothing():
 
 def test_average_repeats():
   data = _repeated_table()
-  averaged = io.average_repeats(data)
+  averaged = repeats.average_repeats(data)
   groups = data.groups()
   assert averaged.num_rows == len(np.unique(groups))
   g = np.bincount(groups).argmax()  # the most repeated composition

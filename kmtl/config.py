@@ -5,11 +5,13 @@ import json
 import math
 
 from kmtl.data import schema
+from kmtl.model_config import ModelConfig  # pylint: disable=unused-import  (part of this API)
 from kmtl.surgery import registry
 
 # `independent`: the single-task baseline, one network per task on its own rows.
 # `independent_joint`: a control, the same networks trained on the multi-task batch stream.
-ARCHITECTURES = ("independent", "independent_joint", "shared", "structured")
+ARCHITECTURES = ("independent", "independent_joint", "shared", "structured", "mmoe", "ple",
+                 "cross_stitch", "task_attention", "groups")
 SEPARATE_NETWORKS = ("independent", "independent_joint")
 STOPPING_CRITERIA = ("mean_val_loss", "relative_val_loss")
 REGRESSION_LOSSES = ("mse", "huber")
@@ -83,27 +85,6 @@ class DataConfig:
       raise ValueError(f"--cv needs 2 or more folds and --cv_fold one of them. Received: {self.cv}")
     if self.folds and not self.cv:
       raise ValueError("--folds: the fold file's folds set --cv")
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Layer sizes and optional regularisation (all off by default, as in the reference)."""
-  trunk_units: tuple = (128, 128)
-  head_units: tuple = (64,)
-  dropout: float = 0.0
-  l2: float = 0.0
-  graph_init: float = 4.0
-  graph_sparsity: float = 0.0
-
-  def __post_init__(self):
-    if not self.trunk_units or not self.head_units or min(self.trunk_units + self.head_units) < 1:
-      raise ValueError("Invalid layer sizes: `trunk_units` and `head_units` need positive sizes. "
-                       f"Received: {self.trunk_units}, {self.head_units}")
-    if not 0.0 <= self.dropout < 1.0:
-      raise ValueError(f"Invalid value for `dropout`. Expected 0 <= dropout < 1. "
-                       f"Received: {self.dropout}")
-    if self.l2 < 0 or self.graph_sparsity < 0:
-      raise ValueError("`l2` and `graph_sparsity` must be >= 0.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,6 +254,21 @@ class RunConfig:
       raise ValueError(f"--strategy={self.train.strategy} cannot split "
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
+    self._check_groups(names)
+
+  def _check_groups(self, names):
+    """--groups goes with --arch=groups, puts every task in one group, and leaves something
+    shared for a surgery method to act on."""
+    if self.train.arch != "groups":
+      if self.model.groups:
+        raise ValueError(f"--groups applies to --arch=groups, not --arch={self.train.arch}")
+      return
+    if not self.model.groups:
+      raise ValueError("--arch=groups needs --groups, e.g. 'resistivity|hardness,amorphous'")
+    self.model.check_groups(names)
+    if self.train.surgery != "none" and max(map(len, self.model.groups)) < 2:
+      raise ValueError(f"--surgery={self.train.surgery} needs shared parameters; groups of one "
+                       "task share none (use --surgery=none).")
 
 
 def flatten(config):

@@ -16,6 +16,8 @@ classes. Reference sizes: trunk 128-128, heads 64-1 (64-C for C classes).
   are shared (the graph mixes every task's tower, so its gradient comes from every task);
   towers and heads are task-specific: a tower's parameters receive gradient from other tasks
   only through the graph, and surgery acts on the parameters all tasks pull on directly.
+- `mmoe`, `ple`, `cross_stitch`, `task_attention`, `groups` (adaptive sharing): what each task's
+  tower reads comes from kmtl/sharing.py, then the same towers and heads.
 """
 
 import dataclasses
@@ -27,6 +29,7 @@ import keras  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from kmtl import config as config_lib
+from kmtl import sharing
 
 ARCHITECTURES = config_lib.ARCHITECTURES
 
@@ -105,20 +108,7 @@ class MultiTaskNet:
     return squeeze(dense(representation))
 
 
-def _dense(units, name, config, activation="relu"):
-  regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
-  return keras.layers.Dense(units, activation=activation, name=name,
-                            kernel_regularizer=regularizer)
-
-
-def _stack(x, units, prefix, config, layers):
-  for i, size in enumerate(units):
-    layer = _dense(size, f"{prefix}_{i + 1}", config)
-    layers.append(layer)
-    x = layer(x)
-    if config.dropout > 0:
-      x = keras.layers.Dropout(config.dropout, name=f"{prefix}_dropout_{i + 1}")(x)
-  return x
+_dense, _stack = sharing.dense, sharing.stack
 
 
 def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
@@ -137,24 +127,8 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
   if not task_names:
     raise ValueError("build_model needs at least one task.")
   features = keras.Input(shape=(num_features,), name="features")
-  shared_layers, task_layers = [], {t: [] for t in task_names}
-  reps, graph = {}, None
-
-  if arch in config_lib.SEPARATE_NETWORKS:
-    for task in task_names:
-      reps[task] = _stack(features, config.trunk_units + config.head_units, f"{task}_net",
-                          config, task_layers[task])
-  else:
-    trunk = _stack(features, config.trunk_units, "trunk", config, shared_layers)
-    for task in task_names:
-      reps[task] = _stack(trunk, config.head_units, f"{task}_tower", config, task_layers[task])
-    if arch == "structured":
-      graph = TaskGraph(len(task_names), config.graph_init, config.graph_sparsity,
-                        name="task_graph")
-      shared_layers.append(graph)
-      mixed = graph([reps[t] for t in task_names])
-      reps = dict(zip(task_names, mixed))
-
+  reps, graph, sharing_of = _representations(arch, features, task_names, config)
+  shared_layers, task_layers = sharing_of.shared_layers, sharing_of.task_layers
   outputs, heads, output_sizes = {}, {}, output_sizes or {}
   for task in task_names:
     units = output_sizes.get(task, 1)
@@ -166,7 +140,31 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
   model = keras.Model(features, outputs, name=f"kmtl_{arch}")
   representations = keras.Model(features, reps, name=f"kmtl_{arch}_representations")
   variables = lambda layers: tuple(v for layer in layers for v in layer.trainable_variables)
-  dense_shared = [layer for layer in shared_layers if isinstance(layer, keras.layers.Dense)]
   return MultiTaskNet(model, representations, variables(shared_layers),
                       {t: variables(task_layers[t]) for t in task_names},
-                      variables(dense_shared[-1:]), graph, heads)
+                      variables(sharing_of.last_shared_layers), graph, heads)
+
+
+def _representations(arch, features, task_names, config):
+  """({task: [B, H] head input}, the TaskGraph or None, the `sharing.Sharing` of the layers)."""
+  if arch in config_lib.SEPARATE_NETWORKS:
+    task_layers = {t: [] for t in task_names}
+    reps = {t: _stack(features, config.trunk_units + config.head_units, f"{t}_net", config,
+                      task_layers[t]) for t in task_names}
+    return reps, None, sharing.Sharing({}, [], task_layers, [])
+  if arch in sharing.ADAPTIVE:
+    shared_by = sharing.build(arch, features, task_names, config)
+  else:
+    layers = []
+    trunk = _stack(features, config.trunk_units, "trunk", config, layers)
+    shared_by = sharing.Sharing({t: trunk for t in task_names}, layers,
+                                {t: [] for t in task_names}, layers[-1:])
+  reps = {t: _stack(shared_by.inputs[t], config.head_units, f"{t}_tower", config,
+                    shared_by.task_layers[t]) for t in task_names}
+  graph = None
+  if arch == "structured":
+    graph = TaskGraph(len(task_names), config.graph_init, config.graph_sparsity,
+                      name="task_graph")
+    shared_by.shared_layers.append(graph)
+    reps = dict(zip(task_names, graph([reps[t] for t in task_names])))
+  return reps, graph, shared_by

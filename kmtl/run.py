@@ -18,12 +18,14 @@ from absl import flags
 from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import data_flags
+from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
 from kmtl.data import io
 from kmtl.data import splits
 
 _DATA_FLAGS = data_flags.define()
+_MODEL_FLAGS = model_flags.define()
 
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
 _SURGERY = flags.DEFINE_string("surgery", "none",
@@ -91,7 +93,8 @@ def config_from_flags():
     return config_lib.RunConfig(
         data=data,
         model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
-                                     graph_sparsity=_GRAPH_SPARSITY.value),
+                                     graph_sparsity=_GRAPH_SPARSITY.value,
+                                     **_MODEL_FLAGS.settings()),
         loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),
         train=config_lib.TrainConfig(
             arch=_ARCH.value, surgery=_SURGERY.value, surgery_kwargs=surgery_kwargs,

@@ -34,6 +34,7 @@ from absl import logging
 from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import data_flags
+from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
 from kmtl import verdicts
@@ -65,6 +66,7 @@ _FRESH = flags.DEFINE_bool("fresh", False, "Remove the cells of an earlier study
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded as failed "
                                   "again.")
 _DATA_FLAGS = data_flags.define()
+_MODEL_FLAGS = model_flags.define()
 
 
 def grid():
@@ -87,8 +89,11 @@ def run_config(configuration, data, seed):
   """The RunConfig of one cell: `configuration` with `seed` on the study's data settings."""
   arch = "independent" if configuration.name == verdicts.GBM else configuration.arch
   try:
+    model = _MODEL_FLAGS.settings()
+    if arch != "groups":
+      model["groups"] = ()
     return config_lib.RunConfig(
-        data=data,
+        data=data, model=config_lib.ModelConfig(**model),
         train=config_lib.TrainConfig(
             arch=arch, surgery=configuration.surgery,
             surgery_kwargs=configuration.surgery_args,

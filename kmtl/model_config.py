@@ -1,0 +1,65 @@
+"""The model section of the run configuration: layer sizes, regularisation, and the settings of
+the structured and adaptive-sharing architectures (kmtl/models.py, kmtl/adaptive.py)."""
+
+import dataclasses
+
+PLE_LEVELS = (1, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Layer sizes and optional regularisation (all off by default, as in the reference).
+
+  Attributes:
+    trunk_units, head_units: the shared trunk's and each task tower's widths.
+    dropout, l2: regularisation.
+    graph_init, graph_sparsity: the structured model's task graph (kmtl/models.py).
+    experts: expert networks of `mmoe`, and shared experts per level of `ple`.
+    task_experts: task-specific experts per task and level of `ple`.
+    ple_levels: extraction levels of `ple` (1: experts of the trunk's depth; 2: one layer each).
+    groups: task groups of `groups`, e.g. (("resistivity",), ("hardness", "amorphous")).
+  """
+  trunk_units: tuple = (128, 128)
+  head_units: tuple = (64,)
+  dropout: float = 0.0
+  l2: float = 0.0
+  graph_init: float = 4.0
+  graph_sparsity: float = 0.0
+  experts: int = 4
+  task_experts: int = 1
+  ple_levels: int = 2
+  groups: tuple = ()
+
+  def __post_init__(self):
+    if not self.trunk_units or not self.head_units or min(self.trunk_units + self.head_units) < 1:
+      raise ValueError("Invalid layer sizes: `trunk_units` and `head_units` need positive sizes. "
+                       f"Received: {self.trunk_units}, {self.head_units}")
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f"Invalid value for `dropout`. Expected 0 <= dropout < 1. "
+                       f"Received: {self.dropout}")
+    if self.l2 < 0 or self.graph_sparsity < 0:
+      raise ValueError("`l2` and `graph_sparsity` must be >= 0.")
+    if self.experts < 1 or self.task_experts < 1:
+      raise ValueError(f"--experts and --task_experts must be >= 1. Received: {self.experts}, "
+                       f"{self.task_experts}")
+    if self.ple_levels not in PLE_LEVELS:
+      raise ValueError(f"--ple_levels must be one of {list(PLE_LEVELS)}. Received: "
+                       f"{self.ple_levels}")
+    if self.ple_levels == 2 and len(self.trunk_units) != 2:
+      raise ValueError("--ple_levels=2 gives each level one layer of a two-layer trunk; "
+                       f"the trunk has {len(self.trunk_units)}")
+
+  def check_groups(self, task_names):
+    """A ValueError unless `groups` puts every task in exactly one group (when given)."""
+    if not self.groups:
+      return
+    listed = [t for group in self.groups for t in group]
+    unknown = [t for t in listed if t not in task_names]
+    if unknown:
+      raise ValueError(f"--groups: {unknown[0]!r} is not one of --tasks {list(task_names)}")
+    twice = sorted({t for t in listed if listed.count(t) > 1})
+    if twice:
+      raise ValueError(f"--groups: task {twice[0]!r} is in more than one group")
+    left_out = [t for t in task_names if t not in listed]
+    if left_out:
+      raise ValueError(f"--groups leaves out task {left_out[0]!r}: every task needs a group")

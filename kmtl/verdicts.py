@@ -135,6 +135,13 @@ def _row(cells, config, task, metric, seeds, alpha):
   return row
 
 
+def _ever_tested(cells, task):
+  """False for an auxiliary task that no cell scored (labelled on never-tested rows only);
+  a task whose cells all failed still has rows, to show the failures."""
+  counts = [c["test"].get(task.name, {}).get("count") for c in cells.values() if "test" in c]
+  return not counts or any(n != 0 for n in counts)
+
+
 def summarize(cells, tasks, metrics_by_kind, headline, alpha=0.05):
   """Rows of the study table from its cells, with Holm's correction over the headline rows.
 
@@ -144,6 +151,7 @@ def summarize(cells, tasks, metrics_by_kind, headline, alpha=0.05):
     tasks: the `schema.TaskSpec`s.
     metrics_by_kind: {task kind: [metric names]} to report.
     headline: {task: its headline metric}; these rows form the Holm family.
+  A task no cell scored (an auxiliary task of a fold file, never tested) has no rows.
   Returns:
     A list of dicts: config, task, metric, seeds, failed (seeds), n (seeds in the statistic:
     paired with STL for comparisons), mean, ci; comparisons add diff, diff_ci, p, and headline
@@ -153,7 +161,7 @@ def summarize(cells, tasks, metrics_by_kind, headline, alpha=0.05):
   rows = []
   for config in configs:
     seeds = sorted(s for c, s in cells if c == config)
-    for task in tasks:
+    for task in [t for t in tasks if _ever_tested(cells, t)]:
       for metric in metrics_by_kind[task.kind]:
         rows.append(_row(cells, config, task, metric, seeds, alpha))
   for row in rows:

@@ -9,12 +9,15 @@ import pytest
 from sklearn import metrics as sk
 
 from kmtl import benchmark_scores
+from kmtl import config as config_lib
+from kmtl import experiment
 from kmtl import leaderboards
 from kmtl import matbench
 from kmtl import metrics
 from kmtl.data import folds
 from kmtl.data import schema
 from kmtl.data import shipped
+from tests import helpers
 
 
 def test_the_shipped_official_folds_have_matbench_fold_sizes():
@@ -102,3 +105,24 @@ def test_the_report_aggregates_as_matbench_and_picks_the_multi_task_model_on_val
   order = [r["model"] for r in result["rows"]]
   assert order.index("leaderboard: TPOT-Mat") < order.index(
       "kmtl best multi-task (chosen on validation): shared")
+
+
+def test_an_auxiliary_task_never_tested_trains_in_every_baseline(tmp_path):
+  """The single-task networks and gradient boosting train an auxiliary task labelled only on
+  never-tested rows and report it with no test rows, as the multi-task models do."""
+  frame = helpers.tiny_frame(per_task=20)
+  auxiliary = frame["amorphous"].notna().to_numpy()
+  fold = np.where(auxiliary, -1, np.arange(len(frame)) % 2)
+  frame.to_csv(tmp_path / "data.csv", index=False)
+  pd.DataFrame({"fold": fold}).to_csv(tmp_path / "folds.csv", index=False)
+  for arch in ("independent", "shared"):
+    result = experiment.train_and_evaluate(config_lib.RunConfig(
+        data=config_lib.DataConfig(path=str(tmp_path / "data.csv"),
+                                   folds=str(tmp_path / "folds.csv"), cv=(2, 1)),
+        train=config_lib.TrainConfig(arch=arch, epochs=1, jit_compile=False, summaries=False),
+        baseline_gbm=True))
+    for key in ("test", "gbm_test"):
+      assert result[key]["amorphous"]["count"] == 0
+      assert np.isnan(result[key]["amorphous"]["recall"])
+      assert result[key]["hardness"]["count"] == int(np.sum(
+          frame["hardness"].notna() & (fold == 1)))

@@ -74,6 +74,17 @@ def test_summarize_pairs_by_seed():
   assert "| shared | hardness | r2 | 3 | 0 | 0.5600" in table
 
 
+def test_a_task_no_cell_scored_has_no_rows():
+  tasks = [schema.TaskSpec("hardness"), schema.TaskSpec("tg")]
+  cell = lambda r2: {"test": {"hardness": {"r2": r2, "count": 9},
+                              "tg": {"r2": float("nan"), "count": 0}}}
+  cells = {("independent", 0): cell(0.7), ("independent", 1): cell(0.6),
+           ("shared", 0): cell(0.8), ("shared", 1): {"failed": True, "error": "boom"}}
+  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2", "tg": "r2"})
+  assert {r["task"] for r in rows} == {"hardness"}
+  assert [r["failed"] for r in rows if r["config"] == "shared"] == [[1]]
+
+
 def test_holm_by_hand():
   # p sorted 0.01, 0.02, 0.04 (m = 3): 0.03, 0.04, 0.04 (made non-decreasing).
   np.testing.assert_allclose(verdicts.holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])

@@ -111,14 +111,14 @@ class TargetScaler:
   def transform(self, y):
     """Original units -> model units; NaN (no label) stays NaN. Binary labels pass through."""
     y = np.asarray(y, np.float64)
-    if self.task.kind != schema.REGRESSION:
+    if self.task.kind != schema.REGRESSION or not y.size:
       return y
     return self._scaler.transform(self._forward(y).reshape(-1, 1)).ravel()
 
   def inverse_transform(self, z):
     """Model units -> original units."""
     z = np.asarray(z, np.float64)
-    if self.task.kind != schema.REGRESSION:
+    if self.task.kind != schema.REGRESSION or not z.size:
       return z
     y = self._scaler.inverse_transform(z.reshape(-1, 1)).ravel()
     return np.exp(y) if self.task.transform == "log" else y

@@ -125,6 +125,8 @@ def evaluated(cfg, trainer, tasks, prepared):
       "task_weights": dict(zip(names, trainer.base_weights.numpy().tolist())),
       "num_params": int(trainer.model.count_params()),
       "num_rows": {name: int(prepared.split(name).num_rows) for name in splits.SPLIT_NAMES},
+      "mixing": (trainer.net.mixing(prepared.train.features)
+                 if trainer.net.mixing is not None else {}),
   }
 
 

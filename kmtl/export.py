@@ -1,7 +1,8 @@
 """Export a trained run as a SavedModel that TF Serving loads as it is.
 
 Layout: `EXPORT_DIR/<model_name>/<version>/` with `saved_model.pb`, `variables/` and
-`assets.extra/kmtl_metadata.json` (schema, tasks, training config, test metrics). The version is
+`assets.extra/kmtl_metadata.json` (schema, tasks, training config with the architecture, test
+metrics, and what the architecture learned about sharing: kmtl/mixing.py). The version is
 the next free integer, so an export never overwrites a served one; it is written under a
 temporary name and renamed when complete.
 
@@ -130,6 +131,8 @@ def export_run(workdir, export_dir, model_name="kmtl"):
       "threshold": THRESHOLD,
       "config": _read_json(workdir, run_files.CONFIG),
       "test_metrics": _read_json(workdir, run_files.METRICS).get("test"),
+      "architecture": _read_json(workdir, run_files.CONFIG)["train"]["arch"],
+      "mixing": _read_json(workdir, run_files.METRICS).get("mixing") or {},
   }
   model = _load_model(os.path.join(workdir, "model.keras"), workdir)
   model_dir = os.path.join(export_dir, model_name)

@@ -29,6 +29,7 @@ import keras  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from kmtl import config as config_lib
+from kmtl import mixing
 from kmtl import sharing
 
 ARCHITECTURES = config_lib.ARCHITECTURES
@@ -92,6 +93,8 @@ class MultiTaskNet:
     task_graph: the structured model's TaskGraph layer (its `adjacency()`), else None.
     heads: {task: (Dense(1), SqueezeLast) or (Dense(C), Identity)}, the final regressors or
       classifiers; see `head`.
+    mixing: scaled features [n, F] -> {name: matrix}, what the architecture learned about
+      sharing (kmtl/mixing.py), or None.
   """
   model: keras.Model
   representations: keras.Model
@@ -100,6 +103,7 @@ class MultiTaskNet:
   last_shared_variables: tuple = ()
   task_graph: TaskGraph = None
   heads: dict = None
+  mixing: object = None
 
   def head(self, task, representation):
     """Task's final layer on its representation [B, H] -> prediction [B] or [B, C] (the
@@ -142,7 +146,8 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
   variables = lambda layers: tuple(v for layer in layers for v in layer.trainable_variables)
   return MultiTaskNet(model, representations, variables(shared_layers),
                       {t: variables(task_layers[t]) for t in task_names},
-                      variables(sharing_of.last_shared_layers), graph, heads)
+                      variables(sharing_of.last_shared_layers), graph, heads,
+                      mixing.reader(model, task_names, graph))
 
 
 def _representations(arch, features, task_names, config):

@@ -4,7 +4,9 @@ Under `workdir/tb`: `train/` and `val/` hold per-epoch scalars (`{task}/loss`,
 `{task}/weighted_loss`, `{task}/{metric}`, `learning_rate`, `task_weight/{task}`,
 `grad/norm/{task}`, `grad/cosine/{a}_vs_{b}`, `grad/angle_deg/{a}_vs_{b}`,
 `grad/conflict_fraction/{a}_vs_{b}`, `grad/update_norm`, `task_graph/{t}_from_{s}` and the
-`task_graph` heatmap image; training-split metrics come from up to 4,096 labelled training rows
+`task_graph` heatmap image, and for the adaptive architectures `mixing/{matrix}/{row}_{column}`
+(gate weights over experts, cross-stitch matrices; a task's mean attention as
+`mixing/attention/{task}_mean`) with a `mixing/{matrix}` heatmap each; training-split metrics come from up to 4,096 labelled training rows
 per task, drawn once per run); the root holds the hparams of the run, the custom-scalars layout
 (each metric across tasks on one chart) and the final `test/{task}/{metric}` scalars.
 """
@@ -38,24 +40,48 @@ def hparams(cfg):
 def task_graph_image(adjacency, task_names):
   """[1, H, W, 3] uint8 heatmap of A (white 0 to dark blue 1), values in the cells, task names
   on both axes: row t is what task t's head reads, column s the tower it reads from."""
-  a = np.asarray(adjacency, np.float64)
-  t = a.shape[0]
-  size = _MARGIN + _CELL * t
-  image = Image.new("RGB", (size, size), "white")
+  return heatmap_image(adjacency, task_names, task_names, "row: reader, column: source")
+
+
+def heatmap_image(values, rows, columns, caption):
+  """[1, H, W, 3] uint8 heatmap of a matrix with values in [0, 1] (white 0 to dark blue 1),
+  with row names, and column names and values in the cells where there is room."""
+  a = np.asarray(values, np.float64)
+  cell = _CELL if a.shape[1] <= 16 else 4
+  image = Image.new("RGB", (_MARGIN + cell * a.shape[1], _MARGIN + _CELL * a.shape[0]), "white")
   draw = ImageDraw.Draw(image)
-  for i in range(t):
-    for j in range(t):
+  for i in range(a.shape[0]):
+    for j in range(a.shape[1]):
       shade = 1.0 - float(np.clip(a[i, j], 0.0, 1.0))
-      colour = (int(30 + 225 * shade), int(60 + 195 * shade), 255)
-      x, y = _MARGIN + j * _CELL, _MARGIN + i * _CELL
-      draw.rectangle([x, y, x + _CELL - 1, y + _CELL - 1], fill=colour, outline="grey")
-      draw.text((x + 6, y + _CELL // 2 - 5), f"{a[i, j]:.2f}",
-                fill="white" if a[i, j] > 0.5 else "black")
-  for k, name in enumerate(task_names):
-    draw.text((4, _MARGIN + k * _CELL + _CELL // 2 - 5), name[:14], fill="black")
-    draw.text((_MARGIN + k * _CELL + 2, _MARGIN - 14 - 12 * (k % 2)), name[:8], fill="black")
-  draw.text((4, 4), "row: reader, column: source", fill="black")
+      x, y = _MARGIN + j * cell, _MARGIN + i * _CELL
+      draw.rectangle([x, y, x + cell - 1, y + _CELL - 1], outline="grey" if cell == _CELL else None,
+                     fill=(int(30 + 225 * shade), int(60 + 195 * shade), 255))
+      if cell == _CELL:
+        draw.text((x + 6, y + _CELL // 2 - 5), f"{a[i, j]:.2f}",
+                  fill="white" if a[i, j] > 0.5 else "black")
+  for k, name in enumerate(rows):
+    draw.text((4, _MARGIN + k * _CELL + _CELL // 2 - 5), str(name)[:14], fill="black")
+  if cell == _CELL:
+    for k, name in enumerate(columns):
+      draw.text((_MARGIN + k * cell + 2, _MARGIN - 14 - 12 * (k % 2)), str(name)[:8],
+                fill="black")
+  draw.text((4, 4), caption, fill="black")
   return np.asarray(image, np.uint8)[None]
+
+
+def mixing_scalars(mixing):
+  """[(tag, value)] of the learned mixing: every cell of a matrix of up to 16 columns, and
+  each row's mean of a wider one (attention over the shared units)."""
+  out = []
+  for name, matrix in mixing.items():
+    a = np.asarray(matrix["values"], np.float64)
+    for i, row in enumerate(matrix["rows"]):
+      if a.shape[1] <= 16:
+        out += [(f"mixing/{name}/{row}_{column}", a[i, j])
+                for j, column in enumerate(matrix["columns"])]
+      else:
+        out.append((f"mixing/{name}/{row}_mean", float(a[i].mean())))
+  return out
 
 
 def _layout(metric_names):
@@ -66,7 +92,8 @@ def _layout(metric_names):
           ("gradient norm per task", "grad/norm"), ("cosine between tasks", "grad/cosine"),
           ("angle between tasks (deg)", "grad/angle_deg"),
           ("fraction of steps in conflict", "grad/conflict_fraction"),
-          ("task weights", "task_weight"), ("task graph edges", "task_graph"))]
+          ("task weights", "task_weight"), ("task graph edges", "task_graph"),
+          ("learned mixing", "mixing"))]
   return layout_pb2.Layout(category=[
       layout_pb2.Category(title="each metric across tasks", chart=per_metric),
       layout_pb2.Category(title="gradient dynamics", chart=gradients)])
@@ -140,6 +167,7 @@ class Writer:
       a = np.asarray(record["task_graph"])
       train += [(f"task_graph/{reader}_from_{source}", a[i, j])
                 for i, reader in enumerate(self.names) for j, source in enumerate(self.names)]
+    train += mixing_scalars(record.get("mixing", {}))
     val = [(f"{name}/loss", record["val_loss"][name]) for name in names]
     val += self._task_scalars(record["val"])
     self._train_scalars(train, step)
@@ -148,6 +176,10 @@ class Writer:
       with self.train.as_default():
         tf.summary.image("task_graph", task_graph_image(record["task_graph"], self.names),
                          step=step)
+    for name, matrix in record.get("mixing", {}).items():
+      with self.train.as_default():
+        tf.summary.image(f"mixing/{name}", heatmap_image(
+            matrix["values"], matrix["rows"], matrix["columns"], name), step=step)
     self.train.flush()
     self.val.flush()
 

@@ -9,7 +9,7 @@ kmtl/distribute.py's.
 
 Per epoch, in Python: validation losses and metrics (kmtl/evaluation.py), early stopping (one
 criterion for the model, or one per task for separate networks: kmtl/early_stopping.py), a
-checkpoint. Batch sampling is the data layer's (kmtl/data/sampling.py).
+checkpoint, the learned mixing (kmtl/mixing.py). Batches: kmtl/data/sampling.py.
 """
 
 import sys
@@ -268,6 +268,8 @@ class Trainer:
           self.train_probe, self.evaluator.predict(self.train_probe.features))
     if self.net.task_graph is not None:
       record["task_graph"] = np.asarray(self.net.task_graph.adjacency()).tolist()
+    elif self.net.mixing is not None:
+      record["mixing"] = self.net.mixing(self.prepared.train.features)
     return record
 
   def best_epochs(self):

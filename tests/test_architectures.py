@@ -14,6 +14,7 @@ from kmtl import experiment
 from kmtl import export
 from kmtl import models
 from tests import helpers
+from tests import test_summaries
 
 F, TRUNK, TOWER = 21, 128, 64
 FIRST, SECOND = F * TRUNK + TRUNK, TRUNK * TRUNK + TRUNK  # the trunk's two Dense layers
@@ -158,3 +159,38 @@ def test_every_architecture_trains_with_pcgrad_and_saves(arch, extra, tmp_path):
             (workdir / "preprocessing.json").read_text())["feature_names"])].to_numpy(
                 np.float32)))
     assert served["hardness"].shape == (3,)
+
+
+def test_learned_mixing_reaches_tensorboard_and_the_export(tmp_path):
+  frame = helpers.tiny_frame(per_task=20)
+  frame.to_csv(tmp_path / "tiny.csv", index=False)
+  workdir = tmp_path / "run"
+  result = experiment.train_and_evaluate(config_lib.RunConfig(
+      data=config_lib.DataConfig(path=str(tmp_path / "tiny.csv")),
+      model=config_lib.ModelConfig(experts=3),
+      train=config_lib.TrainConfig(arch="mmoe", epochs=2, jit_compile=False),
+      workdir=str(workdir)))
+  gates = result["mixing"]["gates"]
+  assert gates["rows"] == ["resistivity", "hardness", "amorphous"]
+  assert gates["columns"] == ["expert_1", "expert_2", "expert_3"]
+  np.testing.assert_allclose(np.sum(gates["values"], axis=1), 1.0, atol=1e-5)
+  tags = test_summaries._tags(workdir / "tb" / "train")
+  assert tags["mixing/gates/hardness_expert_2"] == "scalars"
+  assert tags["mixing/gates"] == "images"
+  version = export.export_run(str(workdir), str(tmp_path / "serving"))
+  metadata = json.loads((tmp_path / "serving" / "kmtl" / "1" / "assets.extra" /
+                         "kmtl_metadata.json").read_text())
+  assert version.endswith("1") and metadata["architecture"] == "mmoe"
+  assert metadata["mixing"]["gates"] == gates
+
+
+def test_attention_and_cross_stitch_mixing_have_one_row_per_task():
+  names = ("a", "b")
+  x = np.random.default_rng(4).normal(size=(7, F)).astype(np.float32)
+  attention = _build("task_attention", names).mixing(x)["attention"]
+  assert attention["rows"] == ["a", "b"] and np.shape(attention["values"]) == (2, TRUNK)
+  assert np.all((np.asarray(attention["values"]) > 0) & (np.asarray(attention["values"]) < 1))
+  stitched = _build("cross_stitch", names).mixing(x)
+  np.testing.assert_allclose(stitched["cross_stitch_1"]["values"], [[0.9, 0.1], [0.1, 0.9]],
+                             rtol=1e-6)
+  assert _build("groups", names).mixing is None

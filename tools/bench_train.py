@@ -10,8 +10,9 @@ the median epoch gives steps/s. The baseline is plain Keras
 per-output sample weights). Ratios are against that baseline in the same run, and the achieved
 FLOP rate is set against a large float32 matmul measured in the same run.
 
-Sections: the targets table (pass/miss), XLA on/off, steps per graph call, per-task gradients
-by loop versus jacobian for T = 3 and T = 8, and the cost of summaries on whole epochs.
+Sections: the targets table (pass/miss), XLA on/off, steps per graph call, the architectures
+next to `shared`, per-task gradients by loop versus jacobian for T = 3 and T = 8, and the cost
+of summaries on whole epochs.
 """
 
 import dataclasses
@@ -47,6 +48,8 @@ _STEPS_PER_CALL = flags.DEFINE_list("steps_per_call", ["64", "512", "0"],
                                     "Steps per graph call to compare (pcgrad, batch 32).")
 _TASK_COUNTS = flags.DEFINE_list("task_counts", ["3", "8"],
                                  "Task counts for the loop-versus-jacobian comparison.")
+_ARCHS = flags.DEFINE_list("archs", ["shared", "mmoe", "ple", "cross_stitch", "task_attention",
+                                      "groups"], "Architectures to compare (none, batch 32).")
 _REPEATS = flags.DEFINE_integer("overhead_repeats", 9,
                                 "Alternating off/on epochs per method (median taken).")
 _OVERHEAD_METHODS = flags.DEFINE_list(
@@ -57,7 +60,7 @@ _OVERHEAD_METHODS = flags.DEFINE_list(
 # 128->64->1 heads): 2 x 43,264 multiply-adds forward, twice that backward.
 FLOP_PER_SAMPLE = 258e3
 TARGETS = {"pcgrad_vs_fit": 1.5, "none_vs_fit": 3.0, "step_time_vs_pcgrad": 1.3,
-           "summaries_cost": 0.10}
+           "summaries_cost": 0.10, "mmoe_vs_shared_step_time": 4.0}  # E = 4 experts
 
 
 def matmul_gflops(n=2048, repeats=10):
@@ -93,11 +96,14 @@ def with_task_count(prepared, tasks, count):
           tasks + extra)
 
 
-def kmtl_epoch(prepared, tasks, batch_size, method, **train_kwargs):
+def kmtl_epoch(prepared, tasks, batch_size, method, arch="shared", **train_kwargs):
   """A callable training one epoch of kmtl's loop (traced and warmed up here) that returns
   its (steps, seconds)."""
-  net = models.build_model("shared", [t.name for t in tasks], prepared.train.features.shape[1])
-  cfg = config_lib.TrainConfig(arch="shared", surgery=method, batch_size=batch_size,
+  names = [t.name for t in tasks]
+  groups = (tuple(names[:1]), tuple(names[1:])) if arch == "groups" else ()
+  net = models.build_model(arch, names, prepared.train.features.shape[1],
+                           config_lib.ModelConfig(groups=groups))
+  cfg = config_lib.TrainConfig(arch=arch, surgery=method, batch_size=batch_size,
                                **train_kwargs)
   trainer = trainer_lib.Trainer(cfg, net, tasks, prepared, registry.create(method))
   epoch = [1]
@@ -201,6 +207,39 @@ class Targets:
       print(f"{name:<44}{measured:>10.3f}{limit:>9}  {'pass' if passed else 'MISS'}")
 
 
+def architectures(prepared, tasks, rounds, targets):
+  """Steps/s of each architecture next to `shared` (no surgery, batch 32, XLA); an MMoE of
+  E = 4 experts should cost at most about 4 shared steps (its expert layers are one einsum)."""
+  print("\narchitectures (none, batch 32, XLA):")
+  rates = interleaved_rates({a: kmtl_epoch(prepared, tasks, 32, "none", arch=a)
+                             for a in _ARCHS.value}, rounds)
+  shared = rates.get("shared", float("nan"))
+  for arch, rate in rates.items():
+    print(f"  {arch:<16}{rate:>8.0f} steps/s{rate / shared:>8.2f} x shared", flush=True)
+  if "mmoe" in rates:
+    targets.at_most("mmoe / shared step time (4 experts)", shared / rates["mmoe"],
+                    TARGETS["mmoe_vs_shared_step_time"])
+
+
+def steps_per_call_and_gradient_modes(prepared, tasks, rounds):
+  """Steps per graph call, and per-task gradients by loop or by jacobian."""
+  print("\nsteps per graph call (pcgrad, batch 32, XLA; 0 = a whole epoch):")
+  rates = interleaved_rates(
+      {k: kmtl_epoch(prepared, tasks, 32, "pcgrad", steps_per_call=k)
+       for k in (int(k) for k in _STEPS_PER_CALL.value)}, rounds)
+  for per_call, rate in rates.items():
+    print(f"  K={per_call:<6}{rate:>8.0f} steps/s", flush=True)
+
+  print("\nper-task gradients, loop versus jacobian (pcgrad, batch 32, XLA):")
+  for count in (int(t) for t in _TASK_COUNTS.value):
+    wide, wide_tasks = with_task_count(prepared, tasks, count)
+    rates = interleaved_rates(
+        {mode: kmtl_epoch(wide, wide_tasks, 32, "pcgrad", grad_mode=mode)
+         for mode in config_lib.GRAD_MODES}, rounds)
+    print(f"  T={count}: " + ", ".join(f"{m} {r:.0f}" for m, r in rates.items()) + " steps/s",
+          flush=True)
+
+
 def main(argv):
   del argv
   keras.utils.set_random_seed(0)
@@ -243,21 +282,8 @@ def main(argv):
                         TARGETS["step_time_vs_pcgrad"])
     del contestants
 
-  print("\nsteps per graph call (pcgrad, batch 32, XLA; 0 = a whole epoch):")
-  rates = interleaved_rates(
-      {k: kmtl_epoch(prepared, data.tasks, 32, "pcgrad", steps_per_call=k)
-       for k in (int(k) for k in _STEPS_PER_CALL.value)}, rounds)
-  for per_call, rate in rates.items():
-    print(f"  K={per_call:<6}{rate:>8.0f} steps/s", flush=True)
-
-  print("\nper-task gradients, loop versus jacobian (pcgrad, batch 32, XLA):")
-  for count in (int(t) for t in _TASK_COUNTS.value):
-    wide, tasks = with_task_count(prepared, data.tasks, count)
-    rates = interleaved_rates(
-        {mode: kmtl_epoch(wide, tasks, 32, "pcgrad", grad_mode=mode)
-         for mode in config_lib.GRAD_MODES}, rounds)
-    print(f"  T={count}: " + ", ".join(f"{m} {r:.0f}" for m, r in rates.items()) + " steps/s",
-          flush=True)
+  steps_per_call_and_gradient_modes(prepared, data.tasks, rounds)
+  architectures(prepared, data.tasks, rounds, targets)
 
   print("\nsummaries overhead, batch 32, whole epochs (train + validation + metrics + writing):")
   for method in _OVERHEAD_METHODS.value:

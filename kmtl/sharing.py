@@ -18,8 +18,10 @@ the layers of the last shared level (where GradNorm and gradient scaling take th
   every column through the mixing); the last column layer is the last shared level.
 - `task_attention`: the shared trunk, then per task a sigmoid mask over its units (the masks are
   task-specific); the trunk's last layer is the last shared level.
-- `groups`: hard sharing within each group of tasks, nothing across groups; the trunk of a
-  group of two or more tasks is shared, a one-task group's trunk is its own.
+- `groups`: hard sharing within each group of tasks, nothing across groups. Every group's trunk
+  is where the methods act, a one-task group's too (only its task's gradient reaches it, so a
+  method that weights tasks by their gradients on the last shared level sees every task); the
+  last layer of each trunk is the last shared level.
 """
 
 import dataclasses
@@ -184,17 +186,14 @@ def _task_attention(features, names, config):
 
 
 def _groups(features, names, config):
-  shared, task_layers, inputs, lasts = [], {t: [] for t in names}, {}, []
+  shared, inputs, lasts = [], {}, []
   for g, group in enumerate(config.groups):
     layers = []
     trunk = stack(features, config.trunk_units, f"group{g + 1}_trunk", config, layers)
-    if len(group) > 1:
-      shared += layers
-      lasts.append(layers[-1])
-    else:
-      task_layers[group[0]] += layers
+    shared += layers
+    lasts.append(layers[-1])
     inputs.update({t: trunk for t in group})
-  return Sharing(inputs, shared, task_layers, lasts)
+  return Sharing(inputs, shared, {t: [] for t in names}, lasts)
 
 
 BUILDERS = {"mmoe": _mmoe, "ple": _ple, "cross_stitch": _cross_stitch,

@@ -194,3 +194,20 @@ def test_attention_and_cross_stitch_mixing_have_one_row_per_task():
   np.testing.assert_allclose(stitched["cross_stitch_1"]["values"], [[0.9, 0.1], [0.1, 0.9]],
                              rtol=1e-6)
   assert _build("groups", names).mixing is None
+
+
+@pytest.mark.parametrize("surgery", ["gradscale", "gradnorm"])
+def test_a_one_task_group_trains_under_methods_that_weight_by_gradient_norms(surgery, tmp_path):
+  """Its trunk is where the methods act, so its task has a gradient norm to be weighted by."""
+  frame = helpers.tiny_frame(per_task=20)
+  frame.to_csv(tmp_path / "tiny.csv", index=False)
+  workdir = tmp_path / "run"
+  experiment.train_and_evaluate(config_lib.RunConfig(
+      data=config_lib.DataConfig(path=str(tmp_path / "tiny.csv")),
+      model=config_lib.ModelConfig(groups=(("resistivity",), ("hardness", "amorphous"))),
+      train=config_lib.TrainConfig(arch="groups", surgery=surgery, epochs=3, jit_compile=False,
+                                   summaries=False, patience=5),
+      workdir=str(workdir)))
+  history = [json.loads(line) for line in (workdir / "history.jsonl").read_text().splitlines()]
+  losses = [h["train_loss"]["resistivity"] for h in history]
+  assert losses[-1] < 0.8 * losses[0], losses

@@ -1,7 +1,8 @@
 """Per-task metrics in original units: R2, MAE, RMSE (and MAPE) for regression; recall,
 precision, F1, accuracy, AUROC and balanced accuracy at a decision threshold for binary tasks;
 accuracy, balanced accuracy, macro-F1, macro one-vs-rest AUROC and per-class recall for
-multiclass tasks."""
+multiclass tasks; for both, the Brier score and the expected calibration error of the
+probabilities."""
 
 import os
 
@@ -17,8 +18,9 @@ from kmtl.data import schema
 REGRESSION_METRICS = ("r2", "mae", "rmse", "mape", "tail_mae")
 TAIL_FRACTION = 0.1
 BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "balanced_accuracy",
-                  "threshold")
-MULTICLASS_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "auroc")
+                  "brier", "ece", "threshold")
+MULTICLASS_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "auroc", "brier", "ece")
+CALIBRATION_BINS = 10
 HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall",
             schema.MULTICLASS: "balanced_accuracy"}
 METRICS_OF_KIND = {schema.REGRESSION: REGRESSION_METRICS, schema.BINARY: BINARY_METRICS,
@@ -146,6 +148,8 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
         # Matbench's "ROC-AUC" of hard labels is this balanced accuracy.
         "balanced_accuracy": (float(sk_metrics.balanced_accuracy_score(truth, labels))
                               if len(np.unique(truth)) == 2 else nan),
+        "brier": float(sk_metrics.brier_score_loss(truth, y_pred, pos_label=1)),
+        "ece": calibration_error(truth, y_pred),
         "threshold": float(threshold),
     }
   out["count"] = int(len(y_true))
@@ -169,11 +173,27 @@ def class_metrics(task, truth, probabilities):
   aucs = [sk_metrics.roc_auc_score(truth == c, probabilities[:, c]) for c in classes
           if 0 < np.sum(truth == c) < len(truth)]
   out["auroc"] = float(np.mean(aucs)) if aucs else float("nan")
+  one_hot = np.eye(len(task.classes))[truth]
+  out["brier"] = float(sk_metrics.mean_squared_error(one_hot, probabilities,
+                                                     multioutput="raw_values").sum())
+  out["ece"] = calibration_error(predicted == truth, probabilities.max(axis=1))
   recalls = sk_metrics.recall_score(truth, predicted, labels=list(classes), average=None,
                                     zero_division=0)
   for c, name in enumerate(task.classes):
     out[f"recall_{name}"] = float(recalls[c]) if c in present else float("nan")
   return out
+
+
+def calibration_error(outcome, confidence, bins=CALIBRATION_BINS):
+  """Expected calibration error: over `bins` equal-width bins of the confidence, the
+  row-weighted mean of |observed frequency - mean confidence|. For a binary task the outcome
+  is the label and the confidence the probability of 1; for a multiclass task, whether the
+  most probable class is right and its probability."""
+  outcome = np.asarray(outcome, np.float64)
+  confidence = np.asarray(confidence, np.float64)
+  which = np.minimum((confidence * bins).astype(int), bins - 1)
+  gap = np.bincount(which, weights=outcome - confidence, minlength=bins)
+  return float(np.abs(gap).sum() / len(outcome))
 
 
 def tail_mae(y_true, y_pred, fraction=TAIL_FRACTION):

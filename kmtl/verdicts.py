@@ -24,7 +24,7 @@ from kmtl import parsing
 BASELINE = "independent"
 GBM = "gbm"  # the gradient-boosting baseline, one more row of the study
 CONTROL = "independent_joint"
-LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae", "mae_log10"}
+LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae", "mae_log10", "brier", "ece"}
 REFERENCE_GRID = ("independent", "independent_joint", "shared", "shared:pcgrad",
                   "shared:gradnorm", "shared:gradscale", "shared:gradnorm:lds",
                   "structured:gradnorm", "gbm")

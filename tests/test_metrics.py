@@ -76,3 +76,28 @@ def test_log_space_metrics_for_log_targets():
   assert out["r2_log"] == pytest.approx(1 - 2 / 5)
   assert metrics.headline(task) == "r2_log" and metrics.headline(REG) == "r2"
   assert "r2_log" not in metrics.task_metrics(REG, y, p)
+
+
+def test_calibration_error_and_brier_score_by_hand():
+  # Bins of width 0.1: .05, .15 and .85 each alone, .95, .92 and .97 together in the last.
+  y = np.array([0, 1, 1, 0, 1, 1])
+  p = np.array([0.05, 0.15, 0.85, 0.95, 0.92, 0.97])
+  # |0 - .05| + |1 - .15| + |1 - .85| + |0 + 1 + 1 - (.95 + .92 + .97)|, over 6 rows.
+  expected = (0.05 + 0.85 + 0.15 + abs(2 - (0.95 + 0.92 + 0.97))) / 6
+  assert metrics.calibration_error(y, p) == pytest.approx(expected)
+  got = metrics.task_metrics(BIN, y, p)
+  assert got["ece"] == pytest.approx(expected)
+  assert got["brier"] == pytest.approx(np.mean((p - y) ** 2))
+  assert metrics.calibration_error(np.ones(4), np.ones(4)) == 0.0  # certain and right
+
+
+def test_multiclass_brier_and_top_label_calibration_by_hand():
+  task = schema.TaskSpec("phase", schema.MULTICLASS, classes=("a", "b", "c"))
+  truth = np.array([0, 1, 2, 1])
+  probabilities = np.array([[.7, .2, .1], [.1, .8, .1], [.2, .2, .6], [.3, .4, .3]])
+  got = metrics.task_metrics(task, truth, probabilities)
+  # Squared distance to the one-hot truth, summed over classes, averaged over rows.
+  rows = [.09 + .04 + .01, .01 + .04 + .01, .04 + .04 + .16, .09 + .36 + .09]
+  assert got["brier"] == pytest.approx(np.mean(rows))
+  # Every top label is right; confidences .7, .8, .6, .4 fall in four bins.
+  assert got["ece"] == pytest.approx((.3 + .2 + .4 + .6) / 4)

@@ -120,40 +120,52 @@ def task_metrics(task, y_true, y_pred, threshold=0.5):
   if len(y_true) == 0:
     return {name: nan for name in METRICS_OF_KIND[task.kind]} | {"count": 0}
   if task.kind == schema.MULTICLASS:
-    return class_metrics(task, y_true.astype(int), y_pred) | {"count": int(len(y_true))}
-  if task.kind == schema.REGRESSION:
-    out = {
-        "r2": float(sk_metrics.r2_score(y_true, y_pred)) if len(y_true) > 1 else nan,
-        "mae": float(sk_metrics.mean_absolute_error(y_true, y_pred)),
-        "rmse": float(np.sqrt(sk_metrics.mean_squared_error(y_true, y_pred))),
-        "mape": (float(sk_metrics.mean_absolute_percentage_error(y_true, y_pred))
-                 if (y_true > 0).all() else nan),
-        "tail_mae": tail_mae(y_true, y_pred),
-    }
-    if task.transform == "log" and (y_true > 0).all() and (y_pred > 0).all():
-      log_true, log_pred = np.log10(y_true), np.log10(y_pred)
-      out["r2_log"] = (float(sk_metrics.r2_score(log_true, log_pred)) if len(y_true) > 1
-                       else nan)
-      out["mae_log10"] = float(sk_metrics.mean_absolute_error(log_true, log_pred))
+    out = class_metrics(task, y_true.astype(int), y_pred)
+  elif task.kind == schema.REGRESSION:
+    out = regression_metrics(task, y_true, y_pred)
   else:
-    labels = (y_pred >= threshold).astype(int)
-    truth = y_true.astype(int)
-    out = {
-        "recall": float(sk_metrics.recall_score(truth, labels, zero_division=0)),
-        "precision": float(sk_metrics.precision_score(truth, labels, zero_division=0)),
-        "f1": float(sk_metrics.f1_score(truth, labels, zero_division=0)),
-        "accuracy": float(sk_metrics.accuracy_score(truth, labels)),
-        "auroc": (float(sk_metrics.roc_auc_score(truth, y_pred))
-                  if len(np.unique(truth)) == 2 else nan),
-        # Matbench's "ROC-AUC" of hard labels is this balanced accuracy.
-        "balanced_accuracy": (float(sk_metrics.balanced_accuracy_score(truth, labels))
-                              if len(np.unique(truth)) == 2 else nan),
-        "brier": float(sk_metrics.brier_score_loss(truth, y_pred, pos_label=1)),
-        "ece": calibration_error(truth, y_pred),
-        "threshold": float(threshold),
-    }
+    out = binary_metrics(y_true.astype(int), y_pred, threshold)
   out["count"] = int(len(y_true))
   return out
+
+
+def regression_metrics(task, y_true, y_pred):
+  """R2, MAE, RMSE, MAPE (NaN unless every label is positive) and the tails' MAE; in log10
+  space too for a log-transformed task with positive labels and predictions."""
+  nan = float("nan")
+  out = {
+      "r2": float(sk_metrics.r2_score(y_true, y_pred)) if len(y_true) > 1 else nan,
+      "mae": float(sk_metrics.mean_absolute_error(y_true, y_pred)),
+      "rmse": float(np.sqrt(sk_metrics.mean_squared_error(y_true, y_pred))),
+      "mape": (float(sk_metrics.mean_absolute_percentage_error(y_true, y_pred))
+               if (y_true > 0).all() else nan),
+      "tail_mae": tail_mae(y_true, y_pred),
+  }
+  if task.transform == "log" and (y_true > 0).all() and (y_pred > 0).all():
+    log_true, log_pred = np.log10(y_true), np.log10(y_pred)
+    out["r2_log"] = float(sk_metrics.r2_score(log_true, log_pred)) if len(y_true) > 1 else nan
+    out["mae_log10"] = float(sk_metrics.mean_absolute_error(log_true, log_pred))
+  return out
+
+
+def binary_metrics(truth, probability, threshold=0.5):
+  """Metrics of [n] 0/1 labels and probabilities: at the threshold, and of the probabilities
+  (AUROC and balanced accuracy are NaN with one class present)."""
+  labels = (probability >= threshold).astype(int)
+  both = len(np.unique(truth)) == 2
+  return {
+      "recall": float(sk_metrics.recall_score(truth, labels, zero_division=0)),
+      "precision": float(sk_metrics.precision_score(truth, labels, zero_division=0)),
+      "f1": float(sk_metrics.f1_score(truth, labels, zero_division=0)),
+      "accuracy": float(sk_metrics.accuracy_score(truth, labels)),
+      "auroc": float(sk_metrics.roc_auc_score(truth, probability)) if both else float("nan"),
+      # Matbench's "ROC-AUC" of hard labels is this balanced accuracy.
+      "balanced_accuracy": (float(sk_metrics.balanced_accuracy_score(truth, labels)) if both
+                            else float("nan")),
+      "brier": float(sk_metrics.brier_score_loss(truth, probability, pos_label=1)),
+      "ece": calibration_error(truth, probability),
+      "threshold": float(threshold),
+  }
 
 
 def class_metrics(task, truth, probabilities):

@@ -1,15 +1,13 @@
 """The training loop: the update step (kmtl/step.py) run many times per `tf.function` call.
 
 The training split lives in memory as tensors passed to the step function; the epoch's order
-comes from the data layer's sampler, and an in-graph loop runs `steps_per_call` batches per
-call (a whole epoch by default), compiled with XLA unless that is turned off or XLA refuses an
-op (then it logs why and runs as a plain graph). A non-finite loss or gradient stops the loop
-and names the task, epoch and step. Under a `tf.distribute` strategy the step is
-kmtl/distribute.py's.
-
-Per epoch, in Python: validation losses and metrics (kmtl/evaluation.py), early stopping (one
-criterion for the model, or one per task for separate networks: kmtl/early_stopping.py), a
-checkpoint, the learned mixing (kmtl/mixing.py). Batches: kmtl/data/sampling.py.
+comes from the data layer's sampler (kmtl/data/sampling.py), and an in-graph loop runs
+`steps_per_call` batches per call (a whole epoch by default), compiled with XLA unless that is
+turned off or XLA refuses an op (then it logs why and runs as a plain graph). A non-finite loss
+or gradient stops the loop and names the task, epoch and step. Under a `tf.distribute`
+strategy the step is kmtl/distribute.py's. Per epoch, in Python: validation losses and metrics
+(kmtl/evaluation.py), early stopping (kmtl/early_stopping.py), a checkpoint, the learned
+mixing (kmtl/mixing.py).
 """
 
 import sys

@@ -44,9 +44,10 @@ def assign_grouped_splits(labels, tasks, groups, val_fraction, test_fraction, se
     if task.kind == schema.BINARY:
       mean = np.where(counts > 0, (mean > 0).astype(np.float64), np.nan)
     elif task.kind == schema.MULTICLASS:
-      labelled = np.flatnonzero(~np.isnan(y))[::-1]  # reversed: the first row's label wins
+      labelled = np.flatnonzero(~np.isnan(y))
+      first_groups, first = np.unique(groups[labelled], return_index=True)
       mean = np.full(num_groups, np.nan)
-      mean[groups[labelled]] = y[labelled]
+      mean[first_groups] = y[labelled[first]]
     group_labels[task.name] = mean
   return assign_splits(group_labels, tasks, val_fraction, test_fraction, seed)[groups]
 

@@ -7,6 +7,7 @@ import math
 from kmtl.data import schema
 from kmtl.model_config import ModelConfig  # pylint: disable=unused-import  (part of this API)
 from kmtl.surgery import registry
+from kmtl.uncertainty_config import UncertaintyConfig
 
 # `independent`: the single-task baseline, one network per task on its own rows.
 # `independent_joint`: a control, the same networks trained on the multi-task batch stream.
@@ -220,13 +221,14 @@ class ImbalanceConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-  """One run: data, model, losses, training, seed, working directory, whether to resume, and
-  whether to also fit the gradient-boosting baseline on the same split."""
+  """One run: data, model, losses, training, uncertainty, seed, working directory, whether to
+  resume, and whether to also fit the gradient-boosting baseline on the same split."""
   data: DataConfig = DataConfig()
   model: ModelConfig = ModelConfig()
   loss: LossConfig = LossConfig()
   train: TrainConfig = TrainConfig()
   imbalance: ImbalanceConfig = ImbalanceConfig()
+  uncertainty: UncertaintyConfig = UncertaintyConfig()
   seed: int = 0
   workdir: str = None
   resume: bool = False
@@ -255,6 +257,7 @@ class RunConfig:
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
     self._check_groups(names)
+    self.uncertainty.check(self.data.tasks, self.model, self.loss, self.imbalance)
 
   def _check_groups(self, names):
     """--groups goes with --arch=groups, puts every task in one group, and leaves something

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from kmtl import losses as losses_lib
 from kmtl import metrics as metrics_lib
+from kmtl import predictive
 from kmtl.data import schema
 from kmtl.data import splits
 
@@ -69,7 +70,7 @@ class Evaluator:
       return y_true, metrics_lib.sigmoid(predictions[task.name])
     if task.kind == schema.MULTICLASS:
       return y_true, metrics_lib.softmax(predictions[task.name])
-    return y_true, scaler.inverse_transform(predictions[task.name])
+    return y_true, scaler.inverse_transform(predictive.point(task, predictions[task.name]))
 
   def metrics_of(self, split, predictions, final=False):
     """{task: metrics in original units}: Keras metrics per epoch, scikit-learn when `final`."""

@@ -22,12 +22,16 @@ import tensorflow as tf
 from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import distribute
+from kmtl import domain
 from kmtl import gbm
 from kmtl import models
+from kmtl import predictive
 from kmtl import run_files
 from kmtl import single_task
 from kmtl import summaries
 from kmtl import trainer as trainer_lib
+from kmtl import uncertainty
+from kmtl import uncertainty_config
 from kmtl.data import io
 from kmtl.data import splits
 from kmtl.imbalance import parts
@@ -150,11 +154,12 @@ def build_trainer(cfg, net, tasks, prepared, method, strategy=None):
   """The single-task baseline's per-task trainers for `independent`, else one Trainer."""
   if cfg.train.arch == "independent":
     return single_task.SingleTaskTrainers(cfg, net, tasks, prepared, strategy)
-  return trainer_lib.Trainer(cfg.train, net, tasks, prepared, method, seed=cfg.seed,
-                       loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
-                       strategy=strategy,
-                       **parts.imbalance_parts(cfg.imbalance, tasks, prepared,
-                                               cfg.model.head_units[-1], cfg.seed))
+  seed = uncertainty_config.member_seed(cfg.seed, cfg.uncertainty.member)
+  return trainer_lib.Trainer(cfg.train, net, tasks, prepared, method, seed=seed,
+                             loss_config=cfg.loss, balanced_sampling=cfg.data.balanced_sampling,
+                             strategy=strategy,
+                             **parts.imbalance_parts(cfg.imbalance, tasks, prepared,
+                                                     cfg.model.head_units[-1], seed))
 
 
 def _epoch_recorder(workdir, writer, on_epoch_end):
@@ -169,6 +174,19 @@ def _epoch_recorder(workdir, writer, on_epoch_end):
   return record_epoch
 
 
+def _single_model_uncertainty(cfg, net, data, prepared, result):
+  """With a heteroscedastic head or MC dropout: the test metrics of the model's predictive
+  distribution, recalibrated on validation, replace the point metrics in `result` (the
+  uncalibrated ones are kept beside them); returns {task: variance scale}."""
+  if not (cfg.uncertainty.heteroscedastic or cfg.uncertainty.mc_samples):
+    return {}
+  targets = run_files.preprocessing(prepared, data)["targets"]
+  test, scales, raw = uncertainty.evaluate([net.model], data.tasks, prepared, targets,
+                                           cfg.uncertainty.mc_samples)
+  result.update(test=test, uncalibrated_test=raw, variance_scale=scales)
+  return scales
+
+
 def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json.
   `data`, when given, is `cfg.data` already loaded and validated."""
@@ -178,7 +196,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   latest = latest_checkpoint(cfg)
 
-  set_seeds(cfg.seed)
+  set_seeds(uncertainty_config.member_seed(cfg.seed, cfg.uncertainty.member))
   data = data if data is not None else io.load_from_config(cfg.data)
   if latest is not None:
     check_resume_data(cfg, data)
@@ -188,7 +206,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                              len(prepared.input_names), cfg.model,
-                             {t.name: t.num_outputs for t in data.tasks})
+                             predictive.head_outputs(data.tasks, cfg.uncertainty.heteroscedastic))
     trainer = build_trainer(cfg, net, data.tasks, prepared, method, strategy)
 
   # Workers other than the chief of a multi-worker run save into a scratch directory that is
@@ -203,6 +221,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     writer = summaries.Writer(os.path.join(workdir, "tb"), data.tasks, summaries.hparams(cfg))
   trainer.fit(save, _epoch_recorder(workdir, writer, on_epoch_end))
   result = evaluated(cfg, trainer, data.tasks, prepared)
+  scales = _single_model_uncertainty(cfg, net, data, prepared, result)
   result["seconds"] = time.perf_counter() - start
   if writer is not None:
     writer.write_final(result["test"], result["epochs_run"])
@@ -211,7 +230,8 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     result["gbm_test"] = gbm.gradient_boosting(prepared, data.tasks, cfg.seed)
   if workdir:
     _save_model(net.model, os.path.join(workdir, "model.keras"))
-    run_files.write_preprocessing(workdir, prepared, data)
+    run_files.write_preprocessing(workdir, prepared, data, scales)
+    domain.write(workdir, domain.fit(data, prepared))
     run_files.write_metrics(workdir, result)
   if workdir and workdir != cfg.workdir:
     shutil.rmtree(workdir, ignore_errors=True)

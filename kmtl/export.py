@@ -13,13 +13,17 @@ Signature `serving_default`:
          and one [None] input per test condition of the run, named after its column:
          float32 for a numeric one (NaN reads as its fill value), string for a categorical
          one (a category outside its training vocabulary encodes as all zeros);
-  outputs, in original units: one float32 [None] per regression task, named after it
-         (`resistivity` in micro-ohm cm, `hardness` in HV); per binary task
-         `<task>_probability` (float32) and `<task>_label` (int64, probability >= threshold);
-         per multiclass task `<task>_probabilities` (float32 [None, C], in the order of the
-         metadata's `targets.<task>.classes`) and `<task>` (string, the most probable class).
-Feature standardisation and the inverse target transforms are part of the graph; only standard
-TF ops are used. Compositions are not a signature input: parsing formulas such as
+  outputs, in original units (kmtl/serving.py): per regression task `<task>` (`resistivity`
+         in micro-ohm cm, `hardness` in HV) and, for a run with uncertainty, `<task>_std`,
+         `<task>_lower` and `<task>_upper` (the recalibrated 95% interval); per binary task
+         `<task>_probability` and `<task>_label` (int64, probability >= threshold); per
+         multiclass task `<task>_probabilities` (float32 [None, C], in the order of the
+         metadata's `targets.<task>.classes`) and `<task>` (string, the most probable class);
+         for several members `<task>_probability_std` / `<task>_probabilities_std`; and
+         `out_of_domain`, `out_of_domain_reason`, `nearest_training_distance`.
+An ensemble exports as one SavedModel holding every member. Feature standardisation, the
+inverse target transforms and the recalibration are part of the graph; only standard TF ops
+are used. Compositions are not a signature input: parsing formulas such as
 "Al(NiB)2" and looking up element tables is Python work, which `python -m kmtl.predict` does
 before calling this signature.
 
@@ -35,16 +39,15 @@ from kmtl import quiet
 quiet.import_tensorflow()
 
 import keras  # pylint: disable=g-import-not-at-top
-import tensorflow as tf
 
 from kmtl import atomic
+from kmtl import domain as domain_lib
 from kmtl import exported
 from kmtl import models  # pylint: disable=unused-import  (registers the custom layers)
 from kmtl import run_files
-from kmtl.data import conditions
-from kmtl.data import schema
+from kmtl import serving
 
-THRESHOLD = 0.5
+THRESHOLD = serving.THRESHOLD
 METADATA = exported.METADATA
 ExportError = exported.ExportError
 
@@ -54,63 +57,6 @@ def _read_json(workdir, name):
     return run_files.read(workdir, name)
   except run_files.RunFileError as e:
     raise ExportError(f"{e} (export needs a finished kmtl run)") from None
-
-
-def _condition_columns(encoder, values):
-  """[None, k] float32 model inputs of one test condition (kmtl/data/conditions.py): a
-  numeric one as it is (an empty value, NaN, as its fill), a categorical one one-hot over
-  its training vocabulary (all zeros for any other category)."""
-  if encoder["kind"] == conditions.NUMERIC:
-    if encoder["fill"] is not None:
-      values = tf.where(tf.math.is_nan(values), tf.constant(encoder["fill"], tf.float32), values)
-    return values[:, None]
-  vocabulary = tf.constant(encoder["vocabulary"], tf.string)
-  return tf.cast(tf.equal(values[:, None], vocabulary[None, :]), tf.float32)
-
-
-def serving_function(model, preprocessing):
-  """A tf.function: raw features [None, F] and one [None] input per test condition ->
-  {output name: [None]} in original units."""
-  mean = tf.constant(preprocessing["feature_mean"], tf.float32)
-  scale = tf.constant(preprocessing["feature_scale"], tf.float32)
-  targets = preprocessing["targets"]
-  width = len(preprocessing["feature_names"])
-  encoders = preprocessing.get("conditions") or []
-  signature = [tf.TensorSpec([None, width], tf.float32, name="features")] + [
-      tf.TensorSpec([None], tf.float32 if e["kind"] == conditions.NUMERIC else tf.string,
-                    name=e["name"]) for e in encoders]
-
-  @tf.function(input_signature=signature)
-  def serve(features, *condition_values):
-    inputs = tf.concat([features] + [_condition_columns(e, v) for e, v in
-                                     zip(encoders, condition_values)], axis=1)
-    outputs = model((inputs - mean) / scale, training=False)
-    result = {}
-    for name, target in targets.items():
-      z = outputs[name]
-      if target["kind"] == schema.MULTICLASS:
-        result.update(_class_outputs(name, z, target["classes"]))
-      elif target["kind"] == schema.BINARY:
-        probability = tf.sigmoid(z)
-        result[f"{name}_probability"] = tf.identity(probability, name=f"{name}_probability")
-        result[f"{name}_label"] = tf.cast(probability >= THRESHOLD, tf.int64,
-                                          name=f"{name}_label")
-      else:
-        y = z * target["scale"] + target["mean"]
-        if target["transform"] == "log":
-          y = tf.exp(y)
-        result[name] = tf.identity(y, name=name)
-    return result
-
-  return serve
-
-
-def _class_outputs(name, logits, classes):
-  """A multiclass task's serving outputs: class probabilities and the most probable class."""
-  probabilities = tf.nn.softmax(logits, axis=-1)
-  label = tf.gather(tf.constant(classes, tf.string), tf.argmax(probabilities, axis=-1))
-  return {f"{name}_probabilities": tf.identity(probabilities, name=f"{name}_probabilities"),
-          name: tf.identity(label, name=name)}
 
 
 def next_version(model_dir):
@@ -124,31 +70,47 @@ def next_version(model_dir):
 def export_run(workdir, export_dir, model_name="kmtl"):
   """Exports the best model of a finished run; returns the new version directory."""
   preprocessing = _read_json(workdir, run_files.PREPROCESSING)
+  config = _read_json(workdir, run_files.CONFIG)
+  uncertainty = config.get("uncertainty") or {}
+  domain = domain_lib.read(workdir)
   metadata = {
       "feature_names": preprocessing["feature_names"],
       "conditions": preprocessing.get("conditions") or [],
       "targets": preprocessing["targets"],
       "threshold": THRESHOLD,
-      "config": _read_json(workdir, run_files.CONFIG),
+      "config": config,
       "test_metrics": _read_json(workdir, run_files.METRICS).get("test"),
-      "architecture": _read_json(workdir, run_files.CONFIG)["train"]["arch"],
+      "architecture": config["train"]["arch"],
       "mixing": _read_json(workdir, run_files.METRICS).get("mixing") or {},
+      "uncertainty": uncertainty,
+      "domain": domain and {"space": domain["space"], "threshold": domain["threshold"],
+                            "columns": domain["names"].tolist()},
   }
-  model = _load_model(os.path.join(workdir, "model.keras"), workdir)
+  members = [_load_model(path, workdir) for path in _model_paths(workdir, uncertainty)]
   model_dir = os.path.join(export_dir, model_name)
   os.makedirs(model_dir, exist_ok=True)
   _remove_abandoned_exports(model_dir)
   partial = os.path.join(model_dir, f".partial-{os.getpid()}")
   try:
     archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", serving_function(model, preprocessing))
+    for model in members:
+      archive.track(model)
+    archive.add_endpoint("serving_default", serving.serving_function(
+        members, preprocessing, uncertainty.get("mc_samples", 0), domain))
     archive.write_out(partial, verbose=False)
     atomic.write_text(os.path.join(partial, METADATA), json.dumps(metadata, indent=2) + "\n")
     return _publish(partial, model_dir)
   finally:
     if os.path.exists(partial):
       shutil.rmtree(partial)
+
+
+def _model_paths(workdir, uncertainty):
+  """model.keras of a single run, or of every member of an ensemble (kmtl/ensemble.py)."""
+  members = uncertainty.get("ensemble", 1)
+  if members == 1:
+    return [os.path.join(workdir, "model.keras")]
+  return [os.path.join(workdir, "members", str(k), "model.keras") for k in range(members)]
 
 
 def _load_model(model_path, workdir):

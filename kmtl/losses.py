@@ -3,18 +3,22 @@
 A task's loss is the mean, over the batch rows labelled for it, of its per-row loss times an
 optional per-row weight (LDS weights, say, which average 1 over the labelled rows):
   L_t = sum_b m_b w_b l_b / sum_b m_b,  and exactly 0, with zero gradient, when sum_b m_b = 0.
-Regression rows use squared error (or Huber); binary rows use cross-entropy from logits with an
-optional positive-class weight; multiclass rows softmax cross-entropy over their class logits
-(the label is the class index, stored as a float).
+Regression rows use squared error (or Huber), or with a heteroscedastic head [B, 2] (mean mu,
+log-variance s) the Gaussian negative log-likelihood without its constant,
+(s + (y - mu)^2 e^-s) / 2; binary rows use cross-entropy from logits with an optional
+positive-class weight; multiclass rows softmax cross-entropy over their class logits (the label
+is the class index, stored as a float).
 """
 
 import numpy as np
 import tensorflow as tf
 
 from kmtl import config as config_lib
+from kmtl import predictive
 from kmtl.data import schema
 
 TASK_WEIGHTINGS = config_lib.TASK_WEIGHTINGS
+LOG_VARIANCE_RANGE = predictive.LOG_VARIANCE_RANGE
 
 
 def masked_sum(per_row, mask, sample_weight=None):
@@ -43,6 +47,9 @@ def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
   if task.kind == schema.BINARY:
     pos_weight = dict(config.pos_weight).get(task.name, 1.0)
     return tf.nn.weighted_cross_entropy_with_logits(labels, predictions, pos_weight)
+  if predictions.shape.rank == 2:  # the heteroscedastic head: mean and log-variance
+    log_variance = tf.clip_by_value(predictions[:, 1], *LOG_VARIANCE_RANGE)
+    return 0.5 * (log_variance + tf.square(predictions[:, 0] - labels) * tf.exp(-log_variance))
   error = predictions - labels
   if config.regression == "huber":
     abs_error = tf.abs(error)

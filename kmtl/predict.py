@@ -6,8 +6,9 @@ the model's schema or a `composition` (or `formula`) column, featurized over the
 vocabulary, plus the model's test-condition columns, if any (a category the model never saw
 in training is a bad row). The output holds the source row number, any identifier columns
 (`id`, `name`, `composition`, `formula`) and one column per model output, in original units
-(a multiclass task gives its most probable class and one `<task>_p_<class>` column per class);
-it is written atomically (CSV or Parquet by extension).
+(a multiclass task gives its most probable class and one `<task>_p_<class>` column per class),
+with the uncertainty and out-of-domain columns of the export (kmtl/serving.py); it is written
+atomically (CSV or Parquet by extension).
 """
 
 import os
@@ -17,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+import numpy as np
 import pandas as pd
 
 from kmtl import exported
@@ -34,19 +36,24 @@ _ON_ERROR = flags.DEFINE_enum(
     "(skip).")
 
 
-def predict_table(version_dir, table):
-  """{output name: [N]} from the SavedModel for a validated `io.FeatureTable`."""
+def predict_table(version_dir, table, chunk=1024):
+  """{output name: [N]} from the SavedModel for a validated `io.FeatureTable`, `chunk` rows
+  per call (the out-of-domain check compares each row with every training composition)."""
   tf = quiet.import_tensorflow()
   try:
     serve = tf.saved_model.load(version_dir).signatures["serving_default"]
   except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
     reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     raise exported.ExportError(f"{version_dir}: unreadable SavedModel ({reason})") from None
-  conditions = {name: tf.constant(values if values.dtype == object else
-                                  values.astype("float32"))
+  conditions = {name: values if values.dtype == object else values.astype("float32")
                 for name, values in table.conditions.items()}
-  outputs = serve(features=tf.constant(table.features), **conditions)
-  return {name: value.numpy() for name, value in sorted(outputs.items())}
+  parts = []
+  for start in range(0, max(len(table.features), 1), chunk):
+    rows = slice(start, start + chunk)
+    outputs = serve(features=tf.constant(table.features[rows]),
+                    **{name: tf.constant(values[rows]) for name, values in conditions.items()})
+    parts.append({name: value.numpy() for name, value in outputs.items()})
+  return {name: np.concatenate([p[name] for p in parts]) for name in sorted(parts[0])}
 
 
 def output_columns(outputs, targets):
@@ -54,10 +61,10 @@ def output_columns(outputs, targets):
   column per class and its class names as text."""
   columns = {}
   for name, values in outputs.items():
-    base = name[:-len("_probabilities")]
-    if values.ndim == 2 and targets.get(base, {}).get("classes"):
+    if values.ndim == 2:  # a multiclass task's probabilities, or their spread over members
+      base, _, spread = name.partition("_probabilities")
       for c, class_name in enumerate(targets[base]["classes"]):
-        columns[f"{base}_p_{class_name}"] = values[:, c]
+        columns[f"{base}_p_{class_name}{spread}"] = values[:, c]
     elif values.dtype == object:
       columns[name] = [v.decode() for v in values]
     else:

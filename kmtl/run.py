@@ -21,11 +21,13 @@ from kmtl import data_flags
 from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
+from kmtl import uncertainty_flags
 from kmtl.data import io
 from kmtl.data import splits
 
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
+_UNCERTAINTY_FLAGS = uncertainty_flags.define()
 
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
 _SURGERY = flags.DEFINE_string("surgery", "none",
@@ -80,6 +82,9 @@ _RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from
 _BASELINE_GBM = flags.DEFINE_bool(
     "baseline_gbm", False, "Also fit a gradient-boosting model per task on the same split and "
     "features, and report it beside the neural model.")
+_ENSEMBLE_JOBS = flags.DEFINE_integer(
+    "ensemble_jobs", 1, "With --ensemble: members trained at once, each in its own process "
+    "(1: one after the other in this process).")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "After training, export a SavedModel for TF Serving under this "
     "directory (needs --workdir).")
@@ -108,6 +113,7 @@ def config_from_flags():
             methods=tuple(_IMBALANCE.value), tasks=tuple(_IMBALANCE_TASKS.value),
             bins=_IMBALANCE_BINS.value, kernel=_LDS_KERNEL.value,
             kernel_form=_LDS_KERNEL_FORM.value),
+        uncertainty=_UNCERTAINTY_FLAGS.config(),
         seed=_SEED.value, workdir=_WORKDIR.value, resume=_RESUME.value,
         baseline_gbm=_BASELINE_GBM.value)
   except ValueError as e:
@@ -119,6 +125,8 @@ def main(argv):
     sys.exit(f"kmtl.run: error: unexpected arguments {argv[1:]}")
   try:
     cfg = config_from_flags()
+    if _ENSEMBLE_JOBS.value < 1:
+      raise ValueError(f"--ensemble_jobs={_ENSEMBLE_JOBS.value}: needs 1 or more")
     if _EXPORT_DIR.value and not cfg.workdir:
       raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
     for path, flag in ((cfg.workdir, "--workdir"), (_EXPORT_DIR.value, "--export_dir")):
@@ -140,11 +148,15 @@ def main(argv):
   if keras.backend.backend() != "tensorflow":
     sys.exit(f"kmtl.run: error: kmtl needs the TensorFlow Keras backend; KERAS_BACKEND is "
              f"{keras.backend.backend()!r}")
+  from kmtl import ensemble  # pylint: disable=g-import-not-at-top
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
   from kmtl import metrics  # pylint: disable=g-import-not-at-top
   from kmtl import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   try:
-    result = experiment.train_and_evaluate(cfg, data=data)
+    if cfg.uncertainty.ensemble > 1:
+      result = ensemble.train_and_evaluate(cfg, data, _ENSEMBLE_JOBS.value)
+    else:
+      result = experiment.train_and_evaluate(cfg, data=data)
   except (experiment.ExperimentError, trainer_lib.TrainingError, io.DataError, ValueError) as e:
     sys.exit(f"kmtl.run: error: {e}")
   print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, seed={cfg.seed}, "

@@ -65,21 +65,26 @@ def write_data(workdir, data):
                                             "rows": int(data.num_rows)})
 
 
-def preprocessing(prepared, data):
-  """The fitted scalers as plain numbers: what `preprocessing.json` holds."""
+def preprocessing(prepared, data, variance_scales=None):
+  """The fitted scalers as plain numbers, with each regression task's variance scale where the
+  run recalibrated its uncertainty (kmtl/uncertainty.py): what `preprocessing.json` holds."""
+  variance_scales = variance_scales or {}
   return {
       "feature_names": list(data.feature_names),
       "conditions": prepared.condition_encoders,
       "feature_mean": prepared.feature_scaler.mean_.tolist(),
       "feature_scale": prepared.feature_scaler.scale_.tolist(),
       "targets": {name: {"kind": s.task.kind, "transform": s.task.transform, "unit": s.task.unit,
-                         "mean": s.mean, "scale": s.scale, "classes": list(s.task.classes)}
+                         "mean": s.mean, "scale": s.scale, "classes": list(s.task.classes),
+                         **({"variance_scale": variance_scales[name]}
+                            if name in variance_scales else {})}
                   for name, s in prepared.target_scalers.items()},
   }
 
 
-def write_preprocessing(workdir, prepared, data):
-  write_json(os.path.join(workdir, PREPROCESSING), preprocessing(prepared, data))
+def write_preprocessing(workdir, prepared, data, variance_scales=None):
+  write_json(os.path.join(workdir, PREPROCESSING),
+             preprocessing(prepared, data, variance_scales))
 
 
 def append_history(workdir, record):

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from kmtl import config as config_lib
 from kmtl import models
+from kmtl import uncertainty_config
 from kmtl import trainer as trainer_lib
 from kmtl.data import schema
 from kmtl.data import splits
@@ -64,13 +65,14 @@ class SingleTaskTrainers:
     self.tasks, self.net, self.model = tuple(tasks), net, net.model
     train_config = dataclasses.replace(cfg.train, task_weights="equal")
     self.trainers = []
+    seed = uncertainty_config.member_seed(cfg.seed, cfg.uncertainty.member)
     for task in self.tasks:
       data = task_data(prepared, task.name)
       self.trainers.append(trainer_lib.Trainer(
           train_config, task_view(net, task.name), [task], data, registry.create("none"),
-          seed=cfg.seed, loss_config=cfg.loss, strategy=strategy,
+          seed=seed, loss_config=cfg.loss, strategy=strategy,
           **parts.imbalance_parts(task_imbalance(cfg.imbalance, task), [task], data,
-                                  cfg.model.head_units[-1], cfg.seed)))
+                                  cfg.model.head_units[-1], seed)))
 
   @property
   def epoch(self):

@@ -1,0 +1,68 @@
+"""The uncertainty section of the run configuration: deep ensembles, the heteroscedastic
+regression head and MC dropout (kmtl/ensemble.py, kmtl/predictive.py), with the checks that
+need the rest of the run's settings."""
+
+import dataclasses
+
+from kmtl.data import schema
+
+# Member k of an ensemble initialises and shuffles with seed + k * MEMBER_SEED_STRIDE; the split
+# is the run's seed for every member, so members differ only in what they learn.
+MEMBER_SEED_STRIDE = 7919
+
+
+@dataclasses.dataclass(frozen=True)
+class UncertaintyConfig:
+  """How a run estimates the uncertainty of its predictions.
+
+  Attributes:
+    ensemble: members of a deep ensemble (1: a single model).
+    heteroscedastic: each regression head also predicts a log-variance and trains with the
+      Gaussian negative log-likelihood.
+    mc_samples: dropout samples per prediction (MC dropout); 0 for none.
+    member: which member of an ensemble this run trains (set by kmtl/ensemble.py).
+  """
+  ensemble: int = 1
+  heteroscedastic: bool = False
+  mc_samples: int = 0
+  member: int = 0
+
+  def __post_init__(self):
+    if self.ensemble < 1:
+      raise ValueError(f"--ensemble={self.ensemble}: an ensemble needs at least 1 member")
+    if self.mc_samples < 0 or self.mc_samples == 1:
+      raise ValueError(f"--mc_samples={self.mc_samples}: MC dropout needs 2 or more samples "
+                       "(0 turns it off)")
+    if self.mc_samples and self.ensemble > 1:
+      raise ValueError(f"--mc_samples={self.mc_samples} with --ensemble={self.ensemble}: "
+                       "choose one source of model uncertainty")
+    if not 0 <= self.member < self.ensemble:
+      raise ValueError(f"ensemble member {self.member} of {self.ensemble}")
+
+  @property
+  def enabled(self):
+    """Whether predictions carry a spread (a standard deviation or member spread)."""
+    return self.ensemble > 1 or self.heteroscedastic or self.mc_samples > 0
+
+  def check(self, tasks, model, loss, imbalance):
+    """A ValueError naming the flag when the rest of the run's settings rule these out."""
+    if self.mc_samples and model.dropout == 0:
+      raise ValueError(f"--mc_samples={self.mc_samples} needs --dropout > 0 (MC dropout "
+                       "samples the dropout masks)")
+    if not self.heteroscedastic:
+      return
+    if not any(t.kind == schema.REGRESSION for t in tasks):
+      raise ValueError("--uncertainty_head applies to regression tasks; every task here is a "
+                       "classification")
+    if loss.regression != "mse":
+      raise ValueError(f"--uncertainty_head trains with the Gaussian negative log-likelihood; "
+                       f"--regression_loss={loss.regression} would replace it")
+    if "bmse" in imbalance.methods:
+      raise ValueError("--uncertainty_head trains with the Gaussian negative log-likelihood; "
+                       "--imbalance=bmse would replace it")
+
+
+def member_seed(seed, member):
+  """The initialisation and shuffling seed of ensemble member `member` of a run seeded
+  `seed` (member 0 trains exactly as a single model would)."""
+  return seed + MEMBER_SEED_STRIDE * member

@@ -221,10 +221,13 @@ def tail_mae(y_true, y_pred, fraction=TAIL_FRACTION):
 def format_table(results, tasks):
   """A printable per-task table of `{task: metrics}`."""
   lines, width = [], max([16] + [len(t.name) + 2 for t in tasks])
-  for kind, names in ((schema.REGRESSION, REGRESSION_METRICS[:3]),
-                      (schema.BINARY, BINARY_METRICS[:5]),
-                      (schema.MULTICLASS, MULTICLASS_METRICS)):
-    chosen = [t for t in tasks if t.kind == kind]
+  uncertain = [t for t in tasks if "coverage_95" in results[t.name]]
+  for chosen, names in (([t for t in tasks if t.kind == schema.REGRESSION],
+                         REGRESSION_METRICS[:3]),
+                        (uncertain, ("nll", "coverage_68", "coverage_95", "width_95", "ece")),
+                        ([t for t in tasks if t.kind == schema.BINARY], BINARY_METRICS[:5]),
+                        ([t for t in tasks if t.kind == schema.MULTICLASS],
+                         MULTICLASS_METRICS)):
     if not chosen:
       continue
     columns = [max(11, len(n) + 2) for n in names]

@@ -120,26 +120,33 @@ def config_from_flags():
     raise ValueError(f"invalid flags: {e}") from None
 
 
+def checked_inputs():
+  """(config, data) after every check that needs no training: flags, output paths, the data
+  and its split, the method's hyper-parameters."""
+  cfg = config_from_flags()
+  if _ENSEMBLE_JOBS.value < 1:
+    raise ValueError(f"--ensemble_jobs={_ENSEMBLE_JOBS.value}: needs 1 or more")
+  if _EXPORT_DIR.value and not cfg.workdir:
+    raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
+  for path, flag in ((cfg.workdir, "--workdir"), (_EXPORT_DIR.value, "--export_dir")):
+    if path:
+      atomic.check_output_dir(path, flag)
+  # Data errors come before TensorFlow is imported, so they print nothing but their line.
+  data = io.load_from_config(cfg.data)
+  splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                    cfg.data.group_split, cfg.data.cv)  # degenerate tasks, empty splits
+  if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
+    quiet.import_tensorflow()
+    from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+    registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
+  return cfg, data
+
+
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"kmtl.run: error: unexpected arguments {argv[1:]}")
   try:
-    cfg = config_from_flags()
-    if _ENSEMBLE_JOBS.value < 1:
-      raise ValueError(f"--ensemble_jobs={_ENSEMBLE_JOBS.value}: needs 1 or more")
-    if _EXPORT_DIR.value and not cfg.workdir:
-      raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
-    for path, flag in ((cfg.workdir, "--workdir"), (_EXPORT_DIR.value, "--export_dir")):
-      if path:
-        atomic.check_output_dir(path, flag)
-    # Data errors come before TensorFlow is imported, so they print nothing but their line.
-    data = io.load_from_config(cfg.data)
-    splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
-                      cfg.data.group_split, cfg.data.cv)  # degenerate tasks, empty splits
-    if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
-      quiet.import_tensorflow()
-      from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
-      registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
+    cfg, data = checked_inputs()
   except (ValueError, io.DataError) as e:
     sys.exit(f"kmtl.run: error: {e}")
 

@@ -37,8 +37,9 @@ from kmtl import data_flags
 from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
-from kmtl import verdicts
 from kmtl import sweep
+from kmtl import uncertainty_flags
+from kmtl import verdicts
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
@@ -67,6 +68,7 @@ _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded
                                   "again.")
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
+_UNCERTAINTY_FLAGS = uncertainty_flags.define()
 
 
 def grid():
@@ -102,7 +104,7 @@ def run_config(configuration, data, seed):
             learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
             grad_stats=False, jit_compile=_JIT.value),
         imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
-        seed=seed)
+        uncertainty=_UNCERTAINTY_FLAGS.config(), seed=seed)
   except ValueError as e:
     raise ValueError(f"--grid: {configuration.name}: {e}") from None
 
@@ -110,9 +112,12 @@ def run_config(configuration, data, seed):
 def report(out, cells, tasks):
   quiet.import_tensorflow()
   from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  from kmtl import uncertainty_metrics  # pylint: disable=g-import-not-at-top
   kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
            schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"],
            schema.MULTICLASS: list(metrics_lib.MULTICLASS_METRICS)}
+  if any("coverage_95" in m for c in cells.values() for m in c.get("test", {}).values()):
+    kinds[schema.REGRESSION] += list(uncertainty_metrics.UNCERTAINTY_METRICS)
   headline = {t.name: metrics_lib.headline(t) for t in tasks}
   rows = verdicts.summarize(cells, tasks, kinds, headline, _ALPHA.value)
   family = sum("p_holm" in r for r in rows)
@@ -121,7 +126,7 @@ def report(out, cells, tasks):
   table = "\n".join([
       f"{runs}; paired t-tests against STL, Holm-corrected over the {family} headline "
       f"comparisons (alpha {_ALPHA.value}); multi-task early stopping: {_STOPPING.value}.", "",
-      verdicts.markdown_table(rows, headline)] +
+      verdicts.markdown_table(rows, headline), "", verdicts.calibration_table(rows)] +
       (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []))
   atomic.write_text(os.path.join(out, "study.md"), table + "\n")
   atomic.write_text(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")

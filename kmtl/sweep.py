@@ -85,6 +85,9 @@ def _run_cell(cell, threads):
   try:
     if cell.name == verdicts.GBM:
       result = gradient_boosting_run(cell.cfg)
+    elif cell.cfg.uncertainty.ensemble > 1:
+      from kmtl import ensemble  # pylint: disable=g-import-not-at-top
+      result = ensemble.train_and_evaluate(cell.cfg, log=lambda _: None)
     else:
       result = experiment.train_and_evaluate(cell.cfg)
   except Exception as e:  # pylint: disable=broad-except

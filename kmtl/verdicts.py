@@ -24,7 +24,10 @@ from kmtl import parsing
 BASELINE = "independent"
 GBM = "gbm"  # the gradient-boosting baseline, one more row of the study
 CONTROL = "independent_joint"
-LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae", "mae_log10", "brier", "ece"}
+LOWER_IS_BETTER = {"mae", "rmse", "mape", "tail_mae", "mae_log10", "brier", "ece", "nll",
+                   "width_95"}
+# How well calibrated each configuration's probabilities and intervals are (kmtl/uncertainty.py).
+CALIBRATION_METRICS = ("nll", "coverage_95", "ece", "brier")
 REFERENCE_GRID = ("independent", "independent_joint", "shared", "shared:pcgrad",
                   "shared:gradnorm", "shared:gradscale", "shared:gradnorm:lds",
                   "structured:gradnorm", "gbm")
@@ -206,6 +209,22 @@ def markdown_table(rows, headline):
                  f"{failed} | {row['mean']:.4f} +- {row['ci']:.4f} | {diff} | {p} | "
                  f"{p_holm} | {verdict} |")
   return "\n".join(lines)
+
+
+def calibration_table(rows):
+  """Calibration beside accuracy: every `CALIBRATION_METRICS` row, with its paired difference
+  against STL and uncorrected p (these rows are not in the Holm family)."""
+  lines = ["Calibration (regression: after recalibration on validation; uncorrected p):", "",
+           "| configuration | task | metric | n | mean +- 95% CI | diff vs STL +- 95% CI | p |",
+           "|---|---|---|---|---|---|---|"]
+  chosen = [r for r in rows if r["metric"] in CALIBRATION_METRICS and np.isfinite(r["mean"])]
+  for row in chosen:
+    diff = (f"{row['diff']:+.4f} +- {row['diff_ci']:.4f}" if "diff" in row else
+            "baseline" if row["config"] == BASELINE else "")
+    p = f"{row['p']:.3g}" if "p" in row else ""
+    lines.append(f"| {_label(row['config'])} | {row['task']} | {row['metric']} | {row['n']} | "
+                 f"{row['mean']:.4f} +- {row['ci']:.4f} | {diff} | {p} |")
+  return "\n".join(lines) if chosen else ""
 
 
 def failures(cells):

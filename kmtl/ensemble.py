@@ -17,6 +17,7 @@ import time
 
 import keras
 
+from kmtl import calibration_plot
 from kmtl import domain
 from kmtl import experiment
 from kmtl import models  # pylint: disable=unused-import  (registers the custom layers)
@@ -110,15 +111,17 @@ def _evaluated(cfg, data, member_cfgs):
   members = [keras.models.load_model(os.path.join(m.workdir, "model.keras"))
              for m in member_cfgs]
   targets = run_files.preprocessing(prepared, data)["targets"]
-  test, scales, raw = uncertainty.evaluate(members, data.tasks, prepared, targets)
+  test, scales, raw, curves = uncertainty.evaluate(members, data.tasks, prepared, targets)
   if cfg.workdir:
     run_files.write_preprocessing(cfg.workdir, prepared, data, scales)
     domain.write(cfg.workdir, domain.fit(data, prepared))
+    calibration_plot.write(cfg.workdir, curves)
   member_results = [run_files.read(m.workdir, run_files.METRICS) for m in member_cfgs]
   return {
       "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
       "imbalance": list(cfg.imbalance.methods), "ensemble": len(member_cfgs),
       "test": test, "uncalibrated_test": raw, "variance_scale": scales,
+      "calibration_curves": curves,
       "val": _mean_member_metrics(member_results, "val"),
       "members": [r["test"] for r in member_results],
       "epochs_run": max(r["epochs_run"] for r in member_results),

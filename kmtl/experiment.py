@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from kmtl import atomic
+from kmtl import calibration_plot
 from kmtl import config as config_lib
 from kmtl import distribute
 from kmtl import domain
@@ -181,9 +182,10 @@ def _single_model_uncertainty(cfg, net, data, prepared, result):
   if not (cfg.uncertainty.heteroscedastic or cfg.uncertainty.mc_samples):
     return {}
   targets = run_files.preprocessing(prepared, data)["targets"]
-  test, scales, raw = uncertainty.evaluate([net.model], data.tasks, prepared, targets,
-                                           cfg.uncertainty.mc_samples)
-  result.update(test=test, uncalibrated_test=raw, variance_scale=scales)
+  test, scales, raw, curves = uncertainty.evaluate([net.model], data.tasks, prepared, targets,
+                                                   cfg.uncertainty.mc_samples)
+  result.update(test=test, uncalibrated_test=raw, variance_scale=scales,
+                calibration_curves=curves)
   return scales
 
 
@@ -232,6 +234,8 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
     _save_model(net.model, os.path.join(workdir, "model.keras"))
     run_files.write_preprocessing(workdir, prepared, data, scales)
     domain.write(workdir, domain.fit(data, prepared))
+    if result.get("calibration_curves"):
+      calibration_plot.write(workdir, result["calibration_curves"])
     run_files.write_metrics(workdir, result)
   if workdir and workdir != cfg.workdir:
     shutil.rmtree(workdir, ignore_errors=True)

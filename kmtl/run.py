@@ -160,7 +160,7 @@ def main(argv):
   from kmtl import metrics  # pylint: disable=g-import-not-at-top
   from kmtl import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   try:
-    if cfg.uncertainty.ensemble > 1:
+    if cfg.uncertainty.trains_ensemble:
       result = ensemble.train_and_evaluate(cfg, data, _ENSEMBLE_JOBS.value)
     else:
       result = experiment.train_and_evaluate(cfg, data=data)

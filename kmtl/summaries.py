@@ -8,7 +8,8 @@ Under `workdir/tb`: `train/` and `val/` hold per-epoch scalars (`{task}/loss`,
 (gate weights over experts, cross-stitch matrices; a task's mean attention as
 `mixing/attention/{task}_mean`) with a `mixing/{matrix}` heatmap each; training-split metrics come from up to 4,096 labelled training rows
 per task, drawn once per run); the root holds the hparams of the run, the custom-scalars layout
-(each metric across tasks on one chart) and the final `test/{task}/{metric}` scalars.
+(each metric across tasks on one chart), the final `test/{task}/{metric}` scalars and, for a
+run with uncertainty, the calibration plots (kmtl/calibration_plot.py).
 """
 
 import os
@@ -25,6 +26,15 @@ from kmtl import metrics as metrics_lib
 
 _CELL = 48
 _MARGIN = 96
+
+
+def write_images(logdir, images):
+  """PNG images {tag: bytes} into an event file of `logdir`, at step 0."""
+  writer = tf.summary.create_file_writer(logdir)
+  with writer.as_default():
+    for tag, png in images.items():
+      tf.summary.image(tag, tf.io.decode_png(png, channels=4)[None], step=0)
+  writer.close()
 
 
 def hparams(cfg):

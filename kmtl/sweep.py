@@ -78,6 +78,7 @@ def _run_cell(cell, threads):
   # file, so workers print errors only.
   logging.set_verbosity(logging.ERROR)
   tf = quiet.import_tensorflow()
+  tf.get_logger().setLevel("ERROR")
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
   tf.config.threading.set_intra_op_parallelism_threads(threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -85,7 +86,7 @@ def _run_cell(cell, threads):
   try:
     if cell.name == verdicts.GBM:
       result = gradient_boosting_run(cell.cfg)
-    elif cell.cfg.uncertainty.ensemble > 1:
+    elif cell.cfg.uncertainty.trains_ensemble:
       from kmtl import ensemble  # pylint: disable=g-import-not-at-top
       result = ensemble.train_and_evaluate(cell.cfg, log=lambda _: None)
     else:

@@ -3,6 +3,7 @@ outputs, the predictive distribution (kmtl/predictive.py), one variance scale pe
 task fitted on validation, and test metrics of accuracy and calibration after it."""
 
 import numpy as np
+from sklearn import calibration as sk_calibration
 
 from kmtl import metrics as metrics_lib
 from kmtl import predictive
@@ -59,9 +60,37 @@ def task_metrics(task, target, split, dist, scale=1.0):
   return out
 
 
+def calibration_curve(task, target, split, dist, scale=1.0):
+  """What a calibration plot draws, over the split's labelled rows: for regression the observed
+  against the nominal coverage of central intervals; for classification the reliability
+  diagram (observed frequency against mean confidence in 10 equal-width bins; for a
+  multiclass task of the most probable class)."""
+  rows = split.masks[task.name] > 0
+  labels = split.labels[task.name][rows]
+  if not rows.any():
+    return {}
+  if task.kind == schema.REGRESSION:
+    mean, std = predictive.in_target_units(target, dist["mean"][rows],
+                                           dist["variance"][rows] * scale)
+    if not (std > 0).all():
+      return {}
+    z = uncertainty_metrics.standardized_errors(labels * target["scale"] + target["mean"], mean,
+                                                std)
+    return {"nominal": uncertainty_metrics.NOMINAL_LEVELS.tolist(),
+            "observed": uncertainty_metrics.observed_coverage(z).tolist()}
+  probability = dist["probability"][rows]
+  if task.kind == schema.MULTICLASS:
+    outcome, probability = probability.argmax(axis=1) == labels, probability.max(axis=1)
+  else:
+    outcome = labels > 0.5
+  frequency, confidence = sk_calibration.calibration_curve(outcome, probability, n_bins=10)
+  return {"confidence": confidence.tolist(), "frequency": frequency.tolist()}
+
+
 def evaluate(models, tasks, prepared, targets, mc_samples=0):
   """(test metrics {task: {metric: value}} after recalibration, {task: variance scale},
-  {task: uncalibrated test metrics}) of `models`' predictive distribution."""
+  {task: uncalibrated test metrics}, {task: calibration curve}) of `models`' predictive
+  distribution."""
   val = distributions(tasks, member_outputs(models, prepared.val.features, mc_samples))
   test = distributions(tasks, member_outputs(models, prepared.test.features, mc_samples))
   scales = variance_scales(tasks, prepared.val, val)
@@ -69,4 +98,6 @@ def evaluate(models, tasks, prepared, targets, mc_samples=0):
                                      scales.get(t.name, 1.0)) for t in tasks}
   raw = {t.name: task_metrics(t, targets[t.name], prepared.test, test[t.name])
          for t in tasks if t.kind == schema.REGRESSION}
-  return calibrated, scales, raw
+  curves = {t.name: calibration_curve(t, targets[t.name], prepared.test, test[t.name],
+                                      scales.get(t.name, 1.0)) for t in tasks}
+  return calibrated, scales, raw, curves

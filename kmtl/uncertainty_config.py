@@ -20,12 +20,13 @@ class UncertaintyConfig:
     heteroscedastic: each regression head also predicts a log-variance and trains with the
       Gaussian negative log-likelihood.
     mc_samples: dropout samples per prediction (MC dropout); 0 for none.
-    member: which member of an ensemble this run trains (set by kmtl/ensemble.py).
+    member: which member of an ensemble this run trains (set by kmtl/ensemble.py); None for
+      the run as a whole.
   """
   ensemble: int = 1
   heteroscedastic: bool = False
   mc_samples: int = 0
-  member: int = 0
+  member: int = None
 
   def __post_init__(self):
     if self.ensemble < 1:
@@ -36,8 +37,13 @@ class UncertaintyConfig:
     if self.mc_samples and self.ensemble > 1:
       raise ValueError(f"--mc_samples={self.mc_samples} with --ensemble={self.ensemble}: "
                        "choose one source of model uncertainty")
-    if not 0 <= self.member < self.ensemble:
+    if self.member is not None and not 0 <= self.member < self.ensemble:
       raise ValueError(f"ensemble member {self.member} of {self.ensemble}")
+
+  @property
+  def trains_ensemble(self):
+    """Whether this run trains several members (rather than being one of them)."""
+    return self.ensemble > 1 and self.member is None
 
   @property
   def enabled(self):
@@ -64,5 +70,5 @@ class UncertaintyConfig:
 
 def member_seed(seed, member):
   """The initialisation and shuffling seed of ensemble member `member` of a run seeded
-  `seed` (member 0 trains exactly as a single model would)."""
-  return seed + MEMBER_SEED_STRIDE * member
+  `seed` (member 0, like a single model's run, None, trains with `seed` itself)."""
+  return seed + MEMBER_SEED_STRIDE * (member or 0)

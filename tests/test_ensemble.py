@@ -144,3 +144,19 @@ def test_mc_dropout_samples_give_a_spread(tmp_path):
   served = tf.saved_model.load(version).signatures["serving_default"](features=features)
   assert (served["resistivity_std"].numpy() > 0).all()
   assert (served["amorphous_probability_std"].numpy() > 0).all()
+
+
+def test_calibration_plots_are_written_and_logged(trained):
+  cfg, result, _, _ = trained
+  curve = result["calibration_curves"]["hardness"]
+  assert curve["nominal"][0] == 0.05 and curve["nominal"][-1] == 0.95
+  assert all(0 <= c <= 1 for c in curve["observed"])
+  assert curve["observed"] == sorted(curve["observed"])  # wider intervals cover more
+  reliability = result["calibration_curves"]["amorphous"]
+  assert len(reliability["confidence"]) == len(reliability["frequency"]) >= 2
+  for task in ("hardness", "resistivity", "amorphous"):
+    with open(os.path.join(cfg.workdir, "calibration", f"{task}.png"), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  tags = {value.tag for path in tf.io.gfile.glob(os.path.join(cfg.workdir, "tb", "events.*"))
+          for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value}
+  assert {"calibration/hardness", "calibration/amorphous"} <= tags

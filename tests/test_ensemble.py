@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import tempfile
 
 import keras
 import numpy as np
@@ -160,3 +161,17 @@ def test_calibration_plots_are_written_and_logged(trained):
   tags = {value.tag for path in tf.io.gfile.glob(os.path.join(cfg.workdir, "tb", "events.*"))
           for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value}
   assert {"calibration/hardness", "calibration/amorphous"} <= tags
+
+
+def test_an_ensemble_of_single_task_baselines_without_a_workdir(tmp_path, monkeypatch):
+  made = []
+  mkdtemp = tempfile.mkdtemp
+  monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
+  path = tmp_path / "tiny.csv"
+  helpers.tiny_frame(per_task=30).to_csv(path, index=False)
+  cfg = dataclasses.replace(_config(path, None, ensemble=2), train=config_lib.TrainConfig(
+      arch="independent", epochs=1, jit_compile=False, summaries=False, grad_stats=False))
+  result = ensemble.train_and_evaluate(cfg, log=lambda _: None)
+  assert len(result["members"]) == 2 and result["arch"] == "independent"
+  assert result["test"]["resistivity"]["coverage_95"] > 0  # the members' disagreement
+  assert made and not os.path.exists(made[0])  # the members' temporary workdir is gone

@@ -257,7 +257,8 @@ class RunConfig:
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
     self._check_groups(names)
-    self.uncertainty.check(self.data.tasks, self.model, self.loss, self.imbalance)
+    self.uncertainty.check(self.data.tasks, self.model, self.loss, self.imbalance,
+                           self.train)
 
   def _check_groups(self, names):
     """--groups goes with --arch=groups, puts every task in one group, and leaves something

@@ -5,6 +5,7 @@ need the rest of the run's settings."""
 import dataclasses
 
 from kmtl.data import schema
+from kmtl.surgery import registry
 
 # Member k of an ensemble initialises and shuffles with seed + k * MEMBER_SEED_STRIDE; the split
 # is the run's seed for every member, so members differ only in what they learn.
@@ -50,7 +51,7 @@ class UncertaintyConfig:
     """Whether predictions carry a spread (a standard deviation or member spread)."""
     return self.ensemble > 1 or self.heteroscedastic or self.mc_samples > 0
 
-  def check(self, tasks, model, loss, imbalance):
+  def check(self, tasks, model, loss, imbalance, train):
     """A ValueError naming the flag when the rest of the run's settings rule these out."""
     if self.mc_samples and model.dropout == 0:
       raise ValueError(f"--mc_samples={self.mc_samples} needs --dropout > 0 (MC dropout "
@@ -66,6 +67,12 @@ class UncertaintyConfig:
     if "bmse" in imbalance.methods:
       raise ValueError("--uncertainty_head trains with the Gaussian negative log-likelihood; "
                        "--imbalance=bmse would replace it")
+    if train.surgery in registry.POSITIVE_LOSSES or train.stopping == "relative_val_loss":
+      what = (f"--surgery={train.surgery}" if train.surgery in registry.POSITIVE_LOSSES
+              else "--stopping=relative_val_loss")
+      raise ValueError(f"{what} reads task losses as positive magnitudes (ratios or "
+                       "logarithms); the Gaussian negative log-likelihood of --uncertainty_head "
+                       "can be negative")
 
 
 def member_seed(seed, member):

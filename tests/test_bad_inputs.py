@@ -240,6 +240,11 @@ CATALOGUE = [
      None, 1, "--uncertainty_head applies to regression tasks"),
     ("uncertainty_head_with_huber", RUN, ["--uncertainty_head", "--regression_loss=huber"], None,
      1, "--regression_loss=huber would replace it"),
+    ("uncertainty_head_with_gradnorm", RUN, ["--uncertainty_head", "--surgery=gradnorm"], None, 1,
+     "--surgery=gradnorm reads task losses as positive magnitudes"),
+    ("uncertainty_head_with_relative_stopping", RUN,
+     ["--uncertainty_head", "--stopping=relative_val_loss"], None, 1,
+     "--stopping=relative_val_loss reads task losses as positive magnitudes"),
     ("ensemble_jobs_zero", RUN, ["--ensemble=2", "--ensemble_jobs=0"], None, 1,
      "--ensemble_jobs=0: needs 1 or more"),
     # --- kmtl.predict (the model is checked before the data, the data before TensorFlow)

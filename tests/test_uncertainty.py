@@ -109,3 +109,15 @@ def test_recalibrated_validation_errors_have_unit_variance():
   raw = uncertainty.task_metrics(REGRESSION, IDENTITY, split, dists["hardness"])
   assert calibrated["nll"] < raw["nll"]
   assert calibrated["count"] == 30
+
+
+def test_methods_that_need_positive_losses_are_registered_and_refused():
+  from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
+  from kmtl import uncertainty_config  # pylint: disable=g-import-not-at-top
+  from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+  for name in registry.POSITIVE_LOSSES:
+    with pytest.raises(ValueError, match=f"--surgery={name} reads task losses as positive"):
+      config_lib.RunConfig(train=config_lib.TrainConfig(surgery=name),
+                           uncertainty=uncertainty_config.UncertaintyConfig(heteroscedastic=True))
+  config_lib.RunConfig(train=config_lib.TrainConfig(surgery="pcgrad"),
+                       uncertainty=uncertainty_config.UncertaintyConfig(heteroscedastic=True))

@@ -37,6 +37,12 @@ METHODS = {
 }
 
 
+# Methods that read task losses as positive magnitudes: ratios to earlier losses (gradnorm,
+# dwa), logarithms (db_mtl, stch, gls, famo, si), or a learned scale e^-s L + s that a negative
+# loss drives without bound (uw, imtl_l). A Gaussian negative log-likelihood can be negative.
+POSITIVE_LOSSES = ("gradnorm", "dwa", "db_mtl", "stch", "gls", "famo", "si", "uw", "imtl_l")
+
+
 def check_name(name):
   """A one-line error listing the registered names when `name` is not one of them."""
   if name not in METHODS:

@@ -189,6 +189,16 @@ def _single_model_uncertainty(cfg, net, data, prepared, result):
   return scales
 
 
+def _write_artifacts(workdir, net, data, prepared, scales, result):
+  """The finished run's files: the model, scalers, domain, calibration plots and metrics."""
+  _save_model(net.model, os.path.join(workdir, "model.keras"))
+  run_files.write_preprocessing(workdir, prepared, data, scales)
+  domain.write(workdir, domain.fit(data, prepared))
+  if result.get("calibration_curves"):
+    calibration_plot.write(workdir, result["calibration_curves"])
+  run_files.write_metrics(workdir, result)
+
+
 def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   """Runs `cfg` (a `config.RunConfig`); returns the metrics dict also written to metrics.json.
   `data`, when given, is `cfg.data` already loaded and validated."""
@@ -231,12 +241,7 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   if cfg.baseline_gbm:
     result["gbm_test"] = gbm.gradient_boosting(prepared, data.tasks, cfg.seed)
   if workdir:
-    _save_model(net.model, os.path.join(workdir, "model.keras"))
-    run_files.write_preprocessing(workdir, prepared, data, scales)
-    domain.write(workdir, domain.fit(data, prepared))
-    if result.get("calibration_curves"):
-      calibration_plot.write(workdir, result["calibration_curves"])
-    run_files.write_metrics(workdir, result)
+    _write_artifacts(workdir, net, data, prepared, scales, result)
   if workdir and workdir != cfg.workdir:
     shutil.rmtree(workdir, ignore_errors=True)
   return result

@@ -4,6 +4,9 @@ the structured and adaptive-sharing architectures (kmtl/models.py, kmtl/adaptive
 import dataclasses
 
 PLE_LEVELS = (1, 2)
+# Compute precisions: float32, or bfloat16 matmuls and activations with float32 variables,
+# heads and losses (the Keras "mixed_bfloat16" policy).
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +21,7 @@ class ModelConfig:
     task_experts: task-specific experts per task and level of `ple`.
     ple_levels: extraction levels of `ple` (1: experts of the trunk's depth; 2: one layer each).
     groups: task groups of `groups`, e.g. (("resistivity",), ("hardness", "amorphous")).
+    precision: `float32` or `bfloat16` (see `PRECISIONS`).
   """
   trunk_units: tuple = (128, 128)
   head_units: tuple = (64,)
@@ -29,8 +33,11 @@ class ModelConfig:
   task_experts: int = 1
   ple_levels: int = 2
   groups: tuple = ()
+  precision: str = "float32"
 
   def __post_init__(self):
+    if self.precision not in PRECISIONS:
+      raise ValueError(f"--precision={self.precision}: expected one of {list(PRECISIONS)}")
     if not self.trunk_units or not self.head_units or min(self.trunk_units + self.head_units) < 1:
       raise ValueError("Invalid layer sizes: `trunk_units` and `head_units` need positive sizes. "
                        f"Received: {self.trunk_units}, {self.head_units}")

@@ -27,6 +27,9 @@ class ModelFlags:
         "task_experts", 1, "Task-specific experts per task and level of --arch=ple.")
     self.ple_levels = flags.DEFINE_integer("ple_levels", 2, "Extraction levels of --arch=ple "
                                            "(1 or 2).")
+    self.precision = flags.DEFINE_string(
+        "precision", "float32", "float32, or bfloat16: matmuls and activations in bfloat16, "
+        "variables, heads, losses and gradients in float32.")
     self.groups = flags.DEFINE_string(
         "groups", None, "Task groups of --arch=groups: groups separated by '|', tasks by ',', "
         "e.g. 'resistivity|hardness,amorphous' (hard sharing within a group only).")
@@ -34,7 +37,8 @@ class ModelFlags:
   def settings(self):
     """{ModelConfig field: value} of the flags; ValueError naming the flag otherwise."""
     return {"experts": self.experts.value, "task_experts": self.task_experts.value,
-            "ple_levels": self.ple_levels.value, "groups": parse_groups(self.groups.value)}
+            "ple_levels": self.ple_levels.value, "groups": parse_groups(self.groups.value),
+            "precision": self.precision.value}
 
 
 def define():

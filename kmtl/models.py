@@ -30,6 +30,7 @@ import numpy as np
 
 from kmtl import config as config_lib
 from kmtl import mixing
+from kmtl import model_config
 from kmtl import sharing
 
 ARCHITECTURES = config_lib.ARCHITECTURES
@@ -131,15 +132,20 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
   if not task_names:
     raise ValueError("build_model needs at least one task.")
   features = keras.Input(shape=(num_features,), name="features")
-  reps, graph, sharing_of = _representations(arch, features, task_names, config)
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy(model_config.PRECISIONS[config.precision])
+  try:
+    reps, graph, sharing_of = _representations(arch, features, task_names, config)
+  finally:
+    keras.config.set_dtype_policy(previous)
   shared_layers, task_layers = sharing_of.shared_layers, sharing_of.task_layers
   outputs, heads, output_sizes = {}, {}, output_sizes or {}
   for task in task_names:
     units = output_sizes.get(task, 1)
-    head = _dense(units, f"{task}_head", config, activation=None)
+    head = _dense(units, f"{task}_head", config, activation=None, dtype="float32")
     task_layers[task].append(head)
-    heads[task] = (head, SqueezeLast(name=task) if units == 1 else
-                   keras.layers.Identity(name=task))
+    heads[task] = (head, SqueezeLast(name=task, dtype="float32") if units == 1 else
+                   keras.layers.Identity(name=task, dtype="float32"))
     outputs[task] = heads[task][1](head(reps[task]))
   model = keras.Model(features, outputs, name=f"kmtl_{arch}")
   representations = keras.Model(features, reps, name=f"kmtl_{arch}_representations")

@@ -44,10 +44,10 @@ class Sharing:
   last_shared_layers: list
 
 
-def dense(units, name, config, activation="relu"):
+def dense(units, name, config, activation="relu", dtype=None):
   regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
   return keras.layers.Dense(units, activation=activation, name=name,
-                            kernel_regularizer=regularizer)
+                            kernel_regularizer=regularizer, dtype=dtype)
 
 
 def _dropout(x, config, name):

@@ -68,7 +68,8 @@ class UpdateStep:
     reps = self.net.representations(x, training=True)
     for t in self.feature_smoothing.task_indices:
       name = self.tasks[t].name
-      reps[name] = self.feature_smoothing.calibrate(t, reps[name], y[:, t], m[:, t], epoch)
+      reps[name] = self.feature_smoothing.calibrate(t, tf.cast(reps[name], tf.float32),
+                                                    y[:, t], m[:, t], epoch)
     return {task.name: self.net.head(task.name, reps[task.name]) for task in self.tasks}
 
   def present(self, masks):

@@ -245,6 +245,8 @@ CATALOGUE = [
     ("uncertainty_head_with_relative_stopping", RUN,
      ["--uncertainty_head", "--stopping=relative_val_loss"], None, 1,
      "--stopping=relative_val_loss reads task losses as positive magnitudes"),
+    ("unknown_precision", RUN, ["--precision=float16"], None, 1,
+     "--precision=float16: expected one of ['float32', 'bfloat16']"),
     ("ensemble_jobs_zero", RUN, ["--ensemble=2", "--ensemble_jobs=0"], None, 1,
      "--ensemble_jobs=0: needs 1 or more"),
     # --- kmtl.predict (the model is checked before the data, the data before TensorFlow)

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 
+from kmtl import grad_space
 from kmtl.data import schema
 from kmtl.model_config import ModelConfig  # pylint: disable=unused-import  (part of this API)
 from kmtl.surgery import registry
@@ -124,14 +125,14 @@ class TrainConfig:
     patience, min_delta: epochs without an improvement of min_delta before stopping.
     stopping: `mean_val_loss` or `relative_val_loss` (kmtl/early_stopping.py).
     grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls.
+    grad_space: `parameters` or `representation` (kmtl/grad_space.py).
     jit_compile: compile the training steps with XLA (logged fallback where XLA refuses).
     steps_per_call: training steps per graph call; 0 runs the whole epoch in one call.
     strategy: `default` (one device), `mirrored` (every local GPU, or the logical CPUs) or
       `multiworker` (TF_CONFIG's cluster): see kmtl/distribute.py.
     summaries: compute per-epoch training-split metrics and write TensorBoard summaries.
-    grad_stats: accumulate gradient norms, cosines and conflict between tasks (TensorBoard),
-      every `grad_stats_every`-th step (loss weightings build the [T, P] stack for those
-      steps only, which keeps the cost to a few percent).
+    grad_stats: accumulate gradient norms, cosines and conflict between tasks every
+      `grad_stats_every`-th step (loss weightings build the [T, P] stack for those only).
   """
   arch: str = "shared"
   surgery: str = "none"
@@ -150,6 +151,7 @@ class TrainConfig:
   summaries: bool = True
   grad_stats: bool = True
   grad_stats_every: int = 64
+  grad_space: str = "parameters"
 
   def __post_init__(self):
     if min(self.epochs, self.batch_size, self.patience, self.grad_stats_every) < 1:
@@ -256,23 +258,10 @@ class RunConfig:
       raise ValueError(f"--strategy={self.train.strategy} cannot split "
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
-    self._check_groups(names)
+    self.model.check_groups_of(self.train.arch, self.train.surgery, names)
+    grad_space.check(self.train, self.imbalance)
     self.uncertainty.check(self.data.tasks, self.model, self.loss, self.imbalance,
                            self.train)
-
-  def _check_groups(self, names):
-    """--groups goes with --arch=groups, puts every task in one group, and leaves something
-    shared for a surgery method to act on."""
-    if self.train.arch != "groups":
-      if self.model.groups:
-        raise ValueError(f"--groups applies to --arch=groups, not --arch={self.train.arch}")
-      return
-    if not self.model.groups:
-      raise ValueError("--arch=groups needs --groups, e.g. 'resistivity|hardness,amorphous'")
-    self.model.check_groups(names)
-    if self.train.surgery != "none" and max(map(len, self.model.groups)) < 2:
-      raise ValueError(f"--surgery={self.train.surgery} needs shared parameters; groups of one "
-                       "task share none (use --surgery=none).")
 
 
 def flatten(config):

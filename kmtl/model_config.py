@@ -56,6 +56,20 @@ class ModelConfig:
       raise ValueError("--ple_levels=2 gives each level one layer of a two-layer trunk; "
                        f"the trunk has {len(self.trunk_units)}")
 
+  def check_groups_of(self, arch, surgery, task_names):
+    """--groups goes with --arch=groups, puts every task in one group, and leaves something
+    shared for a surgery method to act on."""
+    if arch != "groups":
+      if self.groups:
+        raise ValueError(f"--groups applies to --arch=groups, not --arch={arch}")
+      return
+    if not self.groups:
+      raise ValueError("--arch=groups needs --groups, e.g. 'resistivity|hardness,amorphous'")
+    self.check_groups(task_names)
+    if surgery != "none" and max(map(len, self.groups)) < 2:
+      raise ValueError(f"--surgery={surgery} needs shared parameters; groups of one task share "
+                       "none (use --surgery=none).")
+
   def check_groups(self, task_names):
     """A ValueError unless `groups` puts every task in exactly one group (when given)."""
     if not self.groups:

@@ -48,6 +48,10 @@ _STOPPING = flags.DEFINE_enum(
     "each divided by its first-epoch value.")
 _GRAD_MODE = flags.DEFINE_enum("grad_mode", "loop", list(config_lib.GRAD_MODES),
                                "How per-task gradients are computed.")
+_GRAD_SPACE = flags.DEFINE_enum(
+    "grad_space", "parameters", ["parameters", "representation"],
+    "Per-task gradients of the shared parameters (exact) or of the shared representation (an "
+    "approximation, one backward pass through the trunk; --arch=shared): kmtl/grad_space.py.")
 _JIT = flags.DEFINE_bool("jit_compile", True, "Compile the training steps with XLA.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", list(config_lib.STRATEGIES),
                               "tf.distribute strategy: default (one device), mirrored (local "
@@ -107,6 +111,7 @@ def config_from_flags():
             epochs=_EPOCHS.value,
             learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
             stopping=_STOPPING.value, grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value,
+            grad_space=_GRAD_SPACE.value,
             steps_per_call=_STEPS_PER_CALL.value, strategy=_STRATEGY.value,
             summaries=_SUMMARIES.value, grad_stats=_GRAD_STATS.value),
         imbalance=config_lib.ImbalanceConfig(

@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from kmtl import grad_space
 from kmtl import gradients
 from kmtl import losses as losses_lib
 
@@ -35,6 +36,7 @@ class UpdateStep:
   grad_mode: str = "loop"
   feature_smoothing: object = None
   batch_losses: dict = dataclasses.field(default_factory=dict)
+  grad_space: str = "parameters"
 
   @property
   def model(self):
@@ -102,6 +104,8 @@ class UpdateStep:
     for the [T, P] stack even from methods that do not need it. Returns (unweighted task
     losses [T], method task weights [T], all finite, per-task finite [T], the stack or None,
     the shared parameters' gradients)."""
+    if self.grad_space == "representation" and self.method.needs_task_grads:
+      return grad_space.representation_update(self, x, y, m, sw, epoch, rows)
     with tf.GradientTape(persistent=True) as tape:
       raw_list = self.task_losses(y, self.forward(x, y, m, epoch), m, sw, rows)
       # One scalar per task: its gradient runs back through that task's head only.

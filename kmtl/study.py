@@ -66,6 +66,10 @@ _FRESH = flags.DEFINE_bool("fresh", False, "Remove the cells of an earlier study
                            "start again (needed to change settings).")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded as failed "
                                   "again.")
+_GRAD_SPACE = flags.DEFINE_enum(
+    "grad_space", "parameters", ["parameters", "representation"],
+    "Per-task gradients of the shared configurations' parameters or of their representation "
+    "(kmtl/grad_space.py); other architectures always use their parameters.")
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
 _UNCERTAINTY_FLAGS = uncertainty_flags.define()
@@ -102,7 +106,8 @@ def run_config(configuration, data, seed):
             task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value),
             epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
             learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
-            grad_stats=False, jit_compile=_JIT.value),
+            grad_stats=False, jit_compile=_JIT.value,
+            grad_space=_GRAD_SPACE.value if arch == "shared" else "parameters"),
         imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
         uncertainty=_UNCERTAINTY_FLAGS.config(), seed=seed)
   except ValueError as e:

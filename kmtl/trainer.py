@@ -22,6 +22,7 @@ from kmtl import config as config_lib
 from kmtl import distribute
 from kmtl import early_stopping
 from kmtl import evaluation
+from kmtl import grad_space
 from kmtl import gradients
 from kmtl import losses as losses_lib
 from kmtl import progress
@@ -70,9 +71,8 @@ class Trainer:
     self.shared_vars = list(net.shared_variables)
     extra = extra_task_variables or {}
     self.task_vars = [v for t in names for v in list(net.task_variables[t]) + extra.get(t, [])]
-    method.build(self.num_tasks, gradients.columns_of(self.shared_vars,
-                                                      net.last_shared_variables), seed=seed,
-                 num_params=sum(int(np.prod(v.shape)) for v in self.shared_vars))
+    method.build(self.num_tasks, seed=seed,
+                 **grad_space.stack_layout(config.grad_space, net, self.batch_size))
     self._build_state(config, names)
     self._order = tf.function(self.sampler.order)
     self.jit_compile = config.jit_compile and strategy is None
@@ -98,7 +98,7 @@ class Trainer:
     self.update = step_lib.UpdateStep(
         self.net, self.tasks, self.method, self.optimizer, self.shared_vars, self.task_vars,
         self.base_weights, self.task_active, self.loss_config, config.grad_mode,
-        self.feature_smoothing, self.batch_losses)
+        self.feature_smoothing, self.batch_losses, config.grad_space)
 
   def _train_epoch(self, epoch):
     """Trains one epoch, `steps_per_call` steps per graph call (all of them by default).

@@ -43,6 +43,11 @@ METHODS = {
 POSITIVE_LOSSES = ("gradnorm", "dwa", "db_mtl", "stch", "gls", "famo", "si", "uw", "imtl_l")
 
 
+# Methods with a running [T, P] state per shared parameter (kmtl/surgery/base.py
+# `per_parameter_state`).
+PER_PARAMETER_STATE = ("moco", "db_mtl")
+
+
 def check_name(name):
   """A one-line error listing the registered names when `name` is not one of them."""
   if name not in METHODS:

@@ -18,7 +18,7 @@ SEPARATE_NETWORKS = ("independent", "independent_joint")
 STOPPING_CRITERIA = ("mean_val_loss", "relative_val_loss")
 REGRESSION_LOSSES = ("mse", "huber")
 TASK_WEIGHTINGS = ("equal", "inverse_count")
-GRAD_MODES = ("jacobian", "loop")
+GRAD_MODES = ("jacobian", "loop", "batched")
 STRATEGIES = ("default", "mirrored", "multiworker")
 IMBALANCE_METHODS = ("lds", "fds", "bmse")
 KERNEL_FORMS = ("reference", "exact")
@@ -124,7 +124,8 @@ class TrainConfig:
     epochs, learning_rate, batch_size: Adam's schedule.
     patience, min_delta: epochs without an improvement of min_delta before stopping.
     stopping: `mean_val_loss` or `relative_val_loss` (kmtl/early_stopping.py).
-    grad_mode: per-task gradients by one `jacobian` (pfor) or a `loop` of T gradient calls.
+    grad_mode: per-task gradients by one `jacobian` (pfor), a `loop` of T gradient calls, or
+      one `batched` backward through the trunk (kmtl/grad_space.py).
     grad_space: `parameters` or `representation` (kmtl/grad_space.py).
     jit_compile: compile the training steps with XLA (logged fallback where XLA refuses).
     steps_per_call: training steps per graph call; 0 runs the whole epoch in one call.
@@ -259,7 +260,7 @@ class RunConfig:
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
     self.model.check_groups_of(self.train.arch, self.train.surgery, names)
-    grad_space.check(self.train, self.imbalance)
+    grad_space.check(self.train, self.imbalance, self.model)
     self.uncertainty.check(self.data.tasks, self.model, self.loss, self.imbalance,
                            self.train)
 

@@ -96,8 +96,9 @@ class MultiTaskNet:
       classifiers; see `head`.
     mixing: scaled features [n, F] -> {name: matrix}, what the architecture learned about
       sharing (kmtl/mixing.py), or None.
-    shared_representation: features -> [trunk output [B, H], the model's outputs], for the
-      one architecture with a representation every task reads (`shared`), else None.
+    trunk_activations: features -> [[each trunk layer's output [B, H_l]], the model's
+      outputs], for the one architecture whose every task reads one trunk (`shared`), else
+      None (kmtl/grad_space.py).
   """
   model: keras.Model
   representations: keras.Model
@@ -107,7 +108,7 @@ class MultiTaskNet:
   task_graph: TaskGraph = None
   heads: dict = None
   mixing: object = None
-  shared_representation: keras.Model = None
+  trunk_activations: keras.Model = None
 
   def head(self, task, representation):
     """Task's final layer on its representation [B, H] -> prediction [B] or [B, C] (the
@@ -151,14 +152,15 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
                    keras.layers.Identity(name=task, dtype="float32"))
     outputs[task] = heads[task][1](head(reps[task]))
   model = keras.Model(features, outputs, name=f"kmtl_{arch}")
-  shared = (keras.Model(features, [sharing_of.inputs[task_names[0]], outputs],
-                        name=f"kmtl_{arch}_with_trunk") if arch == "shared" else None)
+  trunk = (keras.Model(features, [[layer.output for layer in sharing_of.shared_layers],
+                                   outputs], name=f"kmtl_{arch}_with_trunk")
+           if arch == "shared" else None)
   representations = keras.Model(features, reps, name=f"kmtl_{arch}_representations")
   variables = lambda layers: tuple(v for layer in layers for v in layer.trainable_variables)
   return MultiTaskNet(model, representations, variables(shared_layers),
                       {t: variables(task_layers[t]) for t in task_names},
                       variables(sharing_of.last_shared_layers), graph, heads,
-                      mixing.reader(model, task_names, graph), shared)
+                      mixing.reader(model, task_names, graph), trunk)
 
 
 def _representations(arch, features, task_names, config):

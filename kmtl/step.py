@@ -104,8 +104,9 @@ class UpdateStep:
     for the [T, P] stack even from methods that do not need it. Returns (unweighted task
     losses [T], method task weights [T], all finite, per-task finite [T], the stack or None,
     the shared parameters' gradients)."""
-    if self.grad_space == "representation" and self.method.needs_task_grads:
-      return grad_space.representation_update(self, x, y, m, sw, epoch, rows)
+    if self.method.needs_task_grads and (self.grad_space == "representation" or
+                                         self.grad_mode == "batched"):
+      return grad_space.stacked_update(self, x, y, m, sw, rows)
     with tf.GradientTape(persistent=True) as tape:
       raw_list = self.task_losses(y, self.forward(x, y, m, epoch), m, sw, rows)
       # One scalar per task: its gradient runs back through that task's head only.

@@ -25,17 +25,17 @@ class _Sum(base.Method):
     return tf.reduce_sum(task_grads, axis=0), tf.ones_like(task_losses)
 
 
-def _update(method, space, seed=0):
+def _update(method, space, seed=0, mode="loop", num_params=4 * 6):
   keras.utils.set_random_seed(seed)
   net = models.build_model("shared", [t.name for t in TASKS], 5,
                            config_lib.ModelConfig(trunk_units=(8, 6), head_units=(4,)))
-  method.build(2, num_params=4 * 6)
+  method.build(2, num_params=num_params)
   optimizer = keras.optimizers.SGD(learning_rate=0.1)
   task_vars = [v for t in TASKS for v in net.task_variables[t.name]]
   optimizer.build(list(net.shared_variables) + task_vars)
   return step_lib.UpdateStep(net, TASKS, method, optimizer, list(net.shared_variables), task_vars,
                              tf.ones([2]), tf.Variable(tf.ones([2])), config_lib.LossConfig(),
-                             grad_space=space)
+                             grad_mode=mode, grad_space=space)
 
 
 def _batch():
@@ -58,7 +58,8 @@ def test_the_stack_holds_each_task_gradient_of_the_representation():
   update = _update(registry.create("pcgrad"), "representation")
   x, y, m, sw = _batch()
   with tf.GradientTape(persistent=True) as tape:
-    z, predictions = update.net.shared_representation(x, training=True)
+    activations, predictions = update.net.trunk_activations(x, training=True)
+    z = activations[-1]
     per_task = losses_lib.task_loss_list(TASKS, {"a": y[:, 0], "b": y[:, 1]}, predictions,
                                          {"a": m[:, 0], "b": m[:, 1]})
   expected = np.stack([tape.gradient(loss, z).numpy().ravel() for loss in per_task])
@@ -79,11 +80,25 @@ def test_the_stack_holds_each_task_gradient_of_the_representation():
   assert any(not np.allclose(v.numpy(), b) for v, b in zip(update.shared_vars, shared_before))
 
 
+@pytest.mark.parametrize("method", ["pcgrad", "mgda", "upgrad"])
+def test_the_batched_trunk_backward_gives_the_exact_stack(method):
+  num_params = 5 * 8 + 8 + 8 * 6 + 6
+  runs = [_update(registry.create(method), "parameters", mode=mode, num_params=num_params)
+          for mode in ("loop", "batched")]
+  stacks = [update(*_batch(), tf.constant(1, tf.int64), False)[4] for update in runs]
+  np.testing.assert_allclose(stacks[1].numpy(), stacks[0].numpy(), rtol=1e-5, atol=1e-7)
+  for a, b in zip(runs[0].net.model.weights, runs[1].net.model.weights):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("train, message", [
     (dict(arch="mmoe", surgery="pcgrad"), "--arch=mmoe has none"),
     (dict(surgery="moco"), "--surgery=moco keeps a running state per parameter"),
     (dict(surgery="pcgrad", strategy="mirrored"), "runs on one device"),
+    (dict(surgery="pcgrad", grad_space="parameters", grad_mode="batched", arch="structured"),
+     "--grad_mode=batched needs one trunk"),
 ])
 def test_settings_it_cannot_serve_are_refused(train, message):
   with pytest.raises(ValueError, match=message):
-    config_lib.RunConfig(train=config_lib.TrainConfig(grad_space="representation", **train))
+    config_lib.RunConfig(train=config_lib.TrainConfig(**{"grad_space": "representation",
+                                                         **train}))

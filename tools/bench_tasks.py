@@ -5,9 +5,9 @@
 On the embedded default with its tasks cycled to T tasks (same labels under new names, so only
 T changes; tools/bench_train.py `with_task_count`) and the reference shared model: one epoch of
 each contestant in turn for `--rounds` rounds (median epoch, steps/s): `none`, the exact
-methods PCGrad, MGDA and UPGrad on the [T, P] parameter stack (`--grad_space=parameters`,
-per-task gradients by a loop of T backward passes, and by `--grad_mode=jacobian`,
-`parameters/jac`), and the same methods on the [T, B * H] representation stack
+methods PCGrad, MGDA and UPGrad on the exact [T, P] parameter stack by a `loop` of T backward
+passes, by `--grad_mode=batched` (one stacked backward through the trunk) and, for PCGrad, by
+`--grad_mode=jacobian`, and the same methods on the [T, B * H] representation stack
 (`--grad_space=representation`). Targets, against `none` in the same run: exact methods
 at least 0.65x at T = 3, 0.35x at T = 8 and 0.15x at T = 16; representation-space ones at least
 0.85x at every T.
@@ -33,6 +33,8 @@ _BATCHES = flags.DEFINE_list("tasks_batch_sizes", ["32", "256"], "Batch sizes.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Timed epochs per contestant (median).")
 _EXACT = ("pcgrad", "mgda", "upgrad")
 EXACT_TARGETS = {3: 0.65, 8: 0.35, 16: 0.15}
+ROUTES = {"loop": {}, "jacobian": {"grad_mode": "jacobian"}, "batched": {"grad_mode": "batched"},
+          "representation": {"grad_space": "representation"}}
 REPRESENTATION_TARGET = 0.85
 
 
@@ -40,11 +42,9 @@ def contestants(prepared, tasks, batch):
   """{(method, space): epoch runner}."""
   runs = {("none", "parameters"): bench_train.kmtl_epoch(prepared, tasks, batch, "none")}
   for method in _EXACT:
-    for space in ("parameters", "representation"):
-      runs[method, space] = bench_train.kmtl_epoch(prepared, tasks, batch, method,
-                                                   grad_space=space)
-    runs[method, "parameters/jac"] = bench_train.kmtl_epoch(prepared, tasks, batch, method,
-                                                            grad_mode="jacobian")
+    for route, settings in ROUTES.items():
+      if route != "jacobian" or method == "pcgrad":
+        runs[method, route] = bench_train.kmtl_epoch(prepared, tasks, batch, method, **settings)
   return runs
 
 
@@ -61,17 +61,24 @@ def main(argv):
       rates = bench_train.interleaved_rates(contestants(wide, wide_tasks, batch), _ROUNDS.value)
       plain = rates["none", "parameters"]
       print(f"\nbatch {batch}, T={count}: none {plain:.0f} steps/s")
-      for (method, space), rate in rates.items():
-        if method == "none":
-          continue
-        print(f"  {method:<8}{space:<16}{rate:>8.0f}{rate / plain:>8.2f} x none", flush=True)
-        if space.startswith("parameters") and count in EXACT_TARGETS:
-          targets.at_least(f"{method} ({space}) / none, T={count}, batch {batch}",
-                           rate / plain, EXACT_TARGETS[count])
-        elif space == "representation":
-          targets.at_least(f"{method} (representation) / none, T={count}, batch {batch}",
-                           rate / plain, REPRESENTATION_TARGET)
+      rates.pop(("none", "parameters"))
+      for (method, route), rate in rates.items():
+        print(f"  {method:<8}{route:<16}{rate:>8.0f}{rate / plain:>8.2f} x none", flush=True)
+      _add_targets(targets, rates, plain, batch, count)
   targets.print()
+
+
+def _add_targets(targets, rates, plain, batch, count):
+  """Per method: its fastest exact route against the T target, its representation route
+  against 0.85."""
+  for method in _EXACT:
+    exact = {r: rates[method, r] for r in ROUTES if r != "representation" and (method, r) in rates}
+    best = max(exact, key=exact.get)
+    if count in EXACT_TARGETS:
+      targets.at_least(f"{method} ({best}) / none, T={count}, b{batch}",
+                       exact[best] / plain, EXACT_TARGETS[count])
+    targets.at_least(f"{method} (representation) / none, T={count}, b{batch}",
+                     rates[method, "representation"] / plain, REPRESENTATION_TARGET)
 
 
 if __name__ == "__main__":

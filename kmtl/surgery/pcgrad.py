@@ -23,17 +23,18 @@ class PCGrad(base.Randomized, base.Method):
 
   def combine(self, task_grads, task_losses, present):
     del task_losses, present  # an absent task's zero row never conflicts
+    # Every running g_i stays a combination sum_j C[i, j] g_j of the original gradients, so
+    # the projections run on the [T, T] Gramian (all i at once, T - 1 steps) and the [T, P]
+    # stack is touched twice: for the Gramian and for the final sum.
     num_tasks = self.num_tasks
-    squared_norms = tf.reduce_sum(task_grads * task_grads, axis=1)
-    projected = []
-    for i in range(num_tasks):
-      order = self.random_order(i)
-      g = task_grads[i]
-      for k in range(num_tasks - 1):
-        j = order[k]
-        g_j = tf.gather(task_grads, j)
-        dot = tf.reduce_sum(g * g_j)
-        coefficient = tf.math.divide_no_nan(tf.minimum(dot, 0.0), tf.gather(squared_norms, j))
-        g = g - coefficient * g_j
-      projected.append(g)
-    return tf.add_n(projected), tf.ones([num_tasks], task_grads.dtype)
+    gram = tf.matmul(task_grads, task_grads, transpose_b=True)
+    orders = tf.stack([self.random_order(i) for i in range(num_tasks)])  # [T, T - 1]
+    coefficients = tf.eye(num_tasks, dtype=task_grads.dtype)
+    for k in range(num_tasks - 1):
+      j = orders[:, k]
+      dots = tf.gather(tf.matmul(coefficients, gram), j, axis=1, batch_dims=1)  # g_i . g_j
+      scale = tf.math.divide_no_nan(tf.minimum(dots, 0.0), tf.gather(tf.linalg.diag_part(gram),
+                                                                     j))
+      coefficients -= scale[:, None] * tf.one_hot(j, num_tasks, dtype=task_grads.dtype)
+    return (tf.linalg.matvec(task_grads, tf.reduce_sum(coefficients, axis=0), transpose_a=True),
+            tf.ones([num_tasks], task_grads.dtype))

@@ -14,22 +14,17 @@ import collections
 import os
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
-import keras
 import tensorflow as tf
 
 from kmtl import config as config_lib
-from kmtl import models
-from kmtl import trainer as trainer_lib
 from kmtl.data import io
 from kmtl.data import splits
-from kmtl.surgery import registry
 from tools import bench_train
 
 _BATCHES = flags.DEFINE_list("precision_batch_sizes", ["32", "256", "1024"],
@@ -48,35 +43,6 @@ net = models.build_model("shared", ["a", "b", "c"], 21,
                          config_lib.ModelConfig(precision="bfloat16"))
 net.model(tf.random.normal([256, 21]), training=True)
 """
-
-
-def matmul_rate(dtype, n=2048, repeats=10):
-  """GFLOP/s of an n-cube matmul in `dtype`."""
-  a = tf.cast(tf.random.normal([n, n]), dtype)
-  tf.matmul(a, a).numpy()
-  start = time.perf_counter()
-  for _ in range(repeats):
-    c = tf.matmul(a, a)
-  c.numpy()
-  return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
-
-
-def epoch_runner(prepared, tasks, batch_size, method, precision, jit):
-  """One warmed-up training epoch of the shared model as a callable returning (steps, s)."""
-  keras.utils.set_random_seed(0)
-  net = models.build_model("shared", [t.name for t in tasks], prepared.train.features.shape[1],
-                           config_lib.ModelConfig(precision=precision))
-  cfg = config_lib.TrainConfig(surgery=method, batch_size=batch_size, jit_compile=jit)
-  trainer = trainer_lib.Trainer(cfg, net, tasks, prepared, registry.create(method))
-  epoch = [1]
-
-  def run():
-    start = time.perf_counter()
-    trainer._train_epoch(tf.constant(epoch[0], tf.int64))  # pylint: disable=protected-access
-    epoch[0] += 1
-    return prepared.train.num_rows // batch_size, time.perf_counter() - start
-  run()
-  return run
 
 
 def onednn_isas():
@@ -101,12 +67,15 @@ def main(argv):
   del argv
   data = io.load_from_config(config_lib.DataConfig())
   prepared = splits.prepare(data, 0.1, 0.2, seed=0)
-  f32, bf16 = matmul_rate(tf.float32), matmul_rate(tf.bfloat16)
+  f32 = bench_train.matmul_gflops()
+  bf16 = bench_train.matmul_gflops(dtype=tf.bfloat16)
   print(f"matmul 2048^3: float32 {f32:.0f} GFLOP/s, bfloat16 {bf16:.0f} GFLOP/s "
         f"({bf16 / f32:.2f}x); medians of {_ROUNDS.value} interleaved epochs")
   targets = bench_train.Targets()
   for batch in (int(b) for b in _BATCHES.value):
-    contestants = {(m, p, jit): epoch_runner(prepared, data.tasks, batch, m, p, jit)
+    contestants = {(m, p, jit): bench_train.kmtl_epoch(prepared, data.tasks, batch, m,
+                                                       model_kwargs={"precision": p},
+                                                       jit_compile=jit)
                    for m in ("none", "pcgrad") for p in ("float32", "bfloat16")
                    for jit in (True, False)}
     rates = bench_train.interleaved_rates(contestants, _ROUNDS.value)

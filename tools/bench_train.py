@@ -63,9 +63,9 @@ TARGETS = {"pcgrad_vs_fit": 1.5, "none_vs_fit": 3.0, "step_time_vs_pcgrad": 1.3,
            "summaries_cost": 0.10, "mmoe_vs_shared_step_time": 4.0}  # E = 4 experts
 
 
-def matmul_gflops(n=2048, repeats=10):
-  a = tf.random.normal([n, n])
-  b = tf.random.normal([n, n])
+def matmul_gflops(n=2048, repeats=10, dtype=tf.float32):
+  a = tf.cast(tf.random.normal([n, n]), dtype)
+  b = tf.cast(tf.random.normal([n, n]), dtype)
   tf.matmul(a, b).numpy()
   start = time.perf_counter()
   for _ in range(repeats):
@@ -96,13 +96,14 @@ def with_task_count(prepared, tasks, count):
           tasks + extra)
 
 
-def kmtl_epoch(prepared, tasks, batch_size, method, arch="shared", **train_kwargs):
+def kmtl_epoch(prepared, tasks, batch_size, method, arch="shared", model_kwargs=None,
+               **train_kwargs):
   """A callable training one epoch of kmtl's loop (traced and warmed up here) that returns
   its (steps, seconds)."""
   names = [t.name for t in tasks]
   groups = (tuple(names[:1]), tuple(names[1:])) if arch == "groups" else ()
   net = models.build_model(arch, names, prepared.train.features.shape[1],
-                           config_lib.ModelConfig(groups=groups))
+                           config_lib.ModelConfig(groups=groups, **(model_kwargs or {})))
   cfg = config_lib.TrainConfig(arch=arch, surgery=method, batch_size=batch_size,
                                **train_kwargs)
   trainer = trainer_lib.Trainer(cfg, net, tasks, prepared, registry.create(method))

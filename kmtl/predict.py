@@ -18,11 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
-import numpy as np
 import pandas as pd
 
 from kmtl import exported
-from kmtl import quiet
+from kmtl import predictions
 from kmtl.data import io
 from kmtl.data import tables
 from kmtl.data import validation
@@ -34,42 +33,6 @@ _ON_ERROR = flags.DEFINE_enum(
     "on_error", "stop", ["stop", "skip"], "A bad row: stop with its row number (stop), or "
     "predict every good row and list the bad ones, with row and reason, in OUT.errors.csv "
     "(skip).")
-
-
-def predict_table(version_dir, table, chunk=1024):
-  """{output name: [N]} from the SavedModel for a validated `io.FeatureTable`, `chunk` rows
-  per call (the out-of-domain check compares each row with every training composition)."""
-  tf = quiet.import_tensorflow()
-  try:
-    serve = tf.saved_model.load(version_dir).signatures["serving_default"]
-  except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
-    reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise exported.ExportError(f"{version_dir}: unreadable SavedModel ({reason})") from None
-  conditions = {name: values if values.dtype == object else values.astype("float32")
-                for name, values in table.conditions.items()}
-  parts = []
-  for start in range(0, max(len(table.features), 1), chunk):
-    rows = slice(start, start + chunk)
-    outputs = serve(features=tf.constant(table.features[rows]),
-                    **{name: tf.constant(values[rows]) for name, values in conditions.items()})
-    parts.append({name: value.numpy() for name, value in outputs.items()})
-  return {name: np.concatenate([p[name] for p in parts]) for name in sorted(parts[0])}
-
-
-def output_columns(outputs, targets):
-  """{column: [N]}: the serving outputs, with a multiclass task's [N, C] probabilities as one
-  column per class and its class names as text."""
-  columns = {}
-  for name, values in outputs.items():
-    if values.ndim == 2:  # a multiclass task's probabilities, or their spread over members
-      base, _, spread = name.partition("_probabilities")
-      for c, class_name in enumerate(targets[base]["classes"]):
-        columns[f"{base}_p_{class_name}{spread}"] = values[:, c]
-    elif values.dtype == object:
-      columns[name] = [v.decode() for v in values]
-    else:
-      columns[name] = values
-  return columns
 
 
 def main(argv):
@@ -91,9 +54,9 @@ def main(argv):
                               skip_bad_rows=skip,
                               condition_encoders=metadata.get("conditions") or [])
     table, bad = loaded if skip else (loaded, [])
-    outputs = predict_table(version_dir, table)
+    outputs = predictions.predict_table(version_dir, table)
     frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers,
-                          **output_columns(outputs, metadata["targets"])})
+                          **predictions.output_columns(outputs, metadata["targets"])})
     tables.write_table(frame, _OUT.value)
     if bad:
       errors_path = os.path.splitext(_OUT.value)[0] + ".errors.csv"

@@ -14,7 +14,7 @@ from kmtl import domain
 from kmtl import ensemble
 from kmtl import experiment
 from kmtl import export
-from kmtl import predict
+from kmtl import predictions
 from kmtl import run_files
 from kmtl import uncertainty_config
 from kmtl.data import io
@@ -123,7 +123,7 @@ def test_rows_outside_the_training_domain_are_flagged(trained):
   features[1, ELEMENTS.index("Zr")] = features[1, ELEMENTS.index("Al")] = 0.5
   features[2, :len(ELEMENTS)] = pure[np.argmax(distances)]
   table = io.FeatureTable(features, schema.feature_names(), np.arange(1, 4), {})
-  columns = predict.output_columns(predict.predict_table(version, table, chunk=2), {})
+  columns = predictions.output_columns(predictions.predict_table(version, table, chunk=2), {})
   assert columns["out_of_domain"].tolist() == [False, True, True]
   assert columns["out_of_domain_reason"][0] == ""
   assert columns["out_of_domain_reason"][1].startswith("elements never in training: Zr")

@@ -66,13 +66,18 @@ def test_serving_default_in_a_fresh_process_matches_keras(trained, tmp_path):
       f"m = tf.saved_model.load({version!r})\n"
       f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
       "out = m.signatures['serving_default'](features=tf.constant(x))\n"
-      "json.dump({k: v.numpy().tolist() for k, v in out.items()}, sys.stdout)\n")
+      "json.dump({k: v.numpy().astype(str).tolist() if v.dtype == tf.string else\n"
+      "           v.numpy().tolist() for k, v in out.items()}, sys.stdout)\n")
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True)
   served = json.loads(result.stdout)
   expected = _expected_outputs(workdir, features)
-  assert set(served) == set(expected) == {"resistivity", "hardness", "amorphous_probability",
-                                          "amorphous_label"}
+  domain = {"out_of_domain", "out_of_domain_reason", "nearest_training_distance"}
+  assert set(served) - domain == set(expected) == {"resistivity", "hardness",
+                                                   "amorphous_probability", "amorphous_label"}
+  assert domain <= set(served) and min(served["nearest_training_distance"]) >= 0
+  assert all((r == "") != flagged for r, flagged in zip(served["out_of_domain_reason"],
+                                                        served["out_of_domain"]))
   for name, values in expected.items():
     np.testing.assert_allclose(served[name], values, rtol=1e-5, atol=1e-6)
   metadata = exported.read_metadata(version)

@@ -70,6 +70,11 @@ _GRAD_SPACE = flags.DEFINE_enum(
     "grad_space", "parameters", ["parameters", "representation"],
     "Per-task gradients of the shared configurations' parameters or of their representation "
     "(kmtl/grad_space.py); other architectures always use their parameters.")
+_EXECUTOR = flags.DEFINE_enum(
+    "executor", "local", ["local", "dask"], "Where cells run: local worker processes "
+    "(--jobs), or the Dask distributed cluster at --address (pip install 'kmtl[dask]').")
+_ADDRESS = flags.DEFINE_string("address", None, "With --executor=dask: the scheduler, "
+                               "HOST:PORT.")
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
 _UNCERTAINTY_FLAGS = uncertainty_flags.define()
@@ -168,6 +173,20 @@ def _check_grid(configs):
       raise ValueError(f"--grid: {c.name}: {e}") from None
 
 
+def _check_executor():
+  """--executor=dask needs --address and the dask extra; --address needs --executor=dask."""
+  if _EXECUTOR.value != "dask":
+    if _ADDRESS.value:
+      raise ValueError("--address applies to --executor=dask")
+    return
+  if not _ADDRESS.value:
+    raise ValueError("--executor=dask needs --address=HOST:PORT of a Dask scheduler")
+  try:
+    import distributed  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    raise ValueError("--executor=dask needs Dask distributed: pip install 'kmtl[dask]'") from None
+
+
 def _cell_data(data):
   """{seed: the DataConfig of the cells with that seed}: `data` for each of --seeds, or with
   --cv=K the K folds, cell k holding out fold k."""
@@ -191,6 +210,7 @@ def _plan(configs):
   atomic.check_output_dir(_OUT.value, "--out")
   if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
     raise ValueError("--seeds, --jobs and --threads must be >= 1")
+  _check_executor()
   _check_grid(configs)
   data = _DATA_FLAGS.data_config()
   cell_data = _cell_data(data)
@@ -245,7 +265,10 @@ def main(argv):
   todo = [c for c in plan if (c.name, c.seed) not in cells]
   logging.info("%d cells, %d already done, %d to run on %d workers", len(plan), len(cells),
                len(todo), _JOBS.value)
-  if todo:
+  if todo and _EXECUTOR.value == "dask":
+    from kmtl import dask_executor  # pylint: disable=g-import-not-at-top
+    dask_executor.run(todo, _ADDRESS.value, lambda m: logging.info("%s", m), _THREADS.value)
+  elif todo:
     sweep.run(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
               _THREADS.value)
   for cell in todo:

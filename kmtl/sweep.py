@@ -41,7 +41,7 @@ def cell_path(cells_dir, name, seed):
   return os.path.join(cells_dir, f"{name.replace(':', '__')}__seed{seed}.json")
 
 
-def _write(cell, record):
+def write_cell(cell, record):
   run_files.write_json(cell.path, {**record, "config": cell.name, "seed": cell.seed,
                                    "settings": cell.settings})
 
@@ -69,7 +69,7 @@ def gradient_boosting_run(cfg):
           "epochs_run": 0, "seconds": time.perf_counter() - start}
 
 
-def _run_cell(cell, threads):
+def run_cell(cell, threads):
   """Worker process body: train the cell and write its file, or write it as failed."""
   import resource  # pylint: disable=g-import-not-at-top
   from absl import logging  # pylint: disable=g-import-not-at-top
@@ -96,7 +96,7 @@ def _run_cell(cell, threads):
   # ru_maxrss is in KiB on Linux; each cell runs in a fresh process.
   result.update(wall_seconds=time.perf_counter() - start,
                 peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-  _write(cell, result)
+  write_cell(cell, result)
 
 
 def run(cells, num_workers, log, threads=1):
@@ -108,20 +108,20 @@ def run(cells, num_workers, log, threads=1):
   while pending or running:
     while pending and len(running) < num_workers:
       cell = pending.pop(0)
-      process = context.Process(target=_run_cell, args=(cell, threads), daemon=True)
+      process = context.Process(target=run_cell, args=(cell, threads), daemon=True)
       process.start()
       running[process.sentinel] = (process, cell)
     for sentinel in connection.wait(list(running)):
       process, cell = running.pop(sentinel)
       process.join()
       if not os.path.exists(cell.path):
-        _write(cell, {"failed": True,
+        write_cell(cell, {"failed": True,
                       "error": f"worker process exited with code {process.exitcode}"})
       done += 1
-      _log_cell(log, cell, done, len(cells), time.perf_counter() - start)
+      log_cell(log, cell, done, len(cells), time.perf_counter() - start)
 
 
-def _log_cell(log, cell, done, total, elapsed):
+def log_cell(log, cell, done, total, elapsed):
   with open(cell.path, encoding="utf-8") as f:
     result = json.load(f)
   eta = elapsed / done * (total - done)

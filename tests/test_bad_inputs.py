@@ -249,6 +249,10 @@ CATALOGUE = [
      "--precision=float16: expected one of ['float32', 'bfloat16']"),
     ("ensemble_jobs_zero", RUN, ["--ensemble=2", "--ensemble_jobs=0"], None, 1,
      "--ensemble_jobs=0: needs 1 or more"),
+    ("study_dask_without_address", STUDY, ["--executor=dask", "--out=OUT/s"], None, 1,
+     "--executor=dask needs --address=HOST:PORT"),
+    ("study_address_without_dask", STUDY, ["--address=localhost:8786", "--out=OUT/s"], None, 1,
+     "--address applies to --executor=dask"),
     # --- kmtl.predict (the model is checked before the data, the data before TensorFlow)
     ("predict_without_model", PREDICT, ["--data=DATA", "--out=OUT/p.csv"], None, 1,
      "--model is required"),

@@ -20,6 +20,7 @@ import keras
 from kmtl import calibration_plot
 from kmtl import domain
 from kmtl import experiment
+from kmtl import gbm
 from kmtl import models  # pylint: disable=unused-import  (registers the custom layers)
 from kmtl import run_files
 from kmtl import sweep
@@ -36,11 +37,11 @@ def member_dir(workdir, member):
 
 def member_config(cfg, workdir, member):
   """The run config of ensemble member `member`: its own workdir, resumed where it has a
-  checkpoint."""
+  checkpoint; the gradient-boosting baseline, if asked for, is fitted once for the ensemble."""
   path = member_dir(workdir, member)
   return dataclasses.replace(
       cfg, workdir=path, resume=os.path.isdir(os.path.join(path, "checkpoints")),
-      uncertainty=dataclasses.replace(cfg.uncertainty, member=member))
+      uncertainty=dataclasses.replace(cfg.uncertainty, member=member), baseline_gbm=False)
 
 
 def _finished(member_cfg):
@@ -117,8 +118,10 @@ def _evaluated(cfg, data, member_cfgs):
     domain.write(cfg.workdir, domain.fit(data, prepared))
     calibration_plot.write(cfg.workdir, curves)
   member_results = [run_files.read(m.workdir, run_files.METRICS) for m in member_cfgs]
+  gbm_test = ({"gbm_test": gbm.gradient_boosting(prepared, data.tasks, cfg.seed)}
+              if cfg.baseline_gbm else {})
   return {
-      "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
+      **gbm_test, "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
       "imbalance": list(cfg.imbalance.methods), "ensemble": len(member_cfgs),
       "test": test, "uncalibrated_test": raw, "variance_scale": scales,
       "calibration_curves": curves,

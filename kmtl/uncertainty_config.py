@@ -46,11 +46,6 @@ class UncertaintyConfig:
     """Whether this run trains several members (rather than being one of them)."""
     return self.ensemble > 1 and self.member is None
 
-  @property
-  def enabled(self):
-    """Whether predictions carry a spread (a standard deviation or member spread)."""
-    return self.ensemble > 1 or self.heteroscedastic or self.mc_samples > 0
-
   def check(self, tasks, model, loss, imbalance, train):
     """A ValueError naming the flag when the rest of the run's settings rule these out."""
     if self.mc_samples and model.dropout == 0:

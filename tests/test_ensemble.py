@@ -170,8 +170,12 @@ def test_an_ensemble_of_single_task_baselines_without_a_workdir(tmp_path, monkey
   path = tmp_path / "tiny.csv"
   helpers.tiny_frame(per_task=30).to_csv(path, index=False)
   cfg = dataclasses.replace(_config(path, None, ensemble=2), train=config_lib.TrainConfig(
-      arch="independent", epochs=1, jit_compile=False, summaries=False, grad_stats=False))
+      arch="independent", epochs=1, jit_compile=False, summaries=False, grad_stats=False),
+                            baseline_gbm=True)
   result = ensemble.train_and_evaluate(cfg, log=lambda _: None)
+  # Gradient boosting once for the ensemble, on its split; never inside a member.
+  assert set(result["gbm_test"]) == {"resistivity", "hardness", "amorphous"}
+  assert not ensemble.member_config(cfg, str(tmp_path), 0).baseline_gbm
   assert len(result["members"]) == 2 and result["arch"] == "independent"
   assert result["test"]["resistivity"]["coverage_95"] > 0  # the members' disagreement
   assert made and not os.path.exists(made[0])  # the members' temporary workdir is gone

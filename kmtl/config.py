@@ -48,6 +48,8 @@ class DataConfig:
     conditions: `ConditionSpec`s of test-condition inputs (kmtl/data/conditions.py).
     cv: (number of folds, held-out fold) for a k-fold split; () for the seeded split.
     folds: a file of each row's fold (kmtl/data/folds.py) behind `cv`, else KFold's.
+    memory_budget_gb: a Parquet table larger than this in memory (kmtl/data/streaming.py) is
+      read in chunks and its training split streamed from disk.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -65,8 +67,11 @@ class DataConfig:
   conditions: tuple = ()
   cv: tuple = ()
   folds: str = None
+  memory_budget_gb: float = 1.0
 
   def __post_init__(self):
+    if not self.memory_budget_gb >= 0:
+      raise ValueError(f"--memory_budget_gb={self.memory_budget_gb}: must be 0 or more")
     for name in ("val_fraction", "test_fraction"):
       value = getattr(self, name)
       if not 0.0 < value < 1.0:

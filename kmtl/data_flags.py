@@ -73,6 +73,10 @@ class DataFlags:
         "benchmark's official folds; -1 for a row never tested): K-fold cross-validation over "
         "its K folds instead of --cv's; matbench_steels or matbench_glass name the shipped "
         "official folds. Rows of a tested composition never train.")
+    self.memory_budget_gb = flags.DEFINE_float(
+        "memory_budget_gb", 1.0, "A Parquet table larger than this in memory (rows x columns x "
+        "8 bytes) is read in chunks and its training split streamed from disk through tf.data; "
+        "0 streams every Parquet table.")
     self.average_repeats = flags.DEFINE_bool(
         "average_repeats", False, "Average repeated measurements of a composition into one row.")
 
@@ -95,7 +99,8 @@ class DataFlags:
         group_split=self.group_split.value, average_repeats=self.average_repeats.value,
         feature_set=parsing.parse_feature_set(self.features.value),
         row_filter=self.row_filter.value, composition_convention=self.convention.value,
-        conditions=self.parsed_conditions(), cv=self._cv(), folds=self.folds.value)
+        conditions=self.parsed_conditions(), cv=self._cv(), folds=self.folds.value,
+        memory_budget_gb=self.memory_budget_gb.value)
 
   def _cv(self):
     """(K, held-out fold) of --cv, or of --folds (whose K a --cv must equal); () for neither."""

@@ -26,10 +26,7 @@ def training_probe(train, names, seed):
     if len(rows) > PROBE_ROWS_PER_TASK:
       rows = rng.choice(rows, PROBE_ROWS_PER_TASK, replace=False)
     chosen.update(rows.tolist())
-  rows = np.array(sorted(chosen), dtype=np.int64)
-  return splits.SplitArrays(train.features[rows],
-                            {n: v[rows] for n, v in train.labels.items()},
-                            {n: v[rows] for n, v in train.masks.items()})
+  return train.take(np.array(sorted(chosen), dtype=np.int64))
 
 
 class Evaluator:

@@ -35,8 +35,12 @@ from kmtl import uncertainty
 from kmtl import uncertainty_config
 from kmtl.data import io
 from kmtl.data import splits
+from kmtl.data import streaming
 from kmtl.imbalance import parts
 from kmtl.surgery import registry
+
+
+STREAM_DIR = ".stream"  # a streamed table's files while its run trains
 
 
 class ExperimentError(ValueError):
@@ -130,7 +134,7 @@ def evaluated(cfg, trainer, tasks, prepared):
       "task_weights": dict(zip(names, trainer.base_weights.numpy().tolist())),
       "num_params": int(trainer.model.count_params()),
       "num_rows": {name: int(prepared.split(name).num_rows) for name in splits.SPLIT_NAMES},
-      "mixing": (trainer.net.mixing(prepared.train.features)
+      "mixing": (trainer.net.mixing(trainer.mixing_features())
                  if trainer.net.mixing is not None else {}),
   }
 
@@ -193,7 +197,8 @@ def _write_artifacts(workdir, net, data, prepared, scales, result):
   """The finished run's files: the model, scalers, domain, calibration plots and metrics."""
   _save_model(net.model, os.path.join(workdir, "model.keras"))
   run_files.write_preprocessing(workdir, prepared, data, scales)
-  domain.write(workdir, domain.fit(data, prepared))
+  if not isinstance(data, streaming.StreamedData):  # the domain needs every training row
+    domain.write(workdir, domain.fit(data, prepared))
   if result.get("calibration_curves"):
     calibration_plot.write(workdir, result["calibration_curves"])
   run_files.write_metrics(workdir, result)
@@ -209,12 +214,55 @@ def train_and_evaluate(cfg, on_epoch_end=None, data=None):
   latest = latest_checkpoint(cfg)
 
   set_seeds(uncertainty_config.member_seed(cfg.seed, cfg.uncertainty.member))
-  data = data if data is not None else io.load_from_config(cfg.data)
+  with _scratch(cfg) as scratch:
+    data, prepared = _prepared(cfg, data, latest, scratch)
+    return _train_prepared(cfg, strategy, method, latest, data, prepared, on_epoch_end, start)
+
+
+@contextlib.contextmanager
+def _scratch(cfg):
+  """A folder for a streamed table's files (kmtl/data/streaming.py), removed at the end; None
+  for a table in memory."""
+  if not streaming.streams(cfg.data):
+    yield None
+    return
+  streaming.check_supported(cfg)
+  created = cfg.workdir and not os.path.exists(cfg.workdir)
+  if cfg.workdir:  # a killed run's files are prepared afresh: the same, as it is seeded
+    directory = os.path.join(cfg.workdir, STREAM_DIR)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+  else:
+    directory = tempfile.mkdtemp(prefix="kmtl-stream-")
+  try:
+    yield directory
+  except io.DataError:  # bad data, found while reading it: leave no workdir behind
+    if created:
+      shutil.rmtree(cfg.workdir, ignore_errors=True)
+    raise
+  finally:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _prepared(cfg, data, latest, scratch):
+  """(data, `splits.PreparedData`) of `cfg`, checked against a resumed run's data; a streamed
+  table is read chunk by chunk into `scratch`."""
+  if scratch is not None:
+    data = streaming.load(cfg.data, scratch)
+  elif data is None:
+    data = io.load_from_config(cfg.data)
   if latest is not None:
     check_resume_data(cfg, data)
     _clean_leftovers(cfg.workdir)
-  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
-                            cfg.data.group_split, cfg.data.cv)
+  if scratch is not None:
+    return data, streaming.prepare(data, scratch, cfg.data.val_fraction,
+                                   cfg.data.test_fraction, cfg.seed, cfg.data.group_split)
+  return data, splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                              cfg.data.group_split, cfg.data.cv)
+
+
+def _train_prepared(cfg, strategy, method, latest, data, prepared, on_epoch_end, start):
+  """Builds, trains, evaluates and writes the run of `cfg` on `prepared`; its result dict."""
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                              len(prepared.input_names), cfg.model,

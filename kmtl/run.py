@@ -24,6 +24,7 @@ from kmtl import quiet
 from kmtl import uncertainty_flags
 from kmtl.data import io
 from kmtl.data import splits
+from kmtl.data import streaming
 
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
@@ -137,9 +138,13 @@ def checked_inputs():
     if path:
       atomic.check_output_dir(path, flag)
   # Data errors come before TensorFlow is imported, so they print nothing but their line.
-  data = io.load_from_config(cfg.data)
-  splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
-                    cfg.data.group_split, cfg.data.cv)  # degenerate tasks, empty splits
+  if streaming.streams(cfg.data):
+    streaming.check_supported(cfg)
+    data = None  # read chunk by chunk when training starts
+  else:
+    data = io.load_from_config(cfg.data)
+    splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                      cfg.data.group_split, cfg.data.cv)  # degenerate tasks, empty splits
   if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
     quiet.import_tensorflow()
     from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top

@@ -43,6 +43,7 @@ from kmtl import verdicts
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
+from kmtl.data import streaming
 
 PROG = "kmtl.study"  # the program name in error lines (kmtl/reproduce.py sets its own)
 
@@ -213,6 +214,10 @@ def _plan(configs):
   _check_executor()
   _check_grid(configs)
   data = _DATA_FLAGS.data_config()
+  if streaming.streams(data):
+    raise ValueError(f"--data={data.path}: larger than --memory_budget_gb="
+                     f"{data.memory_budget_gb:g}; a study runs tables in memory (run "
+                     "streamed tables with kmtl.run, or raise --memory_budget_gb)")
   cell_data = _cell_data(data)
   loaded = io.load_from_config(data)
   for seed, d in cell_data.items():  # degenerate tasks and empty splits fail here, not per cell

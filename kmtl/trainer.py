@@ -1,8 +1,9 @@
 """The training loop: the update step (kmtl/step.py) run many times per `tf.function` call.
 
-The training split lives in memory as tensors passed to the step function; the epoch's order
-comes from the data layer's sampler (kmtl/data/sampling.py), and an in-graph loop runs
-`steps_per_call` batches per call (a whole epoch by default), compiled with XLA unless that is
+The training split lives in memory as tensors passed to the step function, with the epoch's
+order from the data layer's sampler (kmtl/data/sampling.py), or streams from disk in chunks
+of batches (kmtl/data/stream.py); an in-graph loop runs `steps_per_call` batches per call (a
+whole epoch in memory by default, 512 streamed), compiled with XLA unless that is
 turned off or XLA refuses an op (then it logs why and runs as a plain graph). A non-finite loss
 or gradient stops the loop and names the task, epoch and step. Under a `tf.distribute`
 strategy the step is kmtl/distribute.py's. Per epoch, in Python: validation losses and metrics
@@ -28,6 +29,8 @@ from kmtl import losses as losses_lib
 from kmtl import progress
 from kmtl import step as step_lib
 from kmtl.data import sampling
+from kmtl.data import stream
+from kmtl.data import streaming
 from kmtl.imbalance import fds
 
 
@@ -55,15 +58,22 @@ class Trainer:
     self.num_train = train.num_rows
     self.batch_size = min(config.batch_size, self.num_train)
     names = [t.name for t in tasks]
-    self.train_tensors = _training_tensors(train, names, sample_weights)
     self.feature_smoothing = feature_smoothing
     self.batch_losses = batch_losses or {}
     self.extra_state = extra_state or {}
-    self.sampler = sampling.EpochSampler(self.train_tensors[2].numpy(), seed, balanced_sampling)
+    if isinstance(train, streaming.StreamedSplit):
+      self.train_tensors = None
+      self.batches = stream.EpochStream(train, names, self.batch_size, seed, balanced_sampling,
+                                        config.steps_per_call)
+    else:
+      self.train_tensors = sampling.training_tensors(train, names, sample_weights)
+      self.batches = sampling.InMemoryBatches(self.train_tensors, seed, balanced_sampling,
+                                              self.batch_size, config.steps_per_call)
+    self.sampler = getattr(self.batches, "sampler", None)
     self.val, self.prepared = prepared.val, prepared
     self.train_probe = evaluation.training_probe(train, names, seed)
     self.evaluator = evaluation.Evaluator(self.model, tasks, prepared.target_scalers,
-                                          train.features.shape[1], self.loss_config)
+                                          train.num_features, self.loss_config)
 
     counts = [int(train.masks[n].sum()) for n in names]
     self.base_weights = tf.constant(losses_lib.task_weights(config.task_weights, counts),
@@ -74,7 +84,6 @@ class Trainer:
     method.build(self.num_tasks, seed=seed,
                  **grad_space.stack_layout(config.grad_space, net, self.batch_size))
     self._build_state(config, names)
-    self._order = tf.function(self.sampler.order)
     self.jit_compile = config.jit_compile and strategy is None
     self.xla_refused = None  # XLA's reason, after a fallback to plain graph execution
     self._compiled_steps = tf.function(self._run_steps, jit_compile=self.jit_compile)
@@ -104,24 +113,21 @@ class Trainer:
     """Trains one epoch, `steps_per_call` steps per graph call (all of them by default).
     Returns the per-task mean train loss [T], mean weighted loss [T], mean method task weights
     [T] and the gradient-statistics accumulator."""
-    order = self._order(epoch)
-    steps = self.num_train // self.batch_size
-    per_call = self.config.steps_per_call or steps
     totals = None
-    for first in range(0, steps, per_call):
-      part = self._call_steps(epoch, order, first, min(first + per_call, steps))
+    for order, data, first, last in self.batches.calls(epoch):
+      part = self._call_steps(epoch, order, data, first, last)
       totals = part if totals is None else tf.nest.map_structure(tf.add, totals, part)
       if int(self.failed_step.numpy()) >= 0:
         break
     count = totals["loss_count"]
     return (tf.math.divide_no_nan(totals["loss_sum"], count),
             tf.math.divide_no_nan(totals["weighted_sum"], count),
-            totals["weight_sum"] / max(steps, 1), totals["stats"])
+            totals["weight_sum"] / max(self.batches.steps, 1), totals["stats"])
 
-  def _call_steps(self, epoch, order, first, last):
-    """One graph call over steps [first, last). If XLA refuses an op, log it and go on
-    without XLA."""
-    args = (epoch, order, self.train_tensors, tf.constant(first), tf.constant(last))
+  def _call_steps(self, epoch, order, data, first, last):
+    """One graph call over steps [first, last) of `order` into the training tensors `data`.
+    If XLA refuses an op, log it and go on without XLA."""
+    args = (epoch, order, data, tf.constant(first), tf.constant(last))
     try:
       return self._compiled_steps(*args)
     except tf.errors.InvalidArgumentError as e:
@@ -267,8 +273,13 @@ class Trainer:
     if self.net.task_graph is not None:
       record["task_graph"] = np.asarray(self.net.task_graph.adjacency()).tolist()
     elif self.net.mixing is not None:
-      record["mixing"] = self.net.mixing(self.prepared.train.features)
+      record["mixing"] = self.net.mixing(self.mixing_features())
     return record
+
+  def mixing_features(self):
+    """The training features the learned mixing is summarised over: a streamed split's
+    training probe, else every training row."""
+    return getattr(self.prepared.train, "features", self.train_probe.features)
 
   def best_epochs(self):
     """{stopping unit: its best epoch}."""
@@ -286,14 +297,3 @@ class Trainer:
                      "optimizer_steps": int(steps[i]), "labelled_steps": int(labelled[i]),
                      "epochs": epochs[i]}
             for i, t in enumerate(self.tasks)}
-
-
-def _training_tensors(train, names, sample_weights):
-  """(features, labels, masks, sample weights) of the training split as tensors. They are
-  passed to the epoch function as arguments: captured as constants, XLA would fold them into
-  the program."""
-  labels = np.stack([train.labels[n] for n in names], axis=1)
-  masks = tf.constant(np.stack([train.masks[n] for n in names], axis=1))
-  return (tf.constant(train.features), tf.constant(labels), masks,
-          tf.ones_like(masks) if sample_weights is None
-          else tf.constant(sample_weights, tf.float32))

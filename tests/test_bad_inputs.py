@@ -183,6 +183,17 @@ CATALOGUE = [
     ("binary_garbage", RUN, ["--data=BAD.csv"], "\x00\x01\x02PK\x03\x04\x00", 1, "BAD"),
     ("corrupt_parquet", RUN, ["--data=BAD.parquet"], "not parquet at all", 1, "BAD.parquet"),
     ("datetime_column", RUN, ["--data=BAD.parquet"], _datetime_column, 1, "'vec'"),
+    # --- kmtl.run: a table that streams (kmtl/data/streaming.py)
+    ("streamed_row_filter", RUN, ["--data=BAD.parquet", "--memory_budget_gb=0",
+                                  "--row_filter=hardness > 0", "--workdir=OUT"],
+     lambda frame: frame, 1, "it streams, and --row_filter needs the whole table"),
+    ("streamed_negative_fraction", RUN, ["--data=BAD.parquet", "--memory_budget_gb=0",
+                                         "--workdir=OUT"], _set("Fe", 4, -0.2), 1, "row 5"),
+    ("study_streamed_table", STUDY, ["--out=OUT", "--data=BAD.parquet",
+                                     "--memory_budget_gb=0"], lambda frame: frame, 1,
+     "a study runs tables in memory"),
+    ("memory_budget_negative", RUN, ["--memory_budget_gb=-1"], None, 1,
+     "--memory_budget_gb=-1"),
     # --- kmtl.run: values that are wrong
     ("text_in_fraction", RUN, ["--data=BAD.csv"], _set("Fe", 4, "lots"), 1, "row 5"),
     ("negative_fraction", RUN, ["--data=BAD.csv"], _set("Fe", 4, -0.2), 1, "row 5"),

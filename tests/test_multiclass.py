@@ -18,6 +18,7 @@ from kmtl import losses
 from kmtl import metrics
 from kmtl.data import io
 from kmtl.data import repeats
+from kmtl.data import scaling
 from kmtl.data import schema
 from kmtl.data import splits
 from kmtl.data import tables
@@ -208,7 +209,7 @@ def test_boosting_fills_zero_for_a_class_absent_from_training():
   test = splits.SplitArrays(features[4:], {"structure": np.array([2, 0], np.float32)},
                             {"structure": np.ones(2, np.float32)})
   prepared = splits.PreparedData(train, test, test, None, None,
-                                 {"structure": splits.TargetScaler(PHASE)})
+                                 {"structure": scaling.TargetScaler(PHASE)})
   got = gbm.gradient_boosting(prepared, [PHASE])["structure"]
   assert got["recall_mixed"] == 0.0  # present in the test rows, never predicted
   assert got["count"] == 2

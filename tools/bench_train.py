@@ -102,7 +102,7 @@ def kmtl_epoch(prepared, tasks, batch_size, method, arch="shared", model_kwargs=
   its (steps, seconds)."""
   names = [t.name for t in tasks]
   groups = (tuple(names[:1]), tuple(names[1:])) if arch == "groups" else ()
-  net = models.build_model(arch, names, prepared.train.features.shape[1],
+  net = models.build_model(arch, names, prepared.train.num_features,
                            config_lib.ModelConfig(groups=groups, **(model_kwargs or {})))
   cfg = config_lib.TrainConfig(arch=arch, surgery=method, batch_size=batch_size,
                                **train_kwargs)

@@ -1,1 +1,2 @@
-"""Data layer: schema, featurizer, loading and validation, synthetic default, splits, tf.data."""
+"""Data layer: schema, featurizer, loading and validation, synthetic default, splits, scaling,
+batches in memory and streamed from Parquet."""

@@ -50,3 +50,32 @@ def batch_rows(order, step, batch_size):
 def gather_batch(tensors, rows):
   """The batch `rows` of every [N, ...] tensor in `tensors`."""
   return tuple(tf.gather(t, rows) for t in tensors)
+
+
+class InMemoryBatches:
+  """The batches of a split held in memory: the sampler's epoch order over its tensors, in
+  calls of `steps_per_call` steps (the whole epoch when 0 or None)."""
+
+  def __init__(self, tensors, seed, balanced, batch_size, steps_per_call=None):
+    self.tensors = tensors
+    self.sampler = EpochSampler(tensors[2].numpy(), seed, balanced)
+    self._order = tf.function(self.sampler.order)
+    self.steps = int(tensors[0].shape[0]) // batch_size
+    self.per_call = steps_per_call or self.steps
+
+  def calls(self, epoch):
+    """(order, training tensors, first step, last step) of each graph call of `epoch`."""
+    order = self._order(epoch)
+    for first in range(0, self.steps, self.per_call):
+      yield order, self.tensors, first, min(first + self.per_call, self.steps)
+
+
+def training_tensors(train, names, sample_weights):
+  """(features, labels, masks, sample weights) of the training split as tensors. They are
+  passed to the epoch function as arguments: captured as constants, XLA would fold them into
+  the program."""
+  labels = np.stack([train.labels[n] for n in names], axis=1)
+  masks = tf.constant(np.stack([train.masks[n] for n in names], axis=1))
+  return (tf.constant(train.features), tf.constant(labels), masks,
+          tf.ones_like(masks) if sample_weights is None
+          else tf.constant(sample_weights, tf.float32))

@@ -15,14 +15,11 @@ import numpy as np
 # scikit-learn is imported where it is used: bad data is reported without paying for it.
 
 from kmtl.data import conditions
+from kmtl.data import scaling
 from kmtl.data import schema
 from kmtl.data import tables
 
 TRAIN, VAL, TEST = 0, 1, 2
-# The least scale of a column of shares in [0, 1] (element fractions, one-hot conditions): an
-# element a few training alloys hold a trace of would otherwise put an alloy with 20 at.% of
-# it thousands of standard deviations out. Common elements (spread ~0.14) are unaffected.
-SHARE_SCALE_FLOOR = 0.05
 FOLD_SEED = 0  # cross-validation folds are one fixed partition; runs differ by their seed
 SPLIT_NAMES = ("train", "val", "test")
 UNASSIGNED = -1
@@ -93,46 +90,6 @@ def _take(rows, count, strata, rng):
   return tuple(model_selection.train_test_split(rows, test_size=count, random_state=seed))
 
 
-class TargetScaler:
-  """Per-task target transform (log or none) then standardisation, fit on training labels."""
-
-  def __init__(self, task):
-    self.task = task
-    from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
-    self._scaler = preprocessing.StandardScaler()
-
-  def _forward(self, y):
-    return np.log(y) if self.task.transform == "log" else y
-
-  def fit(self, y):
-    if self.task.kind == schema.REGRESSION:
-      self._scaler.fit(self._forward(np.asarray(y, np.float64)).reshape(-1, 1))
-    return self
-
-  def transform(self, y):
-    """Original units -> model units; NaN (no label) stays NaN. Binary labels pass through."""
-    y = np.asarray(y, np.float64)
-    if self.task.kind != schema.REGRESSION or not y.size:
-      return y
-    return self._scaler.transform(self._forward(y).reshape(-1, 1)).ravel()
-
-  def inverse_transform(self, z):
-    """Model units -> original units."""
-    z = np.asarray(z, np.float64)
-    if self.task.kind != schema.REGRESSION or not z.size:
-      return z
-    y = self._scaler.inverse_transform(z.reshape(-1, 1)).ravel()
-    return np.exp(y) if self.task.transform == "log" else y
-
-  @property
-  def mean(self):
-    return float(self._scaler.mean_[0]) if self.task.kind == schema.REGRESSION else 0.0
-
-  @property
-  def scale(self):
-    return float(self._scaler.scale_[0]) if self.task.kind == schema.REGRESSION else 1.0
-
-
 @dataclasses.dataclass(frozen=True)
 class SplitArrays:
   """One split in model units: features [n, F] float32, labels and masks {task: [n] float32}.
@@ -146,6 +103,15 @@ class SplitArrays:
   @property
   def num_rows(self):
     return self.features.shape[0]
+
+  @property
+  def num_features(self):
+    return self.features.shape[1]
+
+  def take(self, rows):
+    """The rows `rows` as SplitArrays."""
+    return SplitArrays(self.features[rows], {n: v[rows] for n, v in self.labels.items()},
+                       {n: v[rows] for n, v in self.masks.items()})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,22 +242,13 @@ def prepare(data, val_fraction, test_fraction, seed, group_split=False, cv=()):
   from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
   feature_scaler = preprocessing.StandardScaler().fit(inputs[train_rows])
   input_names = tuple(data.feature_names) + tuple(encoded_names)
-  shares = [i for i, n in enumerate(input_names) if n in data.elements or "=" in n]
-  feature_scaler.scale_[shares] = np.maximum(feature_scaler.scale_[shares], SHARE_SCALE_FLOOR)
-  target_scalers = {}
-  for task in data.tasks:
-    y = data.labels[task.name]
-    target_scalers[task.name] = TargetScaler(task).fit(y[train_rows & ~np.isnan(y)])
+  scaling.floor_share_scales(feature_scaler, input_names, data.elements)
+  target_scalers = scaling.fit_target_scalers(data, row_split == TRAIN)
 
   def arrays(which):
     rows = row_split == which
-    labels, masks = {}, {}
-    for task in data.tasks:
-      y = target_scalers[task.name].transform(data.labels[task.name][rows])
-      masks[task.name] = (~np.isnan(y)).astype(np.float32)
-      labels[task.name] = np.nan_to_num(y, nan=0.0).astype(np.float32)
     features = feature_scaler.transform(inputs[rows]).astype(np.float32)
-    return SplitArrays(features, labels, masks)
+    return SplitArrays(features, *scaling.model_labels(data, target_scalers, rows))
 
   return PreparedData(arrays(TRAIN), arrays(VAL), arrays(TEST), row_split, feature_scaler,
                       target_scalers, input_names, encoders)

@@ -36,7 +36,9 @@ amorphous recall 0.771, within 0.03). Mean and sample sd over seeds:
   seeds 0-9: noise 0.062 / 0.195 gave R2 0.9627 +- 0.0009, R2 0.673 +- 0.050, recall
   0.749 +- 0.059, every figure within 0.03 of the reference, so the noise levels stay.
 
-Write it with `python -m kmtl.data.synthetic --out=alloys.parquet --seed=0`.
+Write it with `python -m kmtl.data.synthetic --out=alloys.parquet --seed=0`. `--parts=K`
+writes K sets of this shape, each drawn afresh (part 0 is the default itself), one after
+another into one Parquet file: 10 or 100 times the reference rows, in the memory of one part.
 """
 
 import numpy as np
@@ -122,9 +124,10 @@ def amorphous_probability(d):
   return 1.0 / (1.0 + np.exp(-logit))
 
 
-def generate(seed=0):
-  """The synthetic set as a DataFrame: `composition`, the 21 features, the three targets."""
-  rng = np.random.default_rng(seed)
+def generate(seed=0, part=0):
+  """The synthetic set as a DataFrame: `composition`, the 21 features, the three targets.
+  Part k > 0 is another draw of the same shape (its generator seeded by (seed, k))."""
+  rng = np.random.default_rng(seed if part == 0 else [seed, part])
   elements = schema.DEFAULT_ELEMENTS
   fractions = _compositions(rng, NUM_ROWS, len(elements))
   values = featurize.descriptors(fractions, elements)
@@ -156,6 +159,22 @@ def generate(seed=0):
   return frame
 
 
+def write_parts(path, seed, parts):
+  """Writes parts 0 .. `parts` - 1 one after another into the Parquet file `path`,
+  atomically, holding one part in memory at a time."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  from pyarrow import parquet  # pylint: disable=g-import-not-at-top
+
+  from kmtl import atomic  # pylint: disable=g-import-not-at-top
+  with atomic.atomic_path(path) as tmp:
+    writer = None
+    for part in range(parts):
+      table = pa.Table.from_pandas(generate(seed, part), preserve_index=False)
+      writer = writer or parquet.ParquetWriter(tmp, table.schema)
+      writer.write_table(table)
+    writer.close()
+
+
 if __name__ == "__main__":
   import sys
   import time
@@ -168,18 +187,26 @@ if __name__ == "__main__":
 
   _OUT = flags.DEFINE_string("out", None, "Where to write the set (.csv or .parquet).")
   _SEED = flags.DEFINE_integer("seed", 0, "Generator seed.")
+  _PARTS = flags.DEFINE_integer("parts", 1, "Sets of the reference shape to write, each "
+                                "drawn afresh, into one Parquet file (scaled-up data).")
   flags.mark_flag_as_required("out")
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     start = time.perf_counter()
-    frame = generate(_SEED.value)
     try:
-      tables.write_table(frame, _OUT.value)
+      if _PARTS.value < 1:
+        raise tables.DataError(f"--parts={_PARTS.value}: must be at least 1")
+      if _PARTS.value == 1:
+        tables.write_table(generate(_SEED.value), _OUT.value)
+      elif tables.check_table_path(_OUT.value, "--out") == ".csv":
+        raise tables.DataError(f"--out={_OUT.value}: --parts writes Parquet only")
+      else:
+        write_parts(_OUT.value, _SEED.value, _PARTS.value)
     except tables.DataError as e:
       sys.exit(f"kmtl.data.synthetic: error: {e}")
-    logging.info("wrote %d rows to %s in %.2f s", len(frame), _OUT.value,
+    logging.info("wrote %d rows to %s in %.2f s", NUM_ROWS * _PARTS.value, _OUT.value,
                  time.perf_counter() - start)
 
   app.run(main)

@@ -8,6 +8,7 @@ import pytest
 
 from kmtl.data import io
 from kmtl.data import repeats
+from kmtl.data import scaling
 from kmtl.data import schema
 from kmtl.data import splits
 from kmtl.data import synthetic
@@ -93,7 +94,7 @@ def test_a_rare_element_is_scaled_by_at_least_the_floor():
   features[np.flatnonzero(train)[0], fe] = 0.001
   features[np.flatnonzero(prepared.row_split == splits.TEST)[0], fe] = 0.3
   rare = splits.prepare(dataclasses.replace(data, features=features), 0.1, 0.2, seed=0)
-  assert rare.feature_scaler.scale_[fe] == splits.SHARE_SCALE_FLOOR
+  assert rare.feature_scaler.scale_[fe] == scaling.SHARE_SCALE_FLOOR
   assert np.abs(rare.test.features[:, fe]).max() == pytest.approx(0.3 / 0.05, rel=1e-3)
   np.testing.assert_allclose(prepared.feature_scaler.scale_, data.features[train].std(axis=0),
                              rtol=1e-4)  # every reference column's spread is above the floor

@@ -5,6 +5,7 @@ import json
 import math
 
 from kmtl import grad_space
+from kmtl.data import knobs as knobs_lib
 from kmtl.data import schema
 from kmtl.model_config import ModelConfig  # pylint: disable=unused-import  (part of this API)
 from kmtl.surgery import registry
@@ -48,8 +49,8 @@ class DataConfig:
     conditions: `ConditionSpec`s of test-condition inputs (kmtl/data/conditions.py).
     cv: (number of folds, held-out fold) for a k-fold split; () for the seeded split.
     folds: a file of each row's fold (kmtl/data/folds.py) behind `cv`, else KFold's.
-    memory_budget_gb: a Parquet table larger than this in memory (kmtl/data/streaming.py) is
-      read in chunks and its training split streamed from disk.
+    memory_budget_gb: a Parquet table larger than this streams (kmtl/data/streaming.py).
+    synthetic_knobs: the synthetic set's knobs (kmtl/data/knobs.py); defaults: the default.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -68,8 +69,12 @@ class DataConfig:
   cv: tuple = ()
   folds: str = None
   memory_budget_gb: float = 1.0
+  synthetic_knobs: knobs_lib.Knobs = knobs_lib.Knobs()
 
   def __post_init__(self):
+    if self.path is not None and not self.synthetic_knobs.is_default():
+      raise ValueError(f"--synthetic_* flags shape the embedded synthetic set; --data="
+                       f"{self.path} is a file")
     if not self.memory_budget_gb >= 0:
       raise ValueError(f"--memory_budget_gb={self.memory_budget_gb}: must be 0 or more")
     for name in ("val_fraction", "test_fraction"):

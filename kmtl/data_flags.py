@@ -7,6 +7,7 @@ import os
 from absl import flags
 
 from kmtl import config as config_lib
+from kmtl import knob_flags
 from kmtl import parsing
 from kmtl.data import conditions
 from kmtl.data import folds
@@ -51,6 +52,7 @@ class DataFlags:
         "'test_temperature_c:numeric:25,test_type:categorical' (fill: an empty cell's value).")
     self.duplicates = flags.DEFINE_enum("duplicates", "keep", list(io.DUPLICATE_POLICIES),
                                         "Keep or drop exact duplicate rows.")
+    self.knobs = knob_flags.define()
     self._define_split_flags()
 
   def _define_split_flags(self):
@@ -100,7 +102,7 @@ class DataFlags:
         feature_set=parsing.parse_feature_set(self.features.value),
         row_filter=self.row_filter.value, composition_convention=self.convention.value,
         conditions=self.parsed_conditions(), cv=self._cv(), folds=self.folds.value,
-        memory_budget_gb=self.memory_budget_gb.value)
+        memory_budget_gb=self.memory_budget_gb.value, synthetic_knobs=self.knobs.knobs())
 
   def _cv(self):
     """(K, held-out fold) of --cv, or of --folds (whose K a --cv must equal); () for neither."""

@@ -25,6 +25,7 @@ from kmtl import config as config_lib
 from kmtl import distribute
 from kmtl import domain
 from kmtl import gbm
+from kmtl import gradients
 from kmtl import models
 from kmtl import predictive
 from kmtl import run_files
@@ -279,8 +280,10 @@ def _train_prepared(cfg, strategy, method, latest, data, prepared, on_epoch_end,
   writer = None
   if workdir and cfg.train.summaries:
     writer = summaries.Writer(os.path.join(workdir, "tb"), data.tasks, summaries.hparams(cfg))
-  trainer.fit(save, _epoch_recorder(workdir, writer, on_epoch_end))
+  history = trainer.fit(save, _epoch_recorder(workdir, writer, on_epoch_end))
   result = evaluated(cfg, trainer, data.tasks, prepared)
+  if cfg.train.grad_stats and cfg.train.arch not in config_lib.SEPARATE_NETWORKS:
+    result["grad"] = gradients.epoch_means(history)  # the epochs this process trained
   scales = _single_model_uncertainty(cfg, net, data, prepared, result)
   result["seconds"] = time.perf_counter() - start
   if writer is not None:

@@ -116,3 +116,16 @@ def summarize(acc, task_names):
   if acc["update_count"] > 0:
     out["update_norm"] = float(acc["update_norm_sum"] / acc["update_count"])
   return out
+
+
+def epoch_means(history):
+  """{"cosine"/"conflict_fraction": {"a:b": mean over the epochs of `history` (trainer
+  records with "grad") that saw the pair}}: what a run's gradients looked like over training."""
+  out = {}
+  for statistic in ("cosine", "conflict_fraction"):
+    values = {}
+    for record in history:
+      for pair, value in record.get("grad", {}).get(statistic, {}).items():
+        values.setdefault(pair, []).append(value)
+    out[statistic] = {pair: float(np.mean(v)) for pair, v in values.items()}
+  return out

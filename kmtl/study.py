@@ -37,7 +37,9 @@ from kmtl import data_flags
 from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
+from kmtl import study_report
 from kmtl import sweep
+from kmtl import transfer_experiments
 from kmtl import uncertainty_flags
 from kmtl import verdicts
 from kmtl.data import io
@@ -76,6 +78,10 @@ _EXECUTOR = flags.DEFINE_enum(
     "(--jobs), or the Dask distributed cluster at --address (pip install 'kmtl[dask]').")
 _ADDRESS = flags.DEFINE_string("address", None, "With --executor=dask: the scheduler, "
                                "HOST:PORT.")
+_EXPERIMENT = flags.DEFINE_enum(
+    "experiment", None, list(transfer_experiments.PRESETS), "A controlled experiment: the "
+    "study once per value of one knob of the synthetic set (kmtl/transfer_experiments.py), "
+    "with the grid none, pcgrad, gradnorm and gradscale against STL unless --grid is given.")
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
 _UNCERTAINTY_FLAGS = uncertainty_flags.define()
@@ -112,49 +118,13 @@ def run_config(configuration, data, seed):
             task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value),
             epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
             learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
-            grad_stats=False, jit_compile=_JIT.value,
+            grad_stats=bool(_EXPERIMENT.value) and arch not in config_lib.SEPARATE_NETWORKS,
+            jit_compile=_JIT.value,
             grad_space=_GRAD_SPACE.value if arch == "shared" else "parameters"),
         imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
         uncertainty=_UNCERTAINTY_FLAGS.config(), seed=seed)
   except ValueError as e:
     raise ValueError(f"--grid: {configuration.name}: {e}") from None
-
-
-def report(out, cells, tasks):
-  quiet.import_tensorflow()
-  from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
-  from kmtl import uncertainty_metrics  # pylint: disable=g-import-not-at-top
-  kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
-           schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"],
-           schema.MULTICLASS: list(metrics_lib.MULTICLASS_METRICS)}
-  if any("coverage_95" in m for c in cells.values() for m in c.get("test", {}).values()):
-    kinds[schema.REGRESSION] += list(uncertainty_metrics.UNCERTAINTY_METRICS)
-  headline = {t.name: metrics_lib.headline(t) for t in tasks}
-  rows = verdicts.summarize(cells, tasks, kinds, headline, _ALPHA.value)
-  family = sum("p_holm" in r for r in rows)
-  seeds = len({s for _, s in cells})
-  runs = f"{seeds} folds of a {seeds}-fold split" if _DATA_FLAGS.cv.value else f"{seeds} seeds"
-  table = "\n".join([
-      f"{runs}; paired t-tests against STL, Holm-corrected over the {family} headline "
-      f"comparisons (alpha {_ALPHA.value}); multi-task early stopping: {_STOPPING.value}.", "",
-      verdicts.markdown_table(rows, headline), "", verdicts.calibration_table(rows)] +
-      (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []))
-  atomic.write_text(os.path.join(out, "study.md"), table + "\n")
-  atomic.write_text(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
-  lines = ["config,seed,task,metric,value"]
-  for (name, seed), result in sorted(cells.items()):
-    for task, values in result.get("test", {}).items():
-      lines += [f"{name},{seed},{task},{m},{v}" for m, v in values.items() if m != "count"]
-  atomic.write_text(os.path.join(out, "cells.csv"), "\n".join(lines) + "\n")
-  try:
-    import matplotlib  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    logging.warning("matplotlib is not installed: no transfer.png (pip install 'kmtl[plot]')")
-  else:
-    with atomic.atomic_path(os.path.join(out, "transfer.png")) as tmp:
-      verdicts.figure(rows, headline, tmp + ".png")
-      os.replace(tmp + ".png", tmp)
-  print(table)
 
 
 def _check_grid(configs):
@@ -204,16 +174,16 @@ def _cell_data(data):
   return {k: dataclasses.replace(data, cv=(data.cv[0], k)) for k in range(data.cv[0])}
 
 
-def _plan(configs):
-  """Every cell of the grid, after checking flags and data; raises ValueError on bad input."""
+def _plan(configs, out, data):
+  """Every cell of the grid on `data`, its files in `out`, after checking flags and data;
+  raises ValueError on bad input."""
   if not _OUT.value:
     raise ValueError("--out is required")
-  atomic.check_output_dir(_OUT.value, "--out")
+  atomic.check_output_dir(out, "--out")
   if _SEEDS.value < 1 or _JOBS.value < 1 or _THREADS.value < 1:
     raise ValueError("--seeds, --jobs and --threads must be >= 1")
   _check_executor()
   _check_grid(configs)
-  data = _DATA_FLAGS.data_config()
   if streaming.streams(data):
     raise ValueError(f"--data={data.path}: larger than --memory_budget_gb="
                      f"{data.memory_budget_gb:g}; a study runs tables in memory (run "
@@ -223,7 +193,7 @@ def _plan(configs):
   for seed, d in cell_data.items():  # degenerate tasks and empty splits fail here, not per cell
     splits.row_splits(loaded, d.val_fraction, d.test_fraction, seed, d.group_split, d.cv)
   fingerprint = loaded.fingerprint()
-  cells_dir = os.path.join(_OUT.value, "cells")
+  cells_dir = os.path.join(out, "cells")
   plan = []
   for c in configs:
     for seed, d in cell_data.items():
@@ -252,23 +222,52 @@ def _done_cells(plan):
   return done
 
 
+def _studies():
+  """[(label, output folder, DataConfig)]: the study, or with --experiment one study per point
+  of its knob, each in OUT/<point>/."""
+  data = _DATA_FLAGS.data_config()
+  if not _EXPERIMENT.value:
+    return [(None, _OUT.value, data)]
+  if data.path is not None:
+    raise ValueError(f"--experiment={_EXPERIMENT.value} runs on the synthetic set; drop --data")
+  preset = transfer_experiments.PRESETS[_EXPERIMENT.value]
+  if not flags.FLAGS["tasks"].present:
+    data = dataclasses.replace(data, tasks=schema.parse_tasks(preset.tasks))
+  return [(label, os.path.join(_OUT.value, folder),
+           dataclasses.replace(data, synthetic_knobs=knobs))
+          for label, folder, knobs in transfer_experiments.points(_EXPERIMENT.value,
+                                                                  data.synthetic_knobs)]
+
+
+def _planned():
+  """[(label, folder, DataConfig, cells, done cells)] of every study to run."""
+  configs = grid()
+  if _EXPERIMENT.value and not flags.FLAGS["grid"].present:
+    configs = [verdicts.Configuration.parse(n) for n in transfer_experiments.GRID]
+  planned = []
+  for label, out, data in _studies():
+    plan = _plan(configs, out, data)
+    cells_dir = os.path.join(out, "cells")
+    if _FRESH.value and os.path.isdir(cells_dir):
+      for name in os.listdir(cells_dir):
+        os.remove(os.path.join(cells_dir, name))
+    planned.append((label, out, data, plan, _done_cells(plan)))
+  return planned
+
+
 def main(argv):
   if len(argv) > 1:
     sys.exit(f"{PROG}: error: unexpected arguments {argv[1:]}")
   try:
-    tasks = _DATA_FLAGS.parsed_tasks()
-    plan = _plan(grid())
-    cells_dir = os.path.join(_OUT.value, "cells")
-    if _FRESH.value and os.path.isdir(cells_dir):
-      for name in os.listdir(cells_dir):
-        os.remove(os.path.join(cells_dir, name))
-    cells = _done_cells(plan)
+    planned = _planned()
   except (ValueError, io.DataError, schema.SchemaError) as e:
     sys.exit(f"{PROG}: error: {e}")
-
-  os.makedirs(cells_dir, exist_ok=True)
-  todo = [c for c in plan if (c.name, c.seed) not in cells]
-  logging.info("%d cells, %d already done, %d to run on %d workers", len(plan), len(cells),
+  todo = []
+  for _, out, _, plan, cells in planned:
+    os.makedirs(os.path.join(out, "cells"), exist_ok=True)
+    todo += [c for c in plan if (c.name, c.seed) not in cells]
+  total = sum(len(p[3]) for p in planned)
+  logging.info("%d cells, %d already done, %d to run on %d workers", total, total - len(todo),
                len(todo), _JOBS.value)
   if todo and _EXECUTOR.value == "dask":
     from kmtl import dask_executor  # pylint: disable=g-import-not-at-top
@@ -276,10 +275,19 @@ def main(argv):
   elif todo:
     sweep.run(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
               _THREADS.value)
-  for cell in todo:
-    with open(cell.path, encoding="utf-8") as f:
-      cells[(cell.name, cell.seed)] = json.load(f)
-  report(_OUT.value, cells, tasks)
+  rows, cells_by_point = {}, {}
+  for label, out, data, plan, cells in planned:
+    for cell in plan:
+      if (cell.name, cell.seed) not in cells:
+        with open(cell.path, encoding="utf-8") as f:
+          cells[(cell.name, cell.seed)] = json.load(f)
+    rows[label] = study_report.write(out, cells, data.tasks, _ALPHA.value, _STOPPING.value,
+                                     bool(_DATA_FLAGS.cv.value))
+    cells_by_point[label] = cells
+  if _EXPERIMENT.value:
+    print(transfer_experiments.report(_OUT.value, _EXPERIMENT.value,
+                                      {p[0]: p[2] for p in planned}, rows, cells_by_point,
+                                      _ALPHA.value))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ surgery), warms both up, then times one epoch of each in turn for `--rounds` rou
 - in memory against size: seconds per training row relative to the 1x set (linear: within
   20% of 1);
 - streamed against in memory: steps/s ratio per size (target: at least 0.5 at batch 256);
-- with `--rss`: the peak resident memory of a whole `kmtl.run` of one epoch on the largest
-  set, streamed (target: under 3 GB) and in memory, each in its own process.
+- with `--rss` (first, before this process holds any data): the peak resident memory of a
+  whole `kmtl.run` of one epoch on the largest set, streamed (target: under 3 GB) and in
+  memory, each in its own process.
 """
 
 import os
@@ -37,14 +38,18 @@ _BATCH = flags.DEFINE_integer("batch_size", 256, "Batch size.")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Timed epochs of each contestant.")
 _SCRATCH = flags.DEFINE_string("scratch", None, "Where the sets and streamed files go "
                                "(default: a temporary folder, removed at the end).")
-_RSS = flags.DEFINE_bool("rss", True, "Measure peak memory of whole runs on the largest set.")
+_RSS = flags.DEFINE_bool("rss", True, "Measure peak memory of whole runs on the largest set "
+                        "(Linux), before anything else.")
+_RATES = flags.DEFINE_bool("rates", True, "Measure the epoch rates.")
 
 TARGETS = {"linear": 0.2, "streamed_vs_memory": 0.5, "peak_rss_gb": 3.0}
-_PEAK = ("import resource, runpy, sys\n"
+# The peak is the process's own high-water mark (VmHWM): getrusage's ru_maxrss would carry
+# over the forking parent's resident set through exec.
+_PEAK = ("import runpy, sys\n"
          "sys.argv = ['kmtl.run'] + sys.argv[1:]\n"
          "try:\n  runpy.run_module('kmtl.run', run_name='__main__')\n"
-         "finally:\n  print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-         " file=sys.stderr)\n")
+         "finally:\n  peak = [l.split()[1] for l in open('/proc/self/status') "
+         "if l.startswith('VmHWM')]\n  print('peak_rss_kb', peak[0], file=sys.stderr)\n")
 
 
 def dataset(scratch, parts):
@@ -89,25 +94,30 @@ def main(argv):
   print(f"{'rows':>10}{'train rows':>12}{'memory':>10}{'streamed':>10}{'ratio':>8}"
         f"{'s per row':>12}")
   parts = [int(p) for p in _PARTS.value]
-  for k in parts:
+  if _RSS.value:
+    peak_rss(scratch, parts[-1], targets)
+  for k in (parts if _RATES.value else []):
     measured, train_rows = rates(dataset(scratch, k), scratch, _BATCH.value, _ROUNDS.value)
     ratio = measured["streamed"] / measured["memory"]
     per_row[k] = 1.0 / (measured["memory"] * _BATCH.value)
     print(f"{k * synthetic.NUM_ROWS:>10}{train_rows:>12}{measured['memory']:>10.0f}"
           f"{measured['streamed']:>10.0f}{ratio:>8.2f}{per_row[k]:>12.3g}", flush=True)
     targets.at_least(f"streamed / in memory, x{k}", ratio, TARGETS["streamed_vs_memory"])
-  for k in parts[1:]:
+  for k in (parts[1:] if _RATES.value else []):
     growth = per_row[k] / per_row[parts[0]]
     targets.rows.append((f"in-memory s/row x{k} / x{parts[0]}", growth,
                          f"1+-{TARGETS['linear']}", abs(growth - 1) <= TARGETS["linear"]))
-  if _RSS.value:
-    largest = dataset(scratch, parts[-1])
-    for budget, name in ((1.0, "streamed"), (1000.0, "in memory")):
-      gb = peak_rss_gb(largest, budget, tempfile.mkdtemp(dir=scratch))
-      print(f"peak RSS, kmtl.run 1 epoch on x{parts[-1]}, {name}: {gb:.2f} GB", flush=True)
-      if name == "streamed":
-        targets.at_most(f"peak RSS GB streamed, x{parts[-1]}", gb, TARGETS["peak_rss_gb"])
   targets.print()
+
+
+def peak_rss(scratch, parts, targets):
+  """Peak memory of one-epoch runs on the set of `parts` parts, streamed and in memory."""
+  largest = dataset(scratch, parts)
+  for budget, name in ((1.0, "streamed"), (1000.0, "in memory")):
+    gb = peak_rss_gb(largest, budget, tempfile.mkdtemp(dir=scratch))
+    print(f"peak RSS, kmtl.run 1 epoch on x{parts}, {name}: {gb:.2f} GB", flush=True)
+    if name == "streamed":
+      targets.at_most(f"peak RSS GB streamed, x{parts}", gb, TARGETS["peak_rss_gb"])
 
 
 if __name__ == "__main__":

@@ -264,10 +264,11 @@ def _good_rows(frame, validate, name):
 def load_from_config(config):
   """`AlloyData` for a `config.DataConfig`: its file, or the embedded synthetic default."""
   if config.path is None:
-    from kmtl.data import synthetic  # pylint: disable=g-import-not-at-top
-    frame = synthetic.generate(config.synthetic_seed)
+    from kmtl.data import controlled  # pylint: disable=g-import-not-at-top
+    frame = controlled.generate(config.synthetic_seed, knobs=config.synthetic_knobs)
+    knobs = "" if config.synthetic_knobs.is_default() else ", knobs set"
     return load(frame, config.tasks, config.elements, config.duplicates,
-                name=f"synthetic default (seed {config.synthetic_seed})",
+                name=f"synthetic default (seed {config.synthetic_seed}{knobs})",
                 feature_set=config.feature_set, row_filter=config.row_filter,
                 convention=config.composition_convention, condition_specs=config.conditions,
                 folds_path=config.folds)

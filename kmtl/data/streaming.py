@@ -270,7 +270,7 @@ def prepare(data, directory, val_fraction, test_fraction, seed, group_split=Fals
         "features": matrix_column(scaled),
         "labels": matrix_column(np.stack([train_labels[n][rows] for n in names], axis=1)),
         "masks": matrix_column(np.stack([train_masks[n][rows] for n in names], axis=1))})
-    writer = writer or parquet.ParquetWriter(train_path, table.schema)
+    writer = writer or parquet.ParquetWriter(train_path, table.schema, compression="none")
     writer.write_table(table, row_group_size=group_rows)
   writer.close()
   arrays = {which: splits.SplitArrays(np.concatenate(held[which]), *model_units[which])

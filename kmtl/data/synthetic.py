@@ -159,17 +159,19 @@ def generate(seed=0, part=0):
   return frame
 
 
-def write_parts(path, seed, parts):
-  """Writes parts 0 .. `parts` - 1 one after another into the Parquet file `path`,
-  atomically, holding one part in memory at a time."""
+def write_parts(path, seed, parts, knobs=None):
+  """Writes parts 0 .. `parts` - 1 (with `knobs`, kmtl/data/knobs.py) one after another into
+  the Parquet file `path`, atomically, holding one part in memory at a time."""
   import pyarrow as pa  # pylint: disable=g-import-not-at-top
   from pyarrow import parquet  # pylint: disable=g-import-not-at-top
 
   from kmtl import atomic  # pylint: disable=g-import-not-at-top
+  from kmtl.data import controlled  # pylint: disable=g-import-not-at-top
   with atomic.atomic_path(path) as tmp:
     writer = None
     for part in range(parts):
-      table = pa.Table.from_pandas(generate(seed, part), preserve_index=False)
+      frame = controlled.generate(seed, part, knobs)
+      table = pa.Table.from_pandas(frame, preserve_index=False)
       writer = writer or parquet.ParquetWriter(tmp, table.schema)
       writer.write_table(table)
     writer.close()
@@ -183,12 +185,15 @@ if __name__ == "__main__":
   from absl import flags
   from absl import logging
 
+  from kmtl import knob_flags
+  from kmtl.data import controlled
   from kmtl.data import tables
 
   _OUT = flags.DEFINE_string("out", None, "Where to write the set (.csv or .parquet).")
   _SEED = flags.DEFINE_integer("seed", 0, "Generator seed.")
   _PARTS = flags.DEFINE_integer("parts", 1, "Sets of the reference shape to write, each "
                                 "drawn afresh, into one Parquet file (scaled-up data).")
+  _KNOBS = knob_flags.define()
   flags.mark_flag_as_required("out")
 
   def main(argv):
@@ -198,15 +203,16 @@ if __name__ == "__main__":
     try:
       if _PARTS.value < 1:
         raise tables.DataError(f"--parts={_PARTS.value}: must be at least 1")
+      knobs = _KNOBS.knobs()
       if _PARTS.value == 1:
-        tables.write_table(generate(_SEED.value), _OUT.value)
+        tables.write_table(controlled.generate(_SEED.value, knobs=knobs), _OUT.value)
       elif tables.check_table_path(_OUT.value, "--out") == ".csv":
         raise tables.DataError(f"--out={_OUT.value}: --parts writes Parquet only")
       else:
-        write_parts(_OUT.value, _SEED.value, _PARTS.value)
-    except tables.DataError as e:
+        write_parts(_OUT.value, _SEED.value, _PARTS.value, knobs)
+    except (tables.DataError, ValueError) as e:
       sys.exit(f"kmtl.data.synthetic: error: {e}")
-    logging.info("wrote %d rows to %s in %.2f s", NUM_ROWS * _PARTS.value, _OUT.value,
+    logging.info("wrote %d parts to %s in %.2f s", _PARTS.value, _OUT.value,
                  time.perf_counter() - start)
 
   app.run(main)

@@ -83,3 +83,40 @@ class AffinityProbe:
 def _cosine(a, b):
   """Cosine of two vectors; 0 where either is zero (a task without a row)."""
   return tf.math.divide_no_nan(tf.reduce_sum(a * b), tf.norm(a) * tf.norm(b))
+
+
+class EpochSample:
+  """The statistics of `batches` task-balanced batches (kmtl/advisor.py) drawn from `pool`
+  (`SplitArrays`, the training probe) after each epoch, for TensorBoard beside the gradient
+  statistics: {"colabelled_cosine": {"a:b": ...}, "lookahead": {"a->b": ...}}."""
+
+  def __init__(self, probe, pool, seed, batches):
+    from kmtl import advisor  # pylint: disable=g-import-not-at-top
+    self.advisor, self.probe, self.pool, self.batches = advisor, probe, pool, batches
+    self.names = [t.name for t in probe.tasks]
+    self.masks = np.stack([pool.masks[n] for n in self.names], axis=1)
+    self.labels = np.stack([pool.labels[n] for n in self.names], axis=1)
+    self.rng = np.random.default_rng(seed)
+
+  def sample(self):
+    accumulator = self.advisor.Accumulator(len(self.names))
+    for _ in range(self.batches):
+      rows = self.advisor.balanced_batch(self.masks, self.rng)
+      stats = self.probe.statistics(tf.constant(self.pool.features[rows]),
+                                    tf.constant(self.labels[rows]), tf.constant(self.masks[rows]))
+      accumulator.add({k: v.numpy() for k, v in stats.items()})
+    means, names = accumulator.means(), self.names
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    return {"colabelled_cosine": {f"{names[i]}:{names[j]}": float(means["colabelled_cosine"][i, j])
+                                  for i, j in pairs
+                                  if np.isfinite(means["colabelled_cosine"][i, j])},
+            "lookahead": {f"{names[i]}->{names[j]}": float(means["lookahead"][i, j])
+                          for i in range(len(names)) for j in range(len(names)) if i != j}}
+
+
+def epoch_sample(net, tasks, pool, loss_config, learning_rate, task_weights, seed, batches):
+  """An `EpochSample` for a model with shared parameters and two or more tasks, else None."""
+  if batches < 1 or len(tasks) < 2 or not net.shared_variables:
+    return None
+  return EpochSample(AffinityProbe(net, tasks, loss_config, learning_rate, task_weights),
+                     pool, seed, batches)

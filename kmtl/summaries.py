@@ -3,7 +3,9 @@
 Under `workdir/tb`: `train/` and `val/` hold per-epoch scalars (`{task}/loss`,
 `{task}/weighted_loss`, `{task}/{metric}`, `learning_rate`, `task_weight/{task}`,
 `grad/norm/{task}`, `grad/cosine/{a}_vs_{b}`, `grad/angle_deg/{a}_vs_{b}`,
-`grad/conflict_fraction/{a}_vs_{b}`, `grad/update_norm`, `task_graph/{t}_from_{s}` and the
+`grad/conflict_fraction/{a}_vs_{b}`, `grad/update_norm`, sampled after each epoch
+`grad/colabelled_cosine/{a}_vs_{b}` and `grad/lookahead/{a}_to_{b}` (kmtl/affinity.py),
+`task_graph/{t}_from_{s}` and the
 `task_graph` heatmap image, and for the adaptive architectures `mixing/{matrix}/{row}_{column}`
 (gate weights over experts, cross-stitch matrices; a task's mean attention as
 `mixing/attention/{task}_mean`) with a `mixing/{matrix}` heatmap each; training-split metrics come from up to 4,096 labelled training rows
@@ -102,6 +104,8 @@ def _layout(metric_names):
           ("gradient norm per task", "grad/norm"), ("cosine between tasks", "grad/cosine"),
           ("angle between tasks (deg)", "grad/angle_deg"),
           ("fraction of steps in conflict", "grad/conflict_fraction"),
+          ("cosine on co-labelled rows (sampled)", "grad/colabelled_cosine"),
+          ("lookahead affinity, a step on a lowers b's loss by (sampled)", "grad/lookahead"),
           ("task weights", "task_weight"), ("task graph edges", "task_graph"),
           ("learned mixing", "mixing"))]
   return layout_pb2.Layout(category=[
@@ -168,9 +172,10 @@ class Writer:
     grad = record.get("grad")
     if grad:
       train += [(f"grad/norm/{name}", value) for name, value in grad["norm"].items()]
-      for stat in ("cosine", "angle_deg", "conflict_fraction"):
-        train += [(f"grad/{stat}/{pair.replace(':', '_vs_')}", value)
-                  for pair, value in grad[stat].items()]
+      for stat in ("cosine", "angle_deg", "conflict_fraction", "colabelled_cosine",
+                   "lookahead"):
+        train += [(f"grad/{stat}/{pair.replace(':', '_vs_').replace('->', '_to_')}", value)
+                  for pair, value in grad.get(stat, {}).items()]
       if "update_norm" in grad:
         train.append(("grad/update_norm", grad["update_norm"]))
     if "task_graph" in record:

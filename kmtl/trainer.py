@@ -19,9 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kmtl import affinity
 from kmtl import config as config_lib
 from kmtl import distribute
 from kmtl import early_stopping
+from kmtl import epoch_record
 from kmtl import evaluation
 from kmtl import grad_space
 from kmtl import gradients
@@ -79,6 +81,10 @@ class Trainer:
     self.base_weights = tf.constant(losses_lib.task_weights(config.task_weights, counts),
                                     tf.float32)
     self.shared_vars = list(net.shared_variables)
+    self.affinity = affinity.epoch_sample(
+        net, tasks, self.train_probe, self.loss_config, config.learning_rate,
+        self.base_weights.numpy(), seed, config.affinity_batches if config.grad_stats and
+        strategy is None else 0)
     extra = extra_task_variables or {}
     self.task_vars = [v for t in names for v in list(net.task_variables[t]) + extra.get(t, [])]
     method.build(self.num_tasks, seed=seed,
@@ -238,11 +244,12 @@ class Trainer:
         for t in self.stopping.unit_tasks[u]:
           self.task_active[t].assign(0.0)
       self.epoch.assign(epoch)
-      record = self._record(epoch, time.perf_counter() - start, (train_losses, val_losses,
-                                                                  weighted_losses, weights),
-                            val_metrics, [self.stopping.names[u] for u in newly_stopped])
+      record = epoch_record.build(self, epoch, time.perf_counter() - start,
+                                  (train_losses, val_losses, weighted_losses, weights),
+                                  val_metrics, [self.stopping.names[u] for u in newly_stopped])
       if self.config.grad_stats:
         record["grad"] = gradients.summarize(stats, [t.name for t in self.tasks])
+        record["grad"].update(self.affinity.sample() if self.affinity else {})
       history.append(record)
       progress.log_epoch(record, self.tasks, self.config.epochs, progbar)
       # Record, then checkpoint: a kill between them reruns the epoch, never loses its record.
@@ -256,25 +263,6 @@ class Trainer:
   def epochs_done(self):
     """{None: epochs run}: history records of a multi-task run name no task."""
     return {None: int(self.epoch.numpy())}
-
-  def _record(self, epoch, seconds, per_task, val_metrics, stopped):
-    """One epoch's record: `per_task` holds the [T] train, validation and weighted losses and
-    the method's mean task weights."""
-    names = [t.name for t in self.tasks]
-    as_dict = lambda values: dict(zip(names, np.asarray(values).tolist()))
-    train_losses, val_losses, weighted_losses, weights = per_task
-    record = {"epoch": epoch, "seconds": seconds, "train_loss": as_dict(train_losses),
-              "val_loss": as_dict(val_losses), "weighted_loss": as_dict(weighted_losses),
-              "task_weights": as_dict(weights), "val": val_metrics,
-              "learning_rate": float(self.optimizer.learning_rate.numpy()), "stopped": stopped}
-    if self.config.summaries:
-      record["train"] = self.evaluator.metrics_of(
-          self.train_probe, self.evaluator.predict(self.train_probe.features))
-    if self.net.task_graph is not None:
-      record["task_graph"] = np.asarray(self.net.task_graph.adjacency()).tolist()
-    elif self.net.mixing is not None:
-      record["mixing"] = self.net.mixing(self.mixing_features())
-    return record
 
   def mixing_features(self):
     """The training features the learned mixing is summarised over: a streamed split's

@@ -75,7 +75,13 @@ def test_tiny_run_writes_expected_tags(tmp_path):
   for pair in pairs:
     expected |= {f"grad/cosine/{pair}", f"grad/angle_deg/{pair}",
                  f"grad/conflict_fraction/{pair}"}
+  # Sampled after each epoch: the co-labelled cosine of pairs that share rows (tiny_frame has
+  # none of hardness with amorphous) and the lookahead affinity of every ordered pair.
+  expected |= {"grad/colabelled_cosine/resistivity_vs_hardness",
+               "grad/colabelled_cosine/resistivity_vs_amorphous"}
+  expected |= {f"grad/lookahead/{a}_to_{b}" for a in names for b in names if a != b}
   assert expected <= set(train_tags), expected - set(train_tags)
+  assert "grad/colabelled_cosine/hardness_vs_amorphous" not in train_tags
   assert all(train_tags[tag] == "scalars" for tag in expected)
   assert train_tags["task_graph"] == "images"
   val_tags = _tags(tb / "val")

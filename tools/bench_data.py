@@ -32,6 +32,7 @@ from kmtl.data import splits
 from kmtl.data import streaming
 from kmtl.data import synthetic
 from tools import bench_train
+from tools import targets as targets_lib
 
 _PARTS = flags.DEFINE_list("parts", ["1", "10", "100"], "Sizes, in reference sets.")
 _BATCH = flags.DEFINE_integer("batch_size", 256, "Batch size.")
@@ -88,7 +89,7 @@ def main(argv):
   del argv
   keras.utils.set_random_seed(0)
   scratch = _SCRATCH.value or tempfile.mkdtemp(prefix="kmtl-bench-data-")
-  targets, per_row = bench_train.Targets(), {}
+  targets, per_row = targets_lib.Targets(), {}
   print(f"batch {_BATCH.value}, shared model, none; medians of {_ROUNDS.value} interleaved "
         "epochs")
   print(f"{'rows':>10}{'train rows':>12}{'memory':>10}{'streamed':>10}{'ratio':>8}"

@@ -26,6 +26,7 @@ from kmtl import config as config_lib
 from kmtl.data import io
 from kmtl.data import splits
 from tools import bench_train
+from tools import targets as targets_lib
 
 _BATCHES = flags.DEFINE_list("precision_batch_sizes", ["32", "256", "1024"],
                              "Batch sizes to measure.")
@@ -71,7 +72,7 @@ def main(argv):
   bf16 = bench_train.matmul_gflops(dtype=tf.bfloat16)
   print(f"matmul 2048^3: float32 {f32:.0f} GFLOP/s, bfloat16 {bf16:.0f} GFLOP/s "
         f"({bf16 / f32:.2f}x); medians of {_ROUNDS.value} interleaved epochs")
-  targets = bench_train.Targets()
+  targets = targets_lib.Targets()
   for batch in (int(b) for b in _BATCHES.value):
     contestants = {(m, p, jit): bench_train.kmtl_epoch(prepared, data.tasks, batch, m,
                                                        model_kwargs={"precision": p},

@@ -27,6 +27,7 @@ from kmtl import config as config_lib
 from kmtl.data import io
 from kmtl.data import splits
 from tools import bench_train
+from tools import targets as targets_lib
 
 _TASK_COUNTS = flags.DEFINE_list("tasks_counts", ["3", "8", "16"], "Task counts T.")
 _BATCHES = flags.DEFINE_list("tasks_batch_sizes", ["32", "256"], "Batch sizes.")
@@ -53,7 +54,7 @@ def main(argv):
   keras.utils.set_random_seed(0)
   data = io.load_from_config(config_lib.DataConfig())
   prepared = splits.prepare(data, 0.1, 0.2, seed=0)
-  targets = bench_train.Targets()
+  targets = targets_lib.Targets()
   print(f"medians of {_ROUNDS.value} interleaved epochs; steps/s and x none")
   for batch in (int(b) for b in _BATCHES.value):
     for count in (int(t) for t in _TASK_COUNTS.value):

@@ -38,6 +38,7 @@ from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
 from kmtl.surgery import registry
+from tools import targets as targets_lib
 
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["32", "256"], "Batch sizes to measure.")
 _EPOCHS = flags.DEFINE_integer("epochs", 5, "Timed epochs (rounds) per configuration; the "
@@ -52,6 +53,8 @@ _ARCHS = flags.DEFINE_list("archs", ["shared", "mmoe", "ple", "cross_stitch", "t
                                       "groups"], "Architectures to compare (none, batch 32).")
 _REPEATS = flags.DEFINE_integer("overhead_repeats", 9,
                                 "Alternating off/on epochs per method (median taken).")
+_ONLY_OVERHEAD = flags.DEFINE_bool("only_overhead", False,
+                                   "Run the summaries-overhead section only.")
 _OVERHEAD_METHODS = flags.DEFINE_list(
     "overhead_methods", ["none", "pcgrad"],
     "Methods whose whole-epoch time is compared with summaries on and off (batch 32).")
@@ -162,20 +165,21 @@ def interleaved_rates(contestants, rounds):
 
 def summaries_off_and_on(prepared, tasks, method, rounds):
   """Median whole-epoch wall time (training, validation, metrics, summaries) with summaries
-  and gradient statistics off and on: two trainers, one epoch of each in turn per round."""
+  and gradient statistics off, on without the sampled affinity (kmtl/affinity.py), and on
+  with it: three trainers, one epoch of each in turn per round."""
   runs = []
-  for on in (False, True):
+  for on, affinity_batches in ((False, 0), (True, 0), (True, 4)):
     keras.utils.set_random_seed(0)
-    net = models.build_model("shared", [t.name for t in tasks],
-                             prepared.train.features.shape[1])
+    net = models.build_model("shared", [t.name for t in tasks], prepared.train.num_features)
     cfg = config_lib.TrainConfig(arch="shared", surgery=method, epochs=1,
-                                 patience=rounds + 2, summaries=on, grad_stats=on)
+                                 patience=rounds + 2, summaries=on, grad_stats=on,
+                                 affinity_batches=affinity_batches)
     trainer = trainer_lib.Trainer(cfg, net, tasks, prepared, registry.create(method))
     logdir = tempfile.mkdtemp()
     writer = summaries.Writer(logdir, tasks, {"method": method}) if on else None
     runs.append((trainer, writer, logdir))
     trainer.fit(on_epoch_end=writer.write_epoch if writer else None)  # warm-up
-  seconds = [[], []]
+  seconds = [[], [], []]
   for r in range(rounds):
     for i, (trainer, writer, _) in enumerate(runs):
       trainer.config = dataclasses.replace(trainer.config, epochs=r + 2)
@@ -186,26 +190,7 @@ def summaries_off_and_on(prepared, tasks, method, rounds):
     if writer is not None:
       writer.close()
     shutil.rmtree(logdir)
-  return statistics.median(seconds[0]), statistics.median(seconds[1])
-
-
-class Targets:
-  """Collects (target, measured, limit, passed) rows and prints them as a table."""
-
-  def __init__(self):
-    self.rows = []
-
-  def at_least(self, name, measured, limit):
-    self.rows.append((name, measured, f">= {limit}", measured >= limit))
-
-  def at_most(self, name, measured, limit):
-    self.rows.append((name, measured, f"<= {limit}", measured <= limit))
-
-  def print(self):
-    print("\ntargets:")
-    print(f"{'target':<44}{'measured':>10}{'limit':>9}  result")
-    for name, measured, limit, passed in self.rows:
-      print(f"{name:<44}{measured:>10.3f}{limit:>9}  {'pass' if passed else 'MISS'}")
+  return tuple(statistics.median(s) for s in seconds)
 
 
 def architectures(prepared, tasks, rounds, targets):
@@ -250,15 +235,29 @@ def main(argv):
   print(f"float32 matmul 2048^3: {gflops:.1f} GFLOP/s; train rows {prepared.train.num_rows}; "
         f"threads intra {tf.config.threading.get_intra_op_parallelism_threads()} "
         f"(0 = all cores: {os.cpu_count()}); medians of {_EPOCHS.value} interleaved epochs")
-  targets = Targets()
+  targets = targets_lib.Targets()
+  if not _ONLY_OVERHEAD.value:
+    throughput(prepared, data.tasks, gflops, targets)
+  print("\nsummaries overhead, batch 32, whole epochs (train + validation + metrics + writing):")
+  for method in _OVERHEAD_METHODS.value:
+    off, on, with_affinity = summaries_off_and_on(prepared, data.tasks, method, _REPEATS.value)
+    print(f"{method:<12} off {off:.3f} s  on {on:.3f} s  ratio {on / off:.3f}; with sampled "
+          f"affinity {with_affinity:.3f} s, ratio {with_affinity / on:.3f} of on", flush=True)
+    targets.at_most(f"summaries cost, {method}", on / off - 1.0, TARGETS["summaries_cost"])
+  targets.print()
+
+
+def throughput(prepared, tasks, gflops, targets):
+  """Steps/s of every method against Keras fit, steps per call, gradient modes and the
+  architectures."""
   rounds = _EPOCHS.value
   methods = list(registry.METHODS) if _METHODS.value == ["all"] else _METHODS.value
   for batch_size in (int(b) for b in _BATCH_SIZES.value):
-    fit, fit_jit = keras_fit_epoch(prepared, data.tasks, batch_size)
+    fit, fit_jit = keras_fit_epoch(prepared, tasks, batch_size)
     contestants = {"fit": fit}
     for method, jit in [(m, True) for m in methods] + [("none", False),
                                                                ("pcgrad", False)]:
-      contestants[method, jit] = kmtl_epoch(prepared, data.tasks, batch_size, method,
+      contestants[method, jit] = kmtl_epoch(prepared, tasks, batch_size, method,
                                             jit_compile=jit)
     rates = interleaved_rates(contestants, rounds)
     baseline = rates.pop("fit")
@@ -283,15 +282,8 @@ def main(argv):
                         TARGETS["step_time_vs_pcgrad"])
     del contestants
 
-  steps_per_call_and_gradient_modes(prepared, data.tasks, rounds)
-  architectures(prepared, data.tasks, rounds, targets)
-
-  print("\nsummaries overhead, batch 32, whole epochs (train + validation + metrics + writing):")
-  for method in _OVERHEAD_METHODS.value:
-    off, on = summaries_off_and_on(prepared, data.tasks, method, _REPEATS.value)
-    print(f"{method:<12} off {off:.3f} s  on {on:.3f} s  ratio {on / off:.3f}", flush=True)
-    targets.at_most(f"summaries cost, {method}", on / off - 1.0, TARGETS["summaries_cost"])
-  targets.print()
+  steps_per_call_and_gradient_modes(prepared, tasks, rounds)
+  architectures(prepared, tasks, rounds, targets)
 
 
 if __name__ == "__main__":

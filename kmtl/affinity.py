@@ -96,12 +96,15 @@ class EpochSample:
     self.names = [t.name for t in probe.tasks]
     self.masks = np.stack([pool.masks[n] for n in self.names], axis=1)
     self.labels = np.stack([pool.labels[n] for n in self.names], axis=1)
-    self.rng = np.random.default_rng(seed)
+    self.seed = seed
 
-  def sample(self):
-    accumulator = self.advisor.Accumulator(len(self.names))
+  def sample(self, epoch):
+    """The statistics after `epoch`, on batches drawn from (seed, epoch): a resumed run
+    samples what the uninterrupted one did."""
+    accumulator, rng = self.advisor.Accumulator(len(self.names)), np.random.default_rng(
+        [self.seed, epoch])
     for _ in range(self.batches):
-      rows = self.advisor.balanced_batch(self.masks, self.rng)
+      rows = self.advisor.balanced_batch(self.masks, rng)
       stats = self.probe.statistics(tf.constant(self.pool.features[rows]),
                                     tf.constant(self.labels[rows]), tf.constant(self.masks[rows]))
       accumulator.add({k: v.numpy() for k, v in stats.items()})

@@ -249,7 +249,7 @@ class Trainer:
                                   val_metrics, [self.stopping.names[u] for u in newly_stopped])
       if self.config.grad_stats:
         record["grad"] = gradients.summarize(stats, [t.name for t in self.tasks])
-        record["grad"].update(self.affinity.sample() if self.affinity else {})
+        record["grad"].update(self.affinity.sample(epoch) if self.affinity else {})
       history.append(record)
       progress.log_epoch(record, self.tasks, self.config.epochs, progbar)
       # Record, then checkpoint: a kill between them reruns the epoch, never loses its record.

@@ -205,6 +205,10 @@ CATALOGUE = [
      "--experiment=overlap runs on the synthetic set; drop --data"),
     ("synthetic_parts_csv", ("kmtl.data.synthetic",), ["--out=OUT.csv", "--parts=3"], None, 1,
      "--parts writes Parquet only"),
+    ("advise_one_task", ("kmtl.advise",), ["--tasks=resistivity"], None, 1,
+     "the advisor needs at least two tasks"),
+    ("advise_no_probe", ("kmtl.advise",), ["--probe_epochs=0"], None, 1,
+     "--probe_epochs and --probe_batches must be >= 1"),
     ("memory_budget_negative", RUN, ["--memory_budget_gb=-1"], None, 1,
      "--memory_budget_gb=-1"),
     # --- kmtl.run: values that are wrong

@@ -25,8 +25,8 @@ def test_no_subcommand_and_an_unknown_one_are_usage_errors(capsys):
   result = _kmtl("trian")
   assert result.returncode == 2
   assert result.stderr.strip() == ("kmtl: error: unknown subcommand 'trian'; expected one of "
-                                   "['train', 'study', 'predict', 'export', 'datasets', "
-                                   "'benchmark']")
+                                   "['train', 'study', 'advise', 'predict', 'export', "
+                                   "'datasets', 'benchmark']")
 
 
 def test_a_subcommand_runs_its_module_with_its_flags(tmp_path):

@@ -144,7 +144,8 @@ class TrainConfig:
     summaries: compute per-epoch training-split metrics and write TensorBoard summaries.
     grad_stats: accumulate gradient norms, cosines and conflict between tasks every
       `grad_stats_every`-th step (loss weightings build the [T, P] stack for those only), and
-      after each epoch `affinity_batches` batches of co-labelled cosine and lookahead affinity.
+      after each epoch `affinity_batches` batches of co-labelled cosine and lookahead affinity
+      (kmtl.run: 4).
   """
   arch: str = "shared"
   surgery: str = "none"
@@ -163,7 +164,7 @@ class TrainConfig:
   summaries: bool = True
   grad_stats: bool = True
   grad_stats_every: int = 64
-  affinity_batches: int = 4
+  affinity_batches: int = 0
   grad_space: str = "parameters"
 
   def __post_init__(self):

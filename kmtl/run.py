@@ -63,6 +63,10 @@ _SUMMARIES = flags.DEFINE_bool("summaries", True,
                                "Write TensorBoard summaries under --workdir/tb.")
 _GRAD_STATS = flags.DEFINE_bool("grad_stats", True,
                                 "Track gradient norms, cosines and conflict between tasks.")
+_AFFINITY_BATCHES = flags.DEFINE_integer(
+    "affinity_batches", 4, "With --grad_stats: task-balanced batches on which the co-labelled "
+    "cosine and lookahead affinity of every task pair are sampled after each epoch "
+    "(kmtl/affinity.py); 0: none.")
 _REGRESSION_LOSS = flags.DEFINE_enum("regression_loss", "mse",
                                      list(config_lib.REGRESSION_LOSSES), "Regression loss.")
 _DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate after each hidden layer.")
@@ -114,7 +118,8 @@ def config_from_flags():
             stopping=_STOPPING.value, grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value,
             grad_space=_GRAD_SPACE.value,
             steps_per_call=_STEPS_PER_CALL.value, strategy=_STRATEGY.value,
-            summaries=_SUMMARIES.value, grad_stats=_GRAD_STATS.value),
+            summaries=_SUMMARIES.value, grad_stats=_GRAD_STATS.value,
+            affinity_batches=_AFFINITY_BATCHES.value),
         imbalance=config_lib.ImbalanceConfig(
             methods=tuple(_IMBALANCE.value), tasks=tuple(_IMBALANCE_TASKS.value),
             bins=_IMBALANCE_BINS.value, kernel=_LDS_KERNEL.value,

@@ -60,7 +60,8 @@ def test_tiny_run_writes_expected_tags(tmp_path):
   helpers.tiny_frame(per_task=60).to_parquet(data_path)
   cfg = config_lib.RunConfig(
       data=config_lib.DataConfig(path=str(data_path)),
-      train=config_lib.TrainConfig(arch="structured", surgery="gradnorm", epochs=2),
+      train=config_lib.TrainConfig(arch="structured", surgery="gradnorm", epochs=2,
+                                   affinity_batches=4),
       workdir=str(tmp_path / "run"))
   experiment.train_and_evaluate(cfg)
   tb = tmp_path / "run" / "tb"

@@ -1,5 +1,6 @@
 """The transfer advisor against measured verdicts: its probe on every point of finished
-controlled experiments (`kmtl study --experiment=NAME --out=DIR`), each task's predicted verdict
+controlled experiments (`kmtl study --experiment=NAME --out=DIR`; a point met again in another
+experiment, such as the default, counts once), each task's predicted verdict
 of hard sharing (`shared`, no surgery) against the experiment's measured one, beside simple
 predictors, as confusion tables, with the compute the probe used against the study's.
 
@@ -79,9 +80,12 @@ def confusion(pairs):
 
 def main(argv):
   del argv
-  outcomes, wrong, ratios = collections.defaultdict(list), [], []
+  outcomes, wrong, ratios, seen = collections.defaultdict(list), [], [], set()
   for folder in _EXPERIMENTS.value:
     for name, data, measured, seconds in scenarios(folder):
+      if (data.tasks, data.synthetic_knobs) in seen:  # the default point of several presets
+        continue
+      seen.add((data.tasks, data.synthetic_knobs))
       cfg = config_lib.RunConfig(data=data, train=config_lib.TrainConfig(batch_size=32))
       report, probe_seconds = probe.run(cfg)
       ratios.append(probe_seconds / seconds if seconds else float("nan"))

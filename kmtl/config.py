@@ -72,9 +72,7 @@ class DataConfig:
   synthetic_knobs: knobs_lib.Knobs = knobs_lib.Knobs()
 
   def __post_init__(self):
-    if self.path is not None and not self.synthetic_knobs.is_default():
-      raise ValueError(f"--synthetic_* flags shape the embedded synthetic set; --data="
-                       f"{self.path} is a file")
+    self.synthetic_knobs.check_source(self.path)
     if not self.memory_budget_gb >= 0:
       raise ValueError(f"--memory_budget_gb={self.memory_budget_gb}: must be 0 or more")
     for name in ("val_fraction", "test_fraction"):
@@ -142,10 +140,8 @@ class TrainConfig:
     strategy: `default` (one device), `mirrored` (every local GPU, or the logical CPUs) or
       `multiworker` (TF_CONFIG's cluster): see kmtl/distribute.py.
     summaries: compute per-epoch training-split metrics and write TensorBoard summaries.
-    grad_stats: accumulate gradient norms, cosines and conflict between tasks every
-      `grad_stats_every`-th step (loss weightings build the [T, P] stack for those only), and
-      after each epoch `affinity_batches` batches of co-labelled cosine and lookahead affinity
-      (kmtl.run: 4).
+    grad_stats: gradient norms, cosines and conflict every `grad_stats_every`-th step, and
+      after each epoch affinity on `affinity_batches` batches (kmtl/affinity.py).
   """
   arch: str = "shared"
   surgery: str = "none"

@@ -76,6 +76,12 @@ class Knobs:
   def is_default(self):
     return self == Knobs()
 
+  def check_source(self, path):
+    """Knobs shape the embedded synthetic set only: a ValueError for data from a file."""
+    if path is not None and not self.is_default():
+      raise ValueError(f"--synthetic_* flags shape the embedded synthetic set; --data={path} "
+                       "is a file")
+
   def form(self, task):
     return dict(self.forms).get(task, DEFAULT_FORMS[task])
 

@@ -6,7 +6,9 @@ paying for a study.
 Prints per task pair the co-labelled rows, the gradient cosine over all rows and over
 co-labelled rows, the gradient-norm ratio and the lookahead affinity; per task the predicted
 verdict of hard sharing against the single-task baseline, with its evidence and a
-recommendation; and a grouping of the tasks. With --out, also `advice.md` and `advice.json`.
+recommendation; and a grouping of the tasks. With --out, also `advice.md` and `advice.json`
+(with the run settings and data fingerprint, against which tools/validate_advisor.py checks a
+study of the same data).
 """
 
 import json
@@ -24,6 +26,7 @@ from kmtl import config as config_lib
 from kmtl import data_flags
 from kmtl import parsing
 from kmtl import quiet
+from kmtl import sweep
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
@@ -75,7 +78,9 @@ def main(argv):
     os.makedirs(_OUT.value, exist_ok=True)
     atomic.write_text(os.path.join(_OUT.value, "advice.md"), text + "\n")
     atomic.write_text(os.path.join(_OUT.value, "advice.json"),
-                      json.dumps({**report, "probe_seconds": seconds}, indent=2) + "\n")
+                      json.dumps({**report, "probe_seconds": seconds,
+                                  "settings": sweep.settings(cfg, data.fingerprint())},
+                                 indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def run(cfg, epochs=advisor.PROBE_EPOCHS, batches=advisor.PROBE_BATCHES, data=No
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split, cfg.data.cv)
   names = [t.name for t in data.tasks]
-  net = models.build_model("shared", names, len(prepared.input_names), cfg.model)
+  net = models.build_model("shared", names, len(prepared.input_names), cfg.model,
+                           {t.name: t.num_outputs for t in data.tasks})
   train_cfg = dataclasses.replace(cfg.train, arch="shared", surgery="none", epochs=epochs,
                                   summaries=False, grad_stats=False)
   trainer = trainer_lib.Trainer(train_cfg, net, data.tasks, prepared, registry.create("none"),

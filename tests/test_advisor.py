@@ -110,18 +110,28 @@ def test_the_accumulator_weights_colabelled_cosines_by_their_rows():
 
 
 def test_a_probe_reports_every_pair_and_task(tmp_path):
+  frame = helpers.tiny_frame(per_task=60)
+  vec = frame["vec"].to_numpy()  # a multi-class task on the amorphous rows (Guo's VEC rule)
+  frame["structure"] = np.where(frame["amorphous"].notna(),
+                                np.where(vec < 6.87, "BCC", np.where(vec > 8.0, "FCC", "mixed")),
+                                None)
   path = tmp_path / "tiny.csv"
-  helpers.tiny_frame(per_task=60).to_csv(path, index=False)
-  cfg = config_lib.RunConfig(data=config_lib.DataConfig(path=str(path)),
+  frame.to_csv(path, index=False)
+  tasks = schema.parse_tasks("resistivity,hardness,amorphous,structure:multiclass:BCC|FCC|mixed")
+  cfg = config_lib.RunConfig(data=config_lib.DataConfig(path=str(path), tasks=tasks),
                              train=config_lib.TrainConfig(batch_size=32))
   report, seconds = probe.run(cfg, epochs=1, batches=2)
   assert [p["pair"] for p in report["pairs"]] == [
-      "resistivity:hardness", "resistivity:amorphous", "hardness:amorphous"]
-  assert {t["task"] for t in report["tasks"]} == {"resistivity", "hardness", "amorphous"}
+      "resistivity:hardness", "resistivity:amorphous", "resistivity:structure",
+      "hardness:amorphous", "hardness:structure", "amorphous:structure"]
+  names = ["resistivity", "hardness", "amorphous", "structure"]
+  assert [t["task"] for t in report["tasks"]] == names
   assert all(t["verdict"] in ("helps", "hurts", "no effect") for t in report["tasks"])
+  assert all(np.isfinite(t["relative_affinity"]) for t in report["tasks"])
   # tiny_frame labels no row for both hardness and amorphous: the advisor says so.
-  assert report["pairs"][2]["colabelled_train_rows"] == 0
-  assert report["pairs"][2]["cosine_colabelled"] is None
+  assert report["pairs"][3]["colabelled_train_rows"] == 0
+  assert report["pairs"][3]["cosine_colabelled"] is None
   assert "too few rows to measure (0)" in advisor.markdown(report)
-  assert sorted(sum(report["groups"], [])) == ["amorphous", "hardness", "resistivity"]
+  assert report["pairs"][5]["colabelled_train_rows"] > 0
+  assert sorted(sum(report["groups"], [])) == sorted(names)
   assert seconds > 0

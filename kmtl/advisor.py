@@ -20,6 +20,10 @@ ROWS_PER_TASK = 256
 THRESHOLD = 0.25
 MIN_COLABELLED_ROWS = 16  # fewer co-labelled rows over the probe: no co-labelled cosine
 HELPS, HURTS, NO_EFFECT = "helps", "hurts", "no effect"
+VALIDATION = ("These verdicts are a screen, not a result: in kmtl's validation (README, \"The "
+              "transfer advisor\") they did not beat always predicting no effect; a predicted "
+              "hurt was always confirmed by the study, a predicted help never. Confirm them "
+              "with `kmtl study`.")
 
 
 @dataclasses.dataclass
@@ -132,5 +136,5 @@ def markdown(report):
     r = "n/a" if t["relative_affinity"] is None else f"{t['relative_affinity']:+.3f}"
     lines.append(f"| {t['task']} | {t['own_lookahead']:+.4f} | {r} | {t['verdict']} | "
                  f"{t['recommendation']} |")
-  lines += ["", "groups: " + " | ".join(", ".join(g) for g in report["groups"])]
+  lines += ["", "groups: " + " | ".join(", ".join(g) for g in report["groups"]), "", VALIDATION]
   return "\n".join(lines)

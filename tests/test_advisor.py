@@ -132,6 +132,7 @@ def test_a_probe_reports_every_pair_and_task(tmp_path):
   assert report["pairs"][3]["colabelled_train_rows"] == 0
   assert report["pairs"][3]["cosine_colabelled"] is None
   assert "too few rows to measure (0)" in advisor.markdown(report)
+  assert advisor.markdown(report).endswith(advisor.VALIDATION)
   assert report["pairs"][5]["colabelled_train_rows"] > 0
   assert sorted(sum(report["groups"], [])) == sorted(names)
   assert seconds > 0

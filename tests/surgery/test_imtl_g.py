@@ -18,7 +18,8 @@ def test_equal_projections_and_weights_sum_to_one(num_tasks):
   shared, w = common.combine(common.built("imtl_g", num_tasks), grads)
   units = grads / np.linalg.norm(grads, axis=1, keepdims=True)
   projections = units @ shared
-  np.testing.assert_allclose(projections, projections.mean(), rtol=1e-3)
+  # float32 least squares: with 10 tasks in 16 dimensions the projections agree to ~1e-3.
+  np.testing.assert_allclose(projections, projections.mean(), rtol=3e-3)
   assert w.sum() == pytest.approx(1.0, abs=1e-5)
 
 

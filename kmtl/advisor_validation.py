@@ -67,6 +67,8 @@ def study_scenario(folder, config):
                        f"of `kmtl advise <its data flags> --out={os.path.join(folder, 'advice')}`")
   with open(path, encoding="utf-8") as f:
     advice = json.load(f)
+  if not {"pairs", "tasks", "probe_seconds"} <= set(advice):
+    raise ValueError(f"{path}: not an advice.json of `kmtl advise --out`")
   with open(summary, encoding="utf-8") as f:
     measured = measured_verdicts(json.load(f), config)
   cells = read_cells(folder)

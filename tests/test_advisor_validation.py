@@ -55,8 +55,11 @@ def test_a_study_without_advice_is_refused_naming_the_file(tmp_path):
   (tmp_path / "pair" / "advice" / "advice.json").unlink()
   with pytest.raises(ValueError, match="pair/advice/advice.json: not found"):
     advisor_validation.study_scenario(folder, "shared")
+  (tmp_path / "pair" / "advice" / "advice.json").write_text("{}")
+  with pytest.raises(ValueError, match="advice.json: not an advice.json"):
+    advisor_validation.study_scenario(folder, "shared")
+  _study(tmp_path / "pair")
   with pytest.raises(ValueError, match="no `gradnorm` cells"):
-    (tmp_path / "pair" / "advice" / "advice.json").write_text("{}")
     advisor_validation.study_scenario(folder, "gradnorm")
 
 

@@ -80,7 +80,7 @@ def main(argv):
     atomic.write_text(os.path.join(_OUT.value, "advice.json"),
                       json.dumps({**report, "probe_seconds": seconds,
                                   "settings": sweep.settings(cfg, data.fingerprint())},
-                                 indent=2, default=str) + "\n")
+                                 indent=2) + "\n")
 
 
 if __name__ == "__main__":

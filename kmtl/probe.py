@@ -12,6 +12,7 @@ from kmtl import advisor
 from kmtl import affinity
 from kmtl import experiment
 from kmtl import models
+from kmtl import predictive
 from kmtl import trainer as trainer_lib
 from kmtl.data import io
 from kmtl.data import splits
@@ -39,7 +40,7 @@ def run(cfg, epochs=advisor.PROBE_EPOCHS, batches=advisor.PROBE_BATCHES, data=No
                             cfg.data.group_split, cfg.data.cv)
   names = [t.name for t in data.tasks]
   net = models.build_model("shared", names, len(prepared.input_names), cfg.model,
-                           {t.name: t.num_outputs for t in data.tasks})
+                           predictive.head_outputs(data.tasks))
   train_cfg = dataclasses.replace(cfg.train, arch="shared", surgery="none", epochs=epochs,
                                   summaries=False, grad_stats=False)
   trainer = trainer_lib.Trainer(train_cfg, net, data.tasks, prepared, registry.create("none"),

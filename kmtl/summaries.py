@@ -3,7 +3,9 @@
 Under `workdir/tb`: `train/` and `val/` hold per-epoch scalars (`{task}/loss`,
 `{task}/weighted_loss`, `{task}/{metric}`, `learning_rate`, `task_weight/{task}`,
 `grad/norm/{task}`, `grad/cosine/{a}_vs_{b}`, `grad/angle_deg/{a}_vs_{b}`,
-`grad/conflict_fraction/{a}_vs_{b}`, `grad/update_norm`, sampled after each epoch
+`grad/conflict_fraction/{a}_vs_{b}`, `grad/update_norm`, what the method measured of itself
+(`method/solver_residual`, the epoch's largest residual of an in-graph solve), sampled after
+each epoch
 `grad/colabelled_cosine/{a}_vs_{b}` and `grad/lookahead/{a}_to_{b}` (kmtl/affinity.py),
 `task_graph/{t}_from_{s}` and the
 `task_graph` heatmap image, and for the adaptive architectures `mixing/{matrix}/{row}_{column}`
@@ -178,6 +180,7 @@ class Writer:
                   for pair, value in grad.get(stat, {}).items()]
       if "update_norm" in grad:
         train.append(("grad/update_norm", grad["update_norm"]))
+    train += [(f"method/{name}", value) for name, value in record.get("method", {}).items()]
     if "task_graph" in record:
       a = np.asarray(record["task_graph"])
       train += [(f"task_graph/{reader}_from_{source}", a[i, j])

@@ -235,6 +235,7 @@ class Trainer:
                             f"{int(self.failed_step.numpy()) + 1}; nothing of this epoch "
                             "was saved")
       self.method.end_epoch(train_losses.numpy())
+      diagnostics = self.method.epoch_diagnostics()
       if self.feature_smoothing is not None:
         fds.update_from_split(self.feature_smoothing, self.net, self.tasks, self.prepared.train)
       val_losses, val_metrics = self.evaluate(self.val)
@@ -247,6 +248,8 @@ class Trainer:
       record = epoch_record.build(self, epoch, time.perf_counter() - start,
                                   (train_losses, val_losses, weighted_losses, weights),
                                   val_metrics, [self.stopping.names[u] for u in newly_stopped])
+      if diagnostics:
+        record["method"] = diagnostics
       if self.config.grad_stats:
         record["grad"] = gradients.summarize(stats, [t.name for t in self.tasks])
         record["grad"].update(self.affinity.sample(epoch) if self.affinity else {})

@@ -24,11 +24,13 @@ class AlignedMTL(base.GramianAggregator):
 
   def weights_from_gramian(self, gramian, task_losses, present):
     del task_losses
-    g = solvers.normalized(gramian, present)
+    g, present = solvers.to_solve_dtype(gramian, present)
+    g = solvers.normalized(g, present)
     values, vectors = tf.linalg.eigh(g)
     keep = values > 1e-6 * tf.reduce_max(values)
     safe = tf.where(keep, values, tf.ones_like(values))
     smallest = tf.reduce_min(tf.where(keep, values, tf.reduce_max(values)))
     scales = tf.where(keep, tf.sqrt(smallest / safe), 0.0)
-    return tf.linalg.matvec(vectors, scales * tf.linalg.matvec(vectors, present,
-                                                               transpose_a=True)) * present
+    alpha = tf.linalg.matvec(vectors, scales * tf.linalg.matvec(vectors, present,
+                                                                transpose_a=True)) * present
+    return tf.cast(alpha, gramian.dtype)

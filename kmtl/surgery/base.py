@@ -76,6 +76,11 @@ class Method(tf.Module):
     (configured-weight) task losses [T] at the updated parameters, and the presence mask."""
     del task_losses, present
 
+  def epoch_diagnostics(self):
+    """Once per epoch, in Python: {name: value} of what the method measured about itself over
+    the epoch (TensorBoard's `method/{name}`), clearing it for the next epoch."""
+    return {}
+
   def norm_block(self, task_grads):
     """The columns of the stack where norms are taken (the last shared layer)."""
     if self.norm_columns is None:
@@ -140,7 +145,10 @@ class LearnedLossScales(LossWeighting):
 
 class GramianAggregator(Method):
   """An aggregator that reads only the Gramian G G^T [T, T] of the stack (computed once per
-  step) and returns task weights; the shared gradient is G^T w."""
+  step, in float64: with gradients of very different norms, or nearly parallel ones, the
+  differences the methods resolve are below float32's rounding of the products) and returns
+  task weights; the shared gradient is J^T w, summed in float64 too (weights of both signs
+  can cancel) and returned in the stack's dtype."""
 
   family = "aggregator"
 
@@ -149,9 +157,37 @@ class GramianAggregator(Method):
     raise NotImplementedError
 
   def combine(self, task_grads, task_losses, present):
-    gramian = tf.matmul(task_grads, task_grads, transpose_b=True)
-    w = self.weights_from_gramian(gramian, task_losses, present)
-    return tf.linalg.matvec(task_grads, w, transpose_a=True), w
+    wide = tf.cast(task_grads, tf.float64)
+    gramian = tf.matmul(wide, wide, transpose_b=True)
+    w = self.weights_from_gramian(gramian, tf.cast(task_losses, tf.float64),
+                                  tf.cast(present, tf.float64))
+    shared = tf.linalg.matvec(wide, w, transpose_a=True)
+    return tf.cast(shared, task_grads.dtype), tf.cast(w, task_grads.dtype)
+
+
+class SolverAggregator(GramianAggregator):
+  """A Gramian aggregator whose weights come from an in-graph solve
+  (kmtl/surgery/solvers.py): it keeps the largest solver residual of the epoch (0 when every
+  solve was exact), reported as `method/solver_residual`."""
+
+  def build(self, num_tasks, norm_columns=None, seed=0, num_params=None):
+    super().build(num_tasks, norm_columns, seed, num_params)
+    self.solver_residual = tf.Variable(
+        0.0, trainable=False, name="solver_residual",
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+  def reset(self):
+    super().reset()
+    self.solver_residual.assign(0.0)
+
+  def note_residual(self, residual):
+    """Keeps the epoch's largest residual; returns nothing."""
+    self.solver_residual.assign(tf.maximum(self.solver_residual, tf.cast(residual, tf.float32)))
+
+  def epoch_diagnostics(self):
+    value = float(self.solver_residual.numpy())
+    self.solver_residual.assign(0.0)
+    return {"solver_residual": value}
 
 
 def keep_absent(updated, previous, present):

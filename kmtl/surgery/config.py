@@ -22,11 +22,10 @@ class ConFIG(base.GramianAggregator):
 
   def weights_from_gramian(self, gramian, task_losses, present):
     del task_losses
-    g = solvers.normalized(gramian, present)
-    norms, live = solvers.norms_of(g, present)
-    inverse_norms = tf.math.divide_no_nan(live, norms)
-    cosines = g * inverse_norms[:, None] * inverse_norms[None, :]
-    beta = tf.linalg.matvec(solvers.psd_pseudo_inverse(cosines), live) * inverse_norms
+    g, present = solvers.to_solve_dtype(gramian, present)
+    cosines, norms, live = solvers.cosines_of(g, present)
+    beta = tf.math.divide_no_nan(
+        solvers.psd_solve(cosines, live, live), norms) * live
     g_beta = tf.linalg.matvec(g, beta)
     length = tf.math.divide_no_nan(tf.reduce_sum(g_beta * live), tf.tensordot(beta, g_beta, 1))
-    return length * beta
+    return tf.cast(length * beta, gramian.dtype)

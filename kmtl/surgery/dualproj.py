@@ -8,7 +8,7 @@ from kmtl.surgery import base
 from kmtl.surgery import solvers
 
 
-class DualProj(base.GramianAggregator):
+class DualProj(base.SolverAggregator):
   """The mean of the present tasks' gradients, projected onto the dual cone
   {x : g_t . x >= 0 for every present t}: weights v = argmin_{v >= 1/T} v^T G v
   (kmtl/surgery/solvers.py). Without conflict the result is the mean itself. Stateless.
@@ -21,4 +21,6 @@ class DualProj(base.GramianAggregator):
   def weights_from_gramian(self, gramian, task_losses, present):
     del task_losses
     mean = tf.math.divide_no_nan(present, tf.reduce_sum(present))
-    return solvers.dual_cone_weights(gramian, mean[None, :], present)[0]
+    v, residual = solvers.dual_cone_weights(gramian, mean[None, :], present)
+    self.note_residual(residual[0])
+    return v[0]

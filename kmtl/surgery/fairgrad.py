@@ -5,7 +5,7 @@ from kmtl.surgery import base
 from kmtl.surgery import solvers
 
 
-class FairGrad(base.GramianAggregator):
+class FairGrad(base.SolverAggregator):
   """Weights w > 0 with G w = w^(-1/alpha): each task's utility g_t . d is w_t^(-1/alpha), the
   optimality condition of alpha-fair allocation (alpha = 1 is Nash-MTL's proportional
   fairness; larger alpha favours the worst-served task, towards max-min fairness). The paper
@@ -25,7 +25,9 @@ class FairGrad(base.GramianAggregator):
 
   def weights_from_gramian(self, gramian, task_losses, present):
     del task_losses
-    return solvers.fair_weights(gramian, present, self.alpha)
+    w, residual = solvers.fair_weights(gramian, present, self.alpha)
+    self.note_residual(residual)
+    return w
 
   def __repr__(self):
     return f"FairGrad(alpha={self.alpha})"

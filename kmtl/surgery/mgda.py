@@ -9,12 +9,13 @@ from kmtl.surgery import solvers
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
-class MGDA(base.GramianAggregator):
+class MGDA(base.SolverAggregator):
   """The shared gradient is the min-norm point of the convex hull of the present tasks'
   gradients: sum_t w_t g_t with w on the simplex minimising w^T G w (Desideri's MGDA, the
-  paper's equation 3). The paper solves it by Frank-Wolfe; kmtl solves the same problem by
-  accelerated projected gradient over the Gramian (kmtl/surgery/solvers.py, which states the
-  accuracy), since that converges as 1/k^2 rather than 1/k.
+  paper's equation 3). The paper solves it by Frank-Wolfe; kmtl solves the same problem exactly
+  by an active-set method over the Gramian in float64 (kmtl/surgery/solvers.py), in each task's
+  own norm units, so a gradient 10^4 times smaller than another is handled as accurately as an
+  equal one. Where 0 lies in the hull (a Pareto-stationary point) the update is 0.
 
   `normalization` rescales each gradient before the solve, as the paper's section 3.3 and
   LibMTL's `mgda_gn` allow: "none" (default, as in the paper's main algorithm), "l2"
@@ -46,7 +47,9 @@ class MGDA(base.GramianAggregator):
     scales = self._scales(gramian, task_losses, present)
     usable = tf.cast(scales > 0, gramian.dtype)
     scaled = gramian * scales[:, None] * scales[None, :]
-    return solvers.min_norm_weights(scaled, usable) * scales
+    w, residual = solvers.min_norm_weights(scaled, usable)
+    self.note_residual(residual)
+    return w * scales
 
   def __repr__(self):
     return f"MGDA(normalization={self.normalization!r})"

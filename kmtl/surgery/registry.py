@@ -70,6 +70,11 @@ def create(name, **kwargs):
   if unknown:
     raise ValueError(f"--surgery_args: {name} takes {parameters or 'no hyper-parameters'}, "
                      f"not {unknown}")
+  defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+  for key, value in kwargs.items():
+    numeric = isinstance(defaults[key], (int, float)) and not isinstance(defaults[key], bool)
+    if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+      raise ValueError(f"--surgery_args: {name}'s {key} takes a number. Received: {value!r}")
   try:
     return cls(**kwargs)
   except (TypeError, ValueError) as e:

@@ -1,4 +1,5 @@
-"""The in-graph QP solvers against scipy on random stacks, T = 2, 3, 5 and 10."""
+"""The in-graph solvers themselves: by hand, and against SciPy on random and scaled problems.
+The methods built on them are held to the exact updates in test_exact_solutions.py."""
 
 import numpy as np
 import pytest
@@ -8,78 +9,71 @@ import tensorflow as tf
 from kmtl.surgery import solvers
 
 
-def _gramians(num_tasks, seed):
-  """Random trace-normalised Gramians: well spread, rank-deficient and nearly collinear."""
-  rng = np.random.default_rng(seed)
-  for case, num_params in enumerate((2 * num_tasks, max(num_tasks - 1, 1), 2 * num_tasks)):
-    j = rng.normal(size=(num_tasks, num_params))
-    if case == 2:
-      j[1:] = j[0] * rng.normal(size=(num_tasks - 1, 1)) + 0.05 * j[1:]
-    g = j @ j.T
-    yield case, g / np.trace(g)
+def test_nonnegative_qp_by_hand():
+  """min 1/2 x^T x + c^T x, x >= 0, is x = max(-c, 0); a dead variable stays 0; a second
+  row of c is solved alongside."""
+  x, residual = solvers.nonnegative_qp(tf.eye(3, dtype=tf.float64),
+                                       tf.constant([[-1.0, 2.0, -3.0], [1.0, -0.5, 0.0]],
+                                                   tf.float64),
+                                       tf.constant([1.0, 1.0, 0.0], tf.float64))
+  np.testing.assert_allclose(x, [[1.0, 0.0, 0.0], [0.0, 0.5, 0.0]], atol=1e-14)
+  assert np.all(residual.numpy() < 1e-12)
 
 
-def _exact_simplex(g):
-  n = len(g)
-  return optimize.minimize(lambda w: w @ g @ w, np.ones(n) / n, jac=lambda w: 2 * g @ w,
-                           bounds=[(0, 1)] * n, method="SLSQP",
-                           constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
-                           options={"ftol": 1e-15, "maxiter": 1000}).fun
+@pytest.mark.parametrize("num_tasks", [2, 3, 5, 10, 16])
+def test_nonnegative_qp_matches_bounded_least_squares(num_tasks):
+  """H = A^T A and c = -A^T b with rows of A scaled over four orders of magnitude: the same x
+  as SciPy's bounded-variable least squares."""
+  rng = np.random.default_rng(num_tasks)
+  a = rng.normal(size=(2 * num_tasks, num_tasks)) * np.geomspace(1e-2, 1e2, num_tasks)
+  b = rng.normal(size=2 * num_tasks)
+  expected = optimize.lsq_linear(a, b, bounds=(0, np.inf), method="bvls", tol=1e-15).x
+  x, residual = solvers.nonnegative_qp(tf.constant(a.T @ a), tf.constant(-(a.T @ b))[None],
+                                       tf.ones([num_tasks], tf.float64))
+  np.testing.assert_allclose(x[0], expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
+  assert float(residual[0]) < 1e-9
 
 
-def _exact_box(g, lower):
-  return optimize.minimize(lambda v: v @ g @ v, lower + 0.1, jac=lambda v: 2 * g @ v,
-                           bounds=[(x, None) for x in lower], method="L-BFGS-B",
-                           options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000}).fun
+def test_min_norm_weights_by_hand():
+  # g1 = (1, 0), g2 = (-1, 1): min over w2 of (1 - 2 w2)^2 + w2^2 gives w = (0.6, 0.4).
+  j = np.array([[1.0, 0.0], [-1.0, 1.0]])
+  w, residual = solvers.min_norm_weights(tf.constant(j @ j.T), tf.ones([2], tf.float64))
+  np.testing.assert_allclose(w, [0.6, 0.4], atol=1e-14)
+  assert float(residual) < 1e-12
 
 
-def _tolerance(case):
-  return 1e-3 if case == 2 else 1e-5  # nearly collinear stacks converge most slowly
+def test_dual_cone_weights_by_hand():
+  # g1 = (1, 0), g2 = (-1, 1): g1 projects onto the cone as (1/2, 1/2), v = (1, 1/2).
+  j = np.array([[1.0, 0.0], [-1.0, 1.0]])
+  v, _ = solvers.dual_cone_weights(tf.constant(j @ j.T), tf.eye(2, dtype=tf.float64),
+                                   tf.ones([2], tf.float64))
+  np.testing.assert_allclose(v, [[1.0, 0.5], [1.0, 1.0]], atol=1e-14)
 
 
-@pytest.mark.parametrize("num_tasks", [2, 3, 5, 10])
-def test_min_norm_matches_exact(num_tasks):
-  for case, g in _gramians(num_tasks, seed=num_tasks):
-    w = solvers.min_norm_weights(tf.constant(g, tf.float32), tf.ones([num_tasks])).numpy()
-    assert w.min() >= 0 and w.sum() == pytest.approx(1.0, abs=1e-5)
-    assert w @ g @ w - _exact_simplex(g) <= _tolerance(case)
-
-
-@pytest.mark.parametrize("num_tasks", [2, 3, 5, 10])
-def test_dual_cone_matches_exact(num_tasks):
-  for case, g in _gramians(num_tasks, seed=100 + num_tasks):
-    lower = np.eye(num_tasks)
-    v = solvers.dual_cone_weights(tf.constant(g, tf.float32), tf.constant(lower, tf.float32),
-                                  tf.ones([num_tasks])).numpy()
-    assert np.all(v >= lower - 1e-6)
-    for row, bound in zip(v, lower):
-      assert row @ g @ row - _exact_box(g, bound) <= _tolerance(case)
-
-
-def test_simplex_projection_by_hand():
-  # (0.5, 0.5, 2) -> tau = 1: (0, 0, 1); with the third task absent -> (0.5, 0.5, 0).
-  v = tf.constant([0.5, 0.5, 2.0])
-  np.testing.assert_allclose(solvers.project_simplex(v, tf.ones([3])), [0.0, 0.0, 1.0])
-  np.testing.assert_allclose(solvers.project_simplex(v, tf.constant([1.0, 1.0, 0.0])),
-                             [0.5, 0.5, 0.0])
-  np.testing.assert_allclose(solvers.project_simplex(v, tf.zeros([3])), [0.0, 0.0, 0.0])
-
-
-def test_pseudo_inverse_of_a_singular_matrix():
+def test_pseudo_inverse_and_solve_of_a_singular_matrix():
   m = np.array([[1.0, 1.0], [1.0, 1.0]])
-  np.testing.assert_allclose(solvers.psd_pseudo_inverse(tf.constant(m, tf.float32)),
-                             np.linalg.pinv(m), atol=1e-6)
+  np.testing.assert_allclose(solvers.psd_pseudo_inverse(tf.constant(m)), np.linalg.pinv(m),
+                             atol=1e-12)
+  live = tf.ones([2], tf.float64)
+  np.testing.assert_allclose(solvers.psd_solve(tf.constant(m), tf.constant([1.0, 1.0],
+                                                                           tf.float64), live),
+                             [0.5, 0.5], atol=1e-12)
+  regular = np.array([[2.0, 1.0], [1.0, 2.0]])
+  np.testing.assert_allclose(solvers.psd_solve(tf.constant(regular),
+                                               tf.constant([1.0, 0.0], tf.float64), live),
+                             np.linalg.solve(regular, [1.0, 0.0]), atol=1e-14)
 
 
-@pytest.mark.parametrize("num_tasks", [2, 3, 5, 10])
-def test_fair_weights_solve_their_equation(num_tasks):
-  """(G + ridge I) x = x^(-1/alpha), the ridge in units of the trace. Where 0 lies (nearly) in
-  the gradients' hull, x is finite and positive, but the fixed iterations in float32 do not
-  solve the equation closely: only well-spread stacks are held to 0.2%."""
-  for case, g in _gramians(num_tasks, seed=200 + num_tasks):
-    ridged = g + solvers.FAIR_RIDGE * np.trace(g) * np.eye(num_tasks)
-    for alpha in (0.5, 1.0, 2.0):
-      x = solvers.fair_weights(tf.constant(g, tf.float32), tf.ones([num_tasks]), alpha).numpy()
-      assert np.all(x > 0) and np.all(np.isfinite(x))
-      if case == 0:
-        np.testing.assert_allclose(ridged @ x, x ** (-1 / alpha), rtol=2e-3)
+@pytest.mark.parametrize("num_tasks", [2, 5, 16])
+def test_fair_weights_solve_their_equation_at_any_scale(num_tasks):
+  """G x = x^(-1/alpha) to 1e-8 for alpha = 0.5, 1 and 2 on gradients whose norms span 10^4,
+  and the residual says so."""
+  rng = np.random.default_rng(200 + num_tasks)
+  j = rng.normal(size=(num_tasks, 2 * num_tasks)) * np.geomspace(1e2, 1e-2, num_tasks)[:, None]
+  g = j @ j.T
+  for alpha in (0.5, 1.0, 2.0):
+    x, residual = solvers.fair_weights(tf.constant(g), tf.ones([num_tasks], tf.float64), alpha)
+    x = x.numpy()
+    assert np.all(x > 0)
+    np.testing.assert_allclose(g @ x, x ** (-1 / alpha), rtol=1e-8)
+    assert float(residual) < 1e-8

@@ -18,7 +18,6 @@ from kmtl import predictive
 from kmtl.data import schema
 
 TASK_WEIGHTINGS = config_lib.TASK_WEIGHTINGS
-LOG_VARIANCE_RANGE = predictive.LOG_VARIANCE_RANGE
 
 
 def masked_sum(per_row, mask, sample_weight=None):
@@ -48,7 +47,7 @@ def per_row_loss(task, labels, predictions, config=config_lib.LossConfig()):
     pos_weight = dict(config.pos_weight).get(task.name, 1.0)
     return tf.nn.weighted_cross_entropy_with_logits(labels, predictions, pos_weight)
   if predictions.shape.rank == 2:  # the heteroscedastic head: mean and log-variance
-    log_variance = tf.clip_by_value(predictions[:, 1], *LOG_VARIANCE_RANGE)
+    log_variance = predictive.bounded_log_variance(predictions[:, 1], tf)
     return 0.5 * (log_variance + tf.square(predictions[:, 0] - labels) * tf.exp(-log_variance))
   error = predictions - labels
   if config.regression == "huber":

@@ -16,6 +16,19 @@ import numpy as np
 from kmtl.data import schema
 
 LOG_VARIANCE_RANGE = (-10.0, 10.0)  # sigma from 0.0067 to 148 standard deviations
+_LOG_VARIANCE_LINEAR = 8.0  # the bound is the identity up to here
+
+
+def bounded_log_variance(raw, xp=np):
+  """The heteroscedastic head's log-variance, held softly inside LOG_VARIANCE_RANGE: the raw
+  output itself within +-8, then 8 + 2 z / (1 + z) with z the excess in units of 2, which
+  approaches +-10 with a gradient 1 / (1 + z)^2 that decays slowly and never vanishes (a hard
+  clip's is 0 outside, so a head that drifted there could not return). `xp` is numpy or
+  tensorflow."""
+  width = LOG_VARIANCE_RANGE[1] - _LOG_VARIANCE_LINEAR
+  excess = xp.maximum(xp.abs(raw) - _LOG_VARIANCE_LINEAR, 0.0) / width
+  bounded = _LOG_VARIANCE_LINEAR + width * excess / (1.0 + excess)
+  return xp.where(xp.abs(raw) > _LOG_VARIANCE_LINEAR, xp.sign(raw) * bounded, raw)
 Z_68 = statistics.NormalDist().inv_cdf(0.84)
 Z_95 = statistics.NormalDist().inv_cdf(0.975)
 
@@ -40,7 +53,7 @@ def _member_moments(task, outputs):
   """([M, n] means, [M, n] aleatoric variances) of a regression task's member outputs."""
   stacked = np.stack([np.asarray(o, np.float64) for o in outputs])
   if stacked.ndim == 3:
-    log_variance = np.clip(stacked[..., 1], *LOG_VARIANCE_RANGE)
+    log_variance = bounded_log_variance(stacked[..., 1])
     return stacked[..., 0], np.exp(log_variance)
   return stacked, np.zeros_like(stacked)
 

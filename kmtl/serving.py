@@ -82,7 +82,7 @@ def _regression_outputs(name, outputs, target):
   means = stacked[..., 0] if stacked.shape.rank == 3 else stacked
   variance = tf.math.reduce_variance(means, axis=0)
   if stacked.shape.rank == 3:
-    log_variance = tf.clip_by_value(stacked[..., 1], *predictive.LOG_VARIANCE_RANGE)
+    log_variance = predictive.bounded_log_variance(stacked[..., 1], tf)
     variance += tf.reduce_mean(tf.exp(log_variance), axis=0)
   y = tf.reduce_mean(means, axis=0) * target["scale"] + target["mean"]
   log = target["transform"] == "log"

@@ -88,6 +88,22 @@ def test_gaussian_nll_loss_and_gradient():
                              [[-0.5, 0.25], [0.0, 0.0]], rtol=1e-6)
 
 
+def test_log_variance_outside_its_range_still_has_a_gradient_back():
+  """A log-variance head that drifted to 30 (past the +-10 bound) gets a gradient that pulls
+  it back towards a residual of 1 (a hard clip gave it 0 and left it there); inside +-8 the
+  bound is the identity."""
+  for raw in (30.0, -30.0):
+    predictions = tf.Variable([[0.0, raw]])
+    with tf.GradientTape() as tape:
+      loss = losses.per_row_loss(REGRESSION, tf.constant([1.0]), predictions)
+    step = float(tape.gradient(loss, predictions)[0, 1])
+    assert step != 0.0 and np.sign(step) == np.sign(raw)  # descent moves it towards 0
+  inside = np.array([-8.0, -3.0, 0.0, 5.0, 8.0])
+  np.testing.assert_array_equal(predictive.bounded_log_variance(inside), inside)
+  outside = predictive.bounded_log_variance(np.array([-1e3, 9.0, 1e3]))
+  assert -10.0 <= outside[0] < -9.99 and 8.0 < outside[1] < 9.0 and 9.99 < outside[2] <= 10.0
+
+
 def test_a_task_without_labels_gives_zero_loss_and_gradient():
   predictions = tf.Variable([[0.5, 30.0]])  # a log-variance far outside the clipped range
   with tf.GradientTape() as tape:

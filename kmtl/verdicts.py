@@ -89,8 +89,11 @@ def paired_comparison(values, baseline, metric, alpha=0.05):
   """
   diff = np.asarray(values, np.float64) - np.asarray(baseline, np.float64)
   mean, half = mean_ci(diff)
-  if len(diff) < 2 or np.allclose(diff, diff[0]):
-    p = float("nan")  # the t-test is undefined without spread; no verdict is claimed
+  scale = max(np.abs(values).max(initial=0.0), np.abs(baseline).max(initial=0.0))
+  if len(diff) < 2 or np.ptp(diff) <= 1e-12 * scale:
+    # The t-test is undefined without spread (relative to the metric's own scale, rounding
+    # aside, so metrics in small units still get a test); no verdict is claimed.
+    p = float("nan")
   else:
     from scipy import stats  # pylint: disable=g-import-not-at-top
     p = float(stats.ttest_rel(values, baseline).pvalue)

@@ -45,6 +45,17 @@ def test_paired_comparison_by_hand():
   assert math.isnan(same["p"]) and same["verdict"] == "no significant difference"
 
 
+def test_a_metric_in_small_units_still_gets_its_test():
+  """The same comparison in units 10^9 times smaller (an MAE in ohm m, say) gets the same p
+  value; an absolute tolerance called its spread none and claimed no test."""
+  stl = [0.96, 0.95, 0.97, 0.96]
+  mtl = [0.90, 0.91, 0.90, 0.89]
+  large = verdicts.paired_comparison(mtl, stl, "mae")
+  small = verdicts.paired_comparison([v * 1e-9 for v in mtl], [v * 1e-9 for v in stl], "mae")
+  assert small["p"] == pytest.approx(large["p"], rel=1e-9)
+  assert small["verdict"] == large["verdict"] == "positive transfer"
+
+
 def test_configuration_names():
   c = verdicts.Configuration.parse("shared:gradnorm:lds+fds")
   assert (c.arch, c.surgery, c.imbalance) == ("shared", "gradnorm", ("lds", "fds"))

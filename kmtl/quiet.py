@@ -2,7 +2,8 @@
 
 Importing TensorFlow and finding its devices writes lines such as "Could not find cuda drivers"
 and "failed call to cuInit" straight to file descriptor 2, before absl's logging is set up and
-whatever TF_CPP_MIN_LOG_LEVEL says. They are captured while TensorFlow loads and shown only if
+whatever TF_CPP_MIN_LOG_LEVEL says, and XLA's first compilation announces itself the same way.
+They are captured while TensorFlow loads (with one tiny XLA compilation) and shown only if
 loading fails.
 """
 
@@ -26,6 +27,10 @@ def import_tensorflow():
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       import keras  # pylint: disable=g-import-not-at-top,unused-import
       tf.config.list_physical_devices()
+      # XLA's first compilation logs "Compiled cluster using XLA!" once per process, through
+      # C++ logging that no environment variable silences, after absl's "All log messages
+      # before absl::InitializeLog()" notice: a tiny compilation here spends both.
+      tf.function(lambda x: x + 1.0, jit_compile=True)(tf.constant(0.0))
     except BaseException:
       os.dup2(saved, 2)
       captured.seek(0)

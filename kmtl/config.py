@@ -247,6 +247,8 @@ class RunConfig:
   baseline_gbm: bool = False
 
   def __post_init__(self):
+    if self.seed < 0:
+      raise ValueError(f"--seed must be >= 0. Received: {self.seed}")
     names = [t.name for t in self.data.tasks]
     unknown = [t for t in self.imbalance.tasks if t not in names]
     if unknown:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kmtl.data import featurize
 from tests import helpers
 
 RUN, STUDY, PREDICT = ("kmtl.run",), ("kmtl.study",), ("kmtl.predict",)
@@ -51,6 +52,15 @@ def _two_labels_per_task(frame):
 
 def _fractions_only(edit):
   return lambda frame: edit(frame.drop(columns="composition"))
+
+
+def _fractions_absent(edit):
+  """The table with its composition column and no element fraction columns."""
+  def without(frame):
+    frame = edit(frame)
+    symbols = featurize.element_table().index
+    return frame.drop(columns=[c for c in frame.columns if c in symbols])
+  return without
 
 
 def _with_temperature(value):
@@ -118,6 +128,9 @@ CATALOGUE = [
      "must leave rows to train on"),
     ("malformed_method_arguments", RUN, ["--surgery_args=alpha"], None, 1,
      "--surgery_args: expected name=value pairs"),
+    ("method_argument_not_a_number", RUN, ["--surgery=gradnorm", "--surgery_args=alpha=abc"],
+     None, 1, "--surgery_args: gradnorm's alpha takes a number. Received: 'abc'"),
+    ("negative_seed", RUN, ["--seed=-1"], None, 1, "--seed must be >= 0. Received: -1"),
     ("lds_on_binary_task", RUN, ["--imbalance=lds", "--imbalance_tasks=amorphous"], None, 1,
      "task 'amorphous' is binary"),
     ("unknown_imbalance", RUN, ["--imbalance=smote"], None, 1, "smote"),
@@ -156,6 +169,13 @@ CATALOGUE = [
      "task 'phase' is multiclass; LDS"),
     ("unknown_class_label", RUN, ["--data=BAD.csv", "--tasks=hardness,structure:multiclass:BCC|FCC"],
      _structure("HCP", "BCC"), 1, "column 'structure': unknown class 'HCP'; expected one of"),
+    ("class_on_a_single_row", RUN, ["--data=BAD.csv", "--tasks=hardness,structure:multiclass"],
+     _structure("HCP", "BCC"), 1, "class 'HCP' is on this row alone"),
+    ("numbers_beside_class_names", RUN, ["--data=BAD.csv",
+                                         "--tasks=hardness,structure:multiclass"],
+     _structure("BCC", "1"), 1, "class 'BCC' is a name but ['1'] are numbers"),
+    ("classes_differ_in_case", RUN, ["--data=BAD.csv", "--tasks=hardness,structure:multiclass"],
+     _structure("bcc", "BCC"), 1, "classes 'BCC' and 'bcc' differ only in case"),
     ("one_class_in_the_data", RUN, ["--data=BAD.csv", "--tasks=hardness,structure:multiclass"],
      _structure("FCC", "FCC"), 1, "multiclass task 'structure' has 40 labels, all 'FCC'"),
     ("one_fold", RUN, ["--cv=1"], None, 1, "--cv needs 2 or more folds"),
@@ -219,6 +239,11 @@ CATALOGUE = [
     ("unknown_element_in_formula", RUN, ["--data=BAD.csv"], _set("composition", 4, "Fe50Qq50"), 1,
      "unknown element 'Qq'"),
     ("unparseable_formula", RUN, ["--data=BAD.csv"], _set("composition", 4, "Fe(("), 1, "row 5"),
+    ("empty_bracket_group", RUN, ["--data=BAD.csv"], _fractions_absent(
+        _set("composition", 4, "()10Fe90")), 1, "an empty bracket group in composition"),
+    ("overflowing_amounts", RUN, ["--data=BAD.csv"], _fractions_absent(
+        _set("composition", 4, "Fe1e308Ni1e308")), 1, "row 5, column 'composition': "
+     "composition 'Fe1e308Ni1e308' has amounts too large to add up"),
     ("formula_disagrees_with_fractions", RUN, ["--data=BAD.csv"], _fractions_disagree, 1, "row 4"),
     ("vec_impossible", RUN, ["--data=BAD.csv"], _set("vec", 4, 1e30), 1, "'vec'"),
     ("melting_point_negative", RUN, ["--data=BAD.csv"], _set("melting_point_k", 4, -1800.0), 1,

@@ -57,22 +57,41 @@ def test_bad_class_lists_are_refused(text, fragment):
 
 
 def test_classes_come_from_the_data_sorted_or_from_the_spec():
-  frame = pd.DataFrame({"phase": ["FCC", None, " BCC", "other", "", "FCC"]})
+  frame = pd.DataFrame({"phase": ["FCC", None, " BCC", "other", "", "FCC", "BCC", "other"]})
   codes, task = validation.class_labels(frame, schema.parse_tasks("phase:multiclass")[0], "f.csv")
   assert task.classes == ("BCC", "FCC", "other")
-  np.testing.assert_array_equal(codes, [1, np.nan, 0, 2, np.nan, 1])
+  np.testing.assert_array_equal(codes, [1, np.nan, 0, 2, np.nan, 1, 0, 2])
   listed = schema.parse_tasks("phase:multiclass:other|FCC|BCC")[0]
   codes, task = validation.class_labels(frame, listed, "f.csv")
   assert task.classes == ("other", "FCC", "BCC")
-  np.testing.assert_array_equal(codes, [1, np.nan, 2, 0, np.nan, 1])
+  np.testing.assert_array_equal(codes, [1, np.nan, 2, 0, np.nan, 1, 2, 0])
 
 
 def test_numeric_class_names_read_the_same_as_integers_or_floats():
-  ints = pd.DataFrame({"grade": [1, 2, 3, 2]})
-  floats = pd.DataFrame({"grade": [1.0, 2.0, np.nan, 3.0]})
+  ints = pd.DataFrame({"grade": [1, 2, 3, 2, 1, 3]})
+  floats = pd.DataFrame({"grade": [1.0, 2.0, np.nan, 3.0, 1.0, 2.0, 3.0]})
   task = schema.parse_tasks("grade:multiclass")[0]
   assert validation.class_labels(ints, task, "a")[1].classes == ("1", "2", "3")
-  np.testing.assert_array_equal(validation.class_labels(floats, task, "b")[0], [0, 1, np.nan, 2])
+  np.testing.assert_array_equal(validation.class_labels(floats, task, "b")[0],
+                                [0, 1, np.nan, 2, 0, 1, 2])
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["BCC", "BCC", "FCC", "HCP", "FCC"], r"row 4, column 'phase': class 'HCP' is on this row"),
+    (["0", "1", "BCC", "1", "0", "BCC"], r"row 3, column 'phase': class 'BCC' is a name but "
+                                         r"\['0', '1'\] are numbers"),
+    (["BCC", "FCC", "bcc", "FCC", "BCC", "bcc"], r"row 3, column 'phase': classes 'BCC' and "
+                                                 r"'bcc' differ only in case")])
+def test_classes_read_from_the_data_must_be_one_clean_set(labels, message):
+  """A class on one row, numbers beside names, a case slip: each would become a class of its
+  own, seen only as a metric of null; listed in --tasks they are accepted as listed."""
+  frame = pd.DataFrame({"phase": labels})
+  with pytest.raises(tables.DataError, match=r"^f\.csv: " + message):
+    validation.class_labels(frame, schema.parse_tasks("phase:multiclass")[0], "f.csv")
+  listed = "|".join(sorted(set(labels)))
+  _, task = validation.class_labels(frame, schema.parse_tasks(f"phase:multiclass:{listed}")[0],
+                                    "f.csv")
+  assert task.classes == tuple(sorted(set(labels)))
 
 
 def test_a_class_outside_the_listed_ones_names_row_and_column():

@@ -14,6 +14,7 @@ in their headers).
 """
 
 import functools
+import math
 import os
 import re
 
@@ -78,6 +79,8 @@ def _tokens(text):
 
 def _add(amounts, content, number, is_group, convention, text):
   """Adds one element or bracket group, with the amount that follows it (None: none)."""
+  if is_group and not content:
+    raise CompositionError(f"an empty bracket group in composition {text!r}")
   if number is None:
     factor = 1.0
   elif is_group and convention == "alloy":
@@ -140,6 +143,9 @@ def parse_composition(text, convention="alloy"):
   amounts, _ = _group(_tokens(text), 0, text, convention)
   amounts = {el: a for el, a in amounts.items() if a != 0.0}
   total = sum(amounts.values())
+  if not math.isfinite(total):
+    raise CompositionError(f"composition {text!r} has amounts too large to add up (their "
+                           "sum overflows); write fractions or percentages")
   if any(a < 0 for a in amounts.values()) or total <= 0:
     raise CompositionError(f"composition {text!r} has no positive amount")
   return {el: a / total for el, a in amounts.items()}

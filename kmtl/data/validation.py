@@ -197,6 +197,8 @@ def class_labels(frame, task, source):
   set is an error naming its row."""
   text = tables.as_text(frame[task.name])
   labelled = text.notna().to_numpy() & (text.fillna("") != "").to_numpy()
+  if not task.classes:
+    _check_inferred_classes(text, labelled, task.name, source)
   classes = task.classes or tuple(sorted(set(text[labelled])))
   index = {name: i for i, name in enumerate(classes)}
   codes = np.array(text.map(index, na_action="ignore"), dtype=np.float64)
@@ -207,6 +209,42 @@ def class_labels(frame, task, source):
                            f"{text.iloc[row - 1]!r}; expected one of {list(classes)}")
   codes[~labelled] = np.nan
   return codes, dataclasses.replace(task, classes=classes)
+
+
+def _check_inferred_classes(text, labelled, name, source):
+  """Classes read from the data (none listed in --tasks) must look like one set of names:
+  no numbers beside names, no two names that differ only in case, no class on a single row
+  (a typo, most often, that would otherwise become a class no split can hold)."""
+  values = text[labelled]
+  where = lambda value: f"{source}: row {tables.first_row((text == value).to_numpy())}, " \
+      f"column {name!r}"
+  numeric = sorted({v for v in values if _is_number(v)})
+  named = sorted({v for v in values if not _is_number(v)})
+  if numeric and named:
+    raise tables.DataError(f"{where(named[0])}: class {named[0]!r} is a name but "
+                           f"{numeric[:3]} are numbers; a class column holds one kind of label "
+                           "(or list the classes in --tasks=NAME:multiclass:A|B|...)")
+  by_case = {}
+  for value in sorted(set(values)):
+    by_case.setdefault(value.casefold(), []).append(value)
+  clash = next((names for names in by_case.values() if len(names) > 1), None)
+  if clash:
+    raise tables.DataError(f"{where(clash[1])}: classes {clash[0]!r} and {clash[1]!r} differ "
+                           "only in case; write them alike")
+  counts = values.value_counts()
+  if len(counts) > 1 and counts.min() < 2:
+    single = sorted(counts.index[counts < 2])[0]
+    raise tables.DataError(f"{where(single)}: class {single!r} is on this row alone; a class "
+                           "needs 2 or more labelled rows (a typo? else list the classes in "
+                           "--tasks=NAME:multiclass:A|B|...)")
+
+
+def _is_number(value):
+  try:
+    float(value)
+  except ValueError:
+    return False
+  return True
 
 
 def labels(frame, task, source):

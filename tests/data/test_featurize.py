@@ -66,7 +66,8 @@ def test_likely_capitalisation_slips(formula, slips):
     ("", "empty"), ("Xx2Fe", "unknown element 'Xx'"), ("Fe(Ni", "unbalanced '('"),
     ("FeNi)", "unbalanced ')'"), ("3Fe", "number without an element"), ("Fe-Ni", "position 3"),
     ("Fe0Ni0", "no positive amount"), ("(FeNi]2", "'(' closed by ']' at position 6"),
-    ("[Fe(Ni]", "'(' closed by ']'"), ("{FeNi", "unbalanced '{'")])
+    ("[Fe(Ni]", "'(' closed by ']'"), ("{FeNi", "unbalanced '{'"),
+    ("()10Fe90", "an empty bracket group"), ("Fe1e308Ni1e308", "sum overflows")])
 def test_parse_errors(bad, message):
   with pytest.raises(featurize.CompositionError, match=message.replace("(", r"\(")
                      .replace(")", r"\)")):

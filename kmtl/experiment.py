@@ -283,7 +283,9 @@ def _train_prepared(cfg, strategy, method, latest, data, prepared, on_epoch_end,
   history = trainer.fit(save, _epoch_recorder(workdir, writer, on_epoch_end))
   result = evaluated(cfg, trainer, data.tasks, prepared)
   if cfg.train.grad_stats and cfg.train.arch not in config_lib.SEPARATE_NETWORKS:
-    result["grad"] = gradients.epoch_means(history)  # the epochs this process trained
+    # A resumed run's history file holds every epoch, those before the resume included.
+    result["grad"] = gradients.epoch_means(run_files.read_history(workdir) if workdir
+                                           else history)
   scales = _single_model_uncertainty(cfg, net, data, prepared, result)
   result["seconds"] = time.perf_counter() - start
   if writer is not None:

@@ -88,6 +88,8 @@ def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_run(tmp_path):
   assert _history(killed_dir) == _history(straight_dir)
   metrics = [json.loads((d / "metrics.json").read_text()) for d in (straight_dir, killed_dir)]
   assert metrics[0]["test"] == metrics[1]["test"] and metrics[1]["epochs_run"] == 5
+  # Gradient statistics over every epoch, not only those after the resume.
+  assert metrics[0]["grad"] == metrics[1]["grad"] and metrics[1]["grad"]["cosine"]
   weights = [_variables(d) for d in (straight_dir, killed_dir)]
   assert weights[0].keys() == weights[1].keys()
   for name, value in weights[0].items():

@@ -13,8 +13,10 @@ import sys
 import tempfile
 
 
-def import_tensorflow():
-  """Imports TensorFlow and Keras, lists the devices, and returns the `tensorflow` module."""
+def import_tensorflow(threads=None):
+  """Imports TensorFlow and Keras, lists the devices, and returns the `tensorflow` module.
+  `threads`: intra-op threads (and one inter-op thread), which must be set before TensorFlow
+  starts its runtime; None leaves TensorFlow's defaults."""
   if "tensorflow" in sys.modules:
     return sys.modules["tensorflow"]
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,6 +28,9 @@ def import_tensorflow():
     try:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       import keras  # pylint: disable=g-import-not-at-top,unused-import
+      if threads is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
       tf.config.list_physical_devices()
       # XLA's first compilation logs "Compiled cluster using XLA!" once per process, through
       # C++ logging that no environment variable silences, after absl's "All log messages

@@ -1,5 +1,7 @@
 """Running a study's cells: each in a fresh worker process, each written to its file as soon as
-it ends, and a cell that fails recorded as failed with its one-line reason while the others run.
+it ends, and a cell that fails recorded as failed with its one-line reason while the others run
+(a worker that dies keeps the last lines of its stderr in its record). Workers die with their
+study, even a study killed with SIGKILL.
 
 A cell file holds the cell's result (or `failed` and `error`), and `settings`: the flattened
 run configuration it ran with and the fingerprint of the data, so that a resumed study never
@@ -10,6 +12,8 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import sys
+import threading
 import time
 from multiprocessing import connection
 
@@ -69,19 +73,45 @@ def gradient_boosting_run(cfg):
           "epochs_run": 0, "seconds": time.perf_counter() - start}
 
 
-def run_cell(cell, threads):
-  """Worker process body: train the cell and write its file, or write it as failed."""
+def die_with(parent):
+  """Ends this worker process as soon as `parent` (the study) is gone, however it ended (a
+  kill -9 included, which no cleanup in the study can catch): a thread checks once a second
+  whether this process has been handed to another parent."""
+  def watch():
+    while os.getppid() == parent:
+      time.sleep(1.0)
+    os._exit(1)  # pylint: disable=protected-access
+  threading.Thread(target=watch, daemon=True, name="kmtl-parent-watch").start()
+
+
+def stderr_tail(path, lines=5):
+  """The last lines a dead worker wrote to its stderr file, on one line."""
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      tail = [line.strip() for line in f.read().strip().splitlines()[-lines:]]
+  except OSError:
+    return ""
+  return " | ".join(line for line in tail if line)[-1000:]
+
+
+def run_cell(cell, threads, parent=None, stderr_path=None):
+  """Worker process body: train the cell and write its file, or write it as failed. The
+  process dies with `parent`; its stderr goes to `stderr_path`."""
+  if parent is not None:
+    die_with(parent)
+  if stderr_path is not None:
+    sys.stderr.flush()
+    with open(stderr_path, "w", encoding="utf-8") as f:
+      os.dup2(f.fileno(), 2)
   import resource  # pylint: disable=g-import-not-at-top
   from absl import logging  # pylint: disable=g-import-not-at-top
   from kmtl import quiet  # pylint: disable=g-import-not-at-top
   # The study checked and loaded the data once, with its warnings; a cell's outcome is its
   # file, so workers print errors only.
   logging.set_verbosity(logging.ERROR)
-  tf = quiet.import_tensorflow()
+  tf = quiet.import_tensorflow(threads)
   tf.get_logger().setLevel("ERROR")
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
-  tf.config.threading.set_intra_op_parallelism_threads(threads)
-  tf.config.threading.set_inter_op_parallelism_threads(1)
   start = time.perf_counter()
   try:
     if cell.name == verdicts.GBM:
@@ -108,17 +138,34 @@ def run(cells, num_workers, log, threads=1):
   while pending or running:
     while pending and len(running) < num_workers:
       cell = pending.pop(0)
-      process = context.Process(target=run_cell, args=(cell, threads), daemon=True)
+      process = context.Process(target=run_cell, daemon=True,
+                                args=(cell, threads, os.getpid(), cell.path + ".stderr"))
       process.start()
       running[process.sentinel] = (process, cell)
     for sentinel in connection.wait(list(running)):
       process, cell = running.pop(sentinel)
       process.join()
       if not os.path.exists(cell.path):
+        tail = stderr_tail(cell.path + ".stderr")
         write_cell(cell, {"failed": True,
-                      "error": f"worker process exited with code {process.exitcode}"})
+                          "error": f"worker process exited with code {process.exitcode}"
+                                   + (f"; its last output: {tail}" if tail else "")})
+      _forward_stderr(cell.path + ".stderr")
       done += 1
       log_cell(log, cell, done, len(cells), time.perf_counter() - start)
+
+
+def _forward_stderr(path):
+  """Shows what a finished worker wrote to stderr (errors only) on the study's stderr, then
+  removes the file."""
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      text = f.read()
+    os.remove(path)
+  except OSError:
+    return
+  if text.strip():
+    sys.stderr.write(text)
 
 
 def log_cell(log, cell, done, total, elapsed):

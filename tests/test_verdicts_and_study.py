@@ -3,8 +3,10 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -220,6 +222,53 @@ def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):
   assert b["failed"] and b["error"].startswith("ValueError: --surgery_args: pcgrad takes")
   assert c["failed"] and "nope.csv" in c["error"]
   assert len(logged) == 3 and sum("FAILED" in line for line in logged) == 2
+
+
+def _children(pid):
+  """PIDs of the live processes whose parent is `pid` (Linux /proc)."""
+  found = []
+  for entry in os.listdir("/proc"):
+    if entry.isdigit():
+      try:
+        with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+          fields = f.read().rsplit(")", 1)[1].split()
+      except OSError:
+        continue
+      if fields[0] != "Z" and int(fields[1]) == pid:
+        found.append(int(entry))
+  return found
+
+
+def _alive(pid):
+  try:
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads worker processes from /proc")
+def test_workers_die_with_a_study_killed_with_sigkill(tiny_csv, tmp_path):
+  """A study killed with SIGKILL takes its workers with it: none goes on training and writes
+  its cell after the study died."""
+  study = subprocess.Popen(
+      [sys.executable, "-m", "kmtl.study", f"--out={tmp_path / 'study'}", f"--data={tiny_csv}",
+       "--grid=shared", "--seeds=2", "--epochs=200", "--patience=200", "--jobs=2",
+       "--nojit_compile"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 120
+  workers = []
+  while len(workers) < 2 and time.monotonic() < deadline and study.poll() is None:
+    time.sleep(0.5)
+    workers = [p for p in _children(study.pid)
+               if "spawn_main" in open(f"/proc/{p}/cmdline", encoding="utf-8").read()]
+  assert len(workers) == 2, "the study did not start its workers"
+  study.send_signal(signal.SIGKILL)
+  study.wait()
+  deadline = time.monotonic() + 15
+  while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert not any(_alive(p) for p in workers)
+  assert not [n for n in os.listdir(tmp_path / "study" / "cells") if n.endswith(".json")]
 
 
 def test_grid_entries_carry_method_hyper_parameters():

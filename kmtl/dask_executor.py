@@ -25,7 +25,7 @@ from kmtl import sweep
 _CHILD = ("import pickle, sys\n"
           "from kmtl import sweep\n"
           "with open(sys.argv[1], 'rb') as f:\n"
-          "  sweep.run_cell(pickle.load(f), int(sys.argv[2]))\n")
+          "  sweep.run_cell(pickle.load(f), int(sys.argv[2]), int(sys.argv[3]))\n")
 
 
 def cell_record(cell, threads):
@@ -37,9 +37,12 @@ def cell_record(cell, threads):
     with open(os.path.join(scratch, "cell.pickle"), "wb") as f:
       pickle.dump(local, f)
     child = subprocess.run([sys.executable, "-c", _CHILD, os.path.join(scratch, "cell.pickle"),
-                            str(threads)], capture_output=True, text=True, check=False)
+                            str(threads), str(os.getpid())], capture_output=True, text=True,
+                           check=False)
     if not os.path.exists(local.path):
-      return {"failed": True, "error": f"worker process exited with code {child.returncode}"}
+      tail = sweep.last_lines(child.stderr)
+      return {"failed": True, "error": f"worker process exited with code {child.returncode}"
+                                       + (f"; its last output: {tail}" if tail else "")}
     with open(local.path, encoding="utf-8") as f:
       record = json.load(f)
   for key in ("config", "seed", "settings"):
@@ -47,12 +50,22 @@ def cell_record(cell, threads):
   return record
 
 
+def connect(address, timeout="10s"):
+  """A client of the Dask scheduler at `address`; a one-line error when none answers."""
+  from dask import distributed  # pylint: disable=g-import-not-at-top  (an optional extra)
+  try:
+    return distributed.Client(address, timeout=timeout)
+  except (OSError, TimeoutError) as e:
+    raise ValueError(f"--address={address}: no Dask scheduler answers there within {timeout} "
+                     f"({type(e).__name__})") from None
+
+
 def run(cells, address, log, threads=1, client=None):
   """Runs `cells` as tasks of the Dask scheduler at `address` (or on `client`), writing each
   cell's file as its task completes."""
   from dask import distributed  # pylint: disable=g-import-not-at-top  (an optional extra)
   own = client is None
-  client = client or distributed.Client(address, timeout="30s")
+  client = client or connect(address)
   try:
     futures = {client.submit(cell_record, cell, threads, pure=False,
                              key=f"kmtl-{os.path.basename(cell.path)}-{time.time_ns()}"): cell

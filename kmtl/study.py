@@ -262,6 +262,23 @@ def main(argv):
     planned = _planned()
   except (ValueError, io.DataError, schema.SchemaError) as e:
     sys.exit(f"{PROG}: error: {e}")
+  client = None
+  if _EXECUTOR.value == "dask":
+    from kmtl import dask_executor  # pylint: disable=g-import-not-at-top
+    try:  # before anything is written
+      client = dask_executor.connect(_ADDRESS.value)
+    except ValueError as e:
+      sys.exit(f"{PROG}: error: {e}")
+  try:
+    _run_and_report(planned, client)
+  finally:
+    if client is not None:
+      client.close()
+
+
+def _run_and_report(planned, client):
+  """Runs the cells not done yet, locally or on the Dask cluster of `client`, and writes the
+  reports."""
   todo = []
   for _, out, _, plan, cells in planned:
     os.makedirs(os.path.join(out, "cells"), exist_ok=True)
@@ -269,9 +286,10 @@ def main(argv):
   total = sum(len(p[3]) for p in planned)
   logging.info("%d cells, %d already done, %d to run on %d workers", total, total - len(todo),
                len(todo), _JOBS.value)
-  if todo and _EXECUTOR.value == "dask":
+  if todo and client is not None:
     from kmtl import dask_executor  # pylint: disable=g-import-not-at-top
-    dask_executor.run(todo, _ADDRESS.value, lambda m: logging.info("%s", m), _THREADS.value)
+    dask_executor.run(todo, _ADDRESS.value, lambda m: logging.info("%s", m), _THREADS.value,
+                      client)
   elif todo:
     sweep.run(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
               _THREADS.value)

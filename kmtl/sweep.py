@@ -84,14 +84,19 @@ def die_with(parent):
   threading.Thread(target=watch, daemon=True, name="kmtl-parent-watch").start()
 
 
-def stderr_tail(path, lines=5):
-  """The last lines a dead worker wrote to its stderr file, on one line."""
+def last_lines(text, lines=5):
+  """The last lines of a dead worker's stderr, on one line."""
+  tail = [line.strip() for line in (text or "").strip().splitlines()[-lines:]]
+  return " | ".join(line for line in tail if line)[-1000:]
+
+
+def stderr_tail(path):
+  """`last_lines` of a worker's stderr file ("" when there is none)."""
   try:
     with open(path, encoding="utf-8", errors="replace") as f:
-      tail = [line.strip() for line in f.read().strip().splitlines()[-lines:]]
+      return last_lines(f.read())
   except OSError:
     return ""
-  return " | ".join(line for line in tail if line)[-1000:]
 
 
 def run_cell(cell, threads, parent=None, stderr_path=None):

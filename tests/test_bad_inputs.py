@@ -304,6 +304,9 @@ CATALOGUE = [
      "--ensemble_jobs=0: needs 1 or more"),
     ("study_dask_without_address", STUDY, ["--executor=dask", "--out=OUT/s"], None, 1,
      "--executor=dask needs --address=HOST:PORT"),
+    ("study_dask_scheduler_unreachable", STUDY, ["--executor=dask", "--address=127.0.0.1:9",
+                                                 "--out=OUT/s"], None, 1,
+     "--address=127.0.0.1:9: no Dask scheduler answers there within 10s"),
     ("study_address_without_dask", STUDY, ["--address=localhost:8786", "--out=OUT/s"], None, 1,
      "--address applies to --executor=dask"),
     # --- kmtl.predict (the model is checked before the data, the data before TensorFlow)

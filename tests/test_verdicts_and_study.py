@@ -224,6 +224,21 @@ def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):
   assert len(logged) == 3 and sum("FAILED" in line for line in logged) == 2
 
 
+def test_a_worker_that_dies_keeps_the_end_of_its_stderr(tmp_path):
+  """A worker process that dies before it can record its cell (here: a thread count TensorFlow
+  refuses, set before any cell code runs) leaves its last stderr lines in the cell's error."""
+  from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
+  from kmtl import sweep  # pylint: disable=g-import-not-at-top
+  cell = sweep.Cell("shared", 0, config_lib.RunConfig(), {"k": 1}, str(tmp_path / "a.json"))
+  logged = []
+  sweep.run([cell], 1, logged.append, threads="many")
+  record = json.loads((tmp_path / "a.json").read_text())
+  assert record["failed"] and record["error"].startswith(
+      "worker process exited with code 1; its last output: ")
+  assert "Error" in record["error"].rsplit("its last output: ", 1)[1]
+  assert os.listdir(tmp_path) == ["a.json"] and "FAILED" in logged[0]
+
+
 def _children(pid):
   """PIDs of the live processes whose parent is `pid` (Linux /proc)."""
   found = []

@@ -51,7 +51,11 @@ def check_output_dir(path, flag):
   if not os.path.isdir(existing):
     raise ValueError(f"{flag}: cannot create {path}: {existing} is a file")
   if not os.access(existing, os.W_OK | os.X_OK):
-    raise ValueError(f"{flag}: cannot write in {existing}")
+    raise ValueError(f"{flag}: cannot create folders in {existing} (permission denied)")
+  try:  # permissions are not the whole story (/proc, a read-only mount): try, and take it back
+    os.rmdir(tempfile.mkdtemp(prefix=".kmtl-check-", dir=existing))
+  except OSError as e:
+    raise ValueError(f"{flag}: cannot create folders in {existing} ({e.strerror})") from None
 
 
 def check_output_file(path, flag):

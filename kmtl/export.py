@@ -33,6 +33,7 @@ before calling this signature.
 import json
 import os
 import shutil
+import zipfile
 
 from kmtl import quiet
 
@@ -116,6 +117,9 @@ def _model_paths(workdir, uncertainty):
 def _load_model(model_path, workdir):
   if not os.path.exists(model_path):
     raise ExportError(f"{model_path}: missing; is {workdir} a finished kmtl run?")
+  if not zipfile.is_zipfile(model_path):  # Keras would call it "File not found"
+    raise ExportError(f"{model_path}: unreadable (not a Keras model archive: damaged or "
+                      "truncated)")
   try:
     return keras.models.load_model(model_path)
   except Exception as e:  # pylint: disable=broad-except  (any failure means unreadable)
@@ -172,9 +176,13 @@ if __name__ == "__main__":
     if len(argv) > 1:
       sys.exit(f"kmtl.export: error: unexpected arguments {argv[1:]}")
     try:
+      atomic.check_output_dir(os.path.join(_EXPORT_DIR.value, _MODEL_NAME.value),
+                              "--export_dir")
       path = export_run(_WORKDIR.value, _EXPORT_DIR.value, _MODEL_NAME.value)
-    except (ExportError, OSError) as e:
+    except (ExportError, ValueError) as e:
       sys.exit(f"kmtl.export: error: {e}")
+    except OSError as e:
+      sys.exit(f"kmtl.export: error: --export_dir={_EXPORT_DIR.value}: {e.strerror or e}")
     print(f"exported {path}")
 
   app.run(main)

@@ -55,7 +55,7 @@ def main(argv):
                               condition_encoders=metadata.get("conditions") or [])
     table, bad = loaded if skip else (loaded, [])
     outputs = predictions.predict_table(version_dir, table)
-    frame = pd.DataFrame({"row": table.row_numbers, **table.identifiers,
+    frame = pd.DataFrame({io.ROW_COLUMN: table.row_numbers, **table.identifiers,
                           **predictions.output_columns(outputs, metadata["targets"])})
     tables.write_table(frame, _OUT.value)
     if bad:

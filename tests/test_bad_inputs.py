@@ -82,6 +82,15 @@ def _structure(first, rest):
   return edit
 
 
+def _damaged_pages(frame):
+  """The table as it is; `_write_bad` then garbles 400 bytes of its data pages (its footer
+  stays readable, so the damage shows only while the rows are read)."""
+  return frame
+
+
+_damaged_pages.damages_file = True
+
+
 def _datetime_column(frame):
   frame["vec"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(frame)), "D")
   return frame
@@ -147,6 +156,8 @@ CATALOGUE = [
     ("workdir_is_a_file", RUN, ["--workdir=FILE"], None, 1, "--workdir: FILE is a file"),
     ("workdir_under_a_file", RUN, ["--workdir=FILE/run"], None, 1,
      "--workdir: cannot create FILE/run: FILE is a file"),
+    ("workdir_where_no_folder_can_be_made", RUN, ["--workdir=/proc/kmtl-run"], None, 1,
+     "--workdir: cannot create folders in /proc"),
     ("export_dir_is_a_file", RUN, ["--workdir=OUT", "--export_dir=FILE"], None, 1,
      "--export_dir: FILE is a file, not a folder"),
     ("export_without_workdir", RUN, ["--export_dir=OUT"], None, 1,
@@ -209,6 +220,9 @@ CATALOGUE = [
      lambda frame: frame, 1, "it streams, and --row_filter needs the whole table"),
     ("streamed_negative_fraction", RUN, ["--data=BAD.parquet", "--memory_budget_gb=0",
                                          "--workdir=OUT"], _set("Fe", 4, -0.2), 1, "row 5"),
+    ("streamed_damaged_pages", RUN, ["--data=BAD.parquet", "--memory_budget_gb=0",
+                                     "--workdir=OUT"], _damaged_pages, 1,
+     "BAD.parquet: damaged Parquet data after row 0"),
     ("study_streamed_table", STUDY, ["--out=OUT", "--data=BAD.parquet",
                                      "--memory_budget_gb=0"], lambda frame: frame, 1,
      "a study runs tables in memory"),
@@ -324,6 +338,8 @@ CATALOGUE = [
      "--out=OUT/p.xlsx: unknown file type '.xlsx'"),
     ("predict_out_under_a_file", PREDICT, ["--model=MODEL/corrupt", "--data=DATA",
                                           "--out=FILE/p.csv"], None, 1, "FILE is a file"),
+    ("export_to_a_file", ("kmtl.export",), ["--workdir=OUT", "--export_dir=FILE"], None, 1,
+     "--export_dir: cannot create FILE/kmtl: FILE is a file"),
     ("predict_on_error_value", PREDICT, ["--on_error=ignore"], None, 1, "--on_error"),
     # --- the kmtl command
     ("kmtl_unknown_subcommand", ("kmtl.cli", "trian"), [], None, 2, "unknown subcommand 'trian'"),
@@ -340,7 +356,15 @@ def _write_bad(root, name, arguments, edit):
     path.write_bytes(edit.encode("latin-1"))
   elif edit is not None:
     frame = edit(helpers.tiny_frame(per_task=40))
-    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    if suffix == ".parquet":
+      frame.to_parquet(path, compression="snappy", row_group_size=50)
+    else:
+      frame.to_csv(path, index=False)
+    if getattr(edit, "damages_file", False):
+      data = bytearray(path.read_bytes())
+      for i in range(len(data) // 3, len(data) // 3 + 400):
+        data[i] ^= 0x5A
+      path.write_bytes(bytes(data))
   return str(path)[:-len(suffix)]
 
 

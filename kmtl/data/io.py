@@ -203,6 +203,7 @@ class FeatureTable:
 
 
 IDENTIFIER_COLUMNS = ("id", "name") + validation.COMPOSITION_COLUMNS
+ROW_COLUMN = "row"  # the predictions' column of source row numbers
 
 
 def load_features(source, elements, feature_set="composition", convention="alloy",
@@ -219,6 +220,9 @@ def load_features(source, elements, feature_set="composition", convention="alloy
       `skip_bad_rows`, or for a problem of the whole file such as a missing column).
   """
   frame, name = tables.read_table(source), os.fspath(source)
+  if ROW_COLUMN in frame.columns:
+    raise DataError(f"{name}: column {ROW_COLUMN!r} would be overwritten by the predictions' "
+                    "source row numbers; rename it (an `id` column is carried through)")
   specs = [conditions_lib.ConditionSpec(e["name"], e["kind"], e["fill"])
            for e in condition_encoders]
 

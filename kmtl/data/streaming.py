@@ -148,10 +148,20 @@ def matrix_column(matrix):
 
 
 def _chunks(path, chunk_rows):
-  """(first row number - 1, DataFrame) of each chunk of the Parquet file."""
+  """(first row number - 1, DataFrame) of each chunk of the Parquet file; damaged data is a
+  `tables.DataError` naming the file and the rows read before it."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
   from pyarrow import parquet  # pylint: disable=g-import-not-at-top
   offset = 0
-  for batch in parquet.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+  batches = parquet.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+  while True:
+    try:
+      batch = next(batches, None)
+    except (OSError, pa.ArrowException) as e:
+      raise tables.DataError(f"{path}: damaged Parquet data after row {offset}: "
+                             f"{str(e).splitlines()[0]}") from None
+    if batch is None:
+      return
     yield offset, batch.to_pandas()
     offset += batch.num_rows
 

@@ -233,6 +233,19 @@ def test_an_element_a_model_lacks_is_named_with_a_hint_prediction_can_follow(tmp
   assert "cannot describe it" in str(raised.value) and "--elements" not in str(raised.value)
 
 
+def test_an_input_column_named_row_is_refused_not_overwritten(tmp_path):
+  """Predictions number their rows in a `row` column; an input column of that name would be
+  silently replaced."""
+  path = tmp_path / "new.csv"
+  pd.DataFrame({"row": [7, 9], "composition": ["Fe70Ni30", "Fe50Ni50"]}).to_csv(path,
+                                                                               index=False)
+  with pytest.raises(io.DataError, match=r"new\.csv: column 'row' would be overwritten"):
+    io.load_features(path, ("Fe", "Ni"))
+  pd.DataFrame({"id": [7, 9], "composition": ["Fe70Ni30", "Fe50Ni50"]}).to_csv(path,
+                                                                              index=False)
+  np.testing.assert_array_equal(io.load_features(path, ("Fe", "Ni")).identifiers["id"], [7, 9])
+
+
 def test_composition_and_fractions_must_agree():
   frame = _feature_frame()
   frame["composition"] = ["Fe70Ni30", "CoCrFeMnNi", "Cu50Zr50"]

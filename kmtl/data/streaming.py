@@ -9,7 +9,11 @@ time, plus every row's labels and split:
    (kmtl/data/splits.py), so a streamed run's split equals the in-memory one;
 3. the feature scaler is fit on the training rows chunk by chunk (`partial_fit`);
 4. the scaled training split is written to `train.parquet` in row groups that training reads
-   back through tf.data (kmtl/data/stream.py); validation and test stay in memory.
+   back through tf.data (kmtl/data/stream.py), its rows in a seeded random order (an external
+   shuffle: each chunk's rows go to the row group of their place in that order, and each row
+   group is gathered and sorted in a second pass), so that a file sorted by task or source
+   still gives every row group, and so every batch, the split's mix of labels; validation and
+   test stay in memory.
 """
 
 import dataclasses
@@ -33,6 +37,7 @@ CHUNK_ROWS = 262_144  # rows validated and featurized at a time
 GROUP_ROWS = 65_536  # rows of one row group of the training file: the unit read back
 TRAIN_FILE = "train.parquet"
 _FEATURES_FILE = "features.parquet"
+_PIECES_FILE = "train_pieces.parquet"
 
 
 def table_bytes(path):
@@ -110,11 +115,13 @@ class StreamedData:
 @dataclasses.dataclass(frozen=True)
 class StreamedSplit:
   """The training split on disk (`path`, row groups of features, labels and masks) with its
-  labels and masks {task: [n] float32} in memory."""
+  labels and masks {task: [n] float32} in memory, in the file's (shuffled) order: row i of the
+  file is training row `source_rows[i]` in the table's order."""
   path: str
   labels: dict
   masks: dict
   num_features: int
+  source_rows: np.ndarray = None
 
   @property
   def num_rows(self):
@@ -252,11 +259,37 @@ def _feature_scaler(data, row_split):
   return scaler
 
 
+def _gather_groups(pieces_path, pieces, position, group_rows, train_path, labels, masks):
+  """Pass 2 of the shuffle: row group g of the training file gathers the pieces of group g
+  (row group k of the pieces file holds rows of group `pieces[k]`), in file order; `labels`
+  and `masks` [n, T] are already in file order."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  from pyarrow import parquet  # pylint: disable=g-import-not-at-top
+  source, writer = parquet.ParquetFile(pieces_path), None
+  by_group = {}
+  for k, group in enumerate(pieces):
+    by_group.setdefault(group, []).append(k)
+  for group in sorted(by_group):
+    tables_read = [source.read_row_group(k) for k in by_group[group]]
+    rows = np.concatenate([t.column("rows").to_numpy() for t in tables_read])
+    features = np.concatenate([column_matrix(t, "features") for t in tables_read])
+    order = np.argsort(position[rows])
+    features = features[order]
+    start = group * group_rows
+    place = slice(start, start + len(features))
+    table = pa.table({"features": matrix_column(features),
+                      "labels": matrix_column(labels[place]),
+                      "masks": matrix_column(masks[place])})
+    writer = writer or parquet.ParquetWriter(train_path, table.schema, compression="none")
+    writer.write_table(table, row_group_size=len(features))
+  writer.close()
+
+
 def prepare(data, directory, val_fraction, test_fraction, seed, group_split=False,
             group_rows=GROUP_ROWS):
   """Splits and scales `StreamedData` as `splits.prepare` does a table in memory; the training
-  split is written to `directory`/train.parquet, in row groups of `group_rows`, and returned as
-  a `StreamedSplit`."""
+  split is written to `directory`/train.parquet in a random order drawn from `seed`, in row
+  groups of `group_rows`, and returned as a `StreamedSplit`."""
   import pyarrow as pa  # pylint: disable=g-import-not-at-top
   from pyarrow import parquet  # pylint: disable=g-import-not-at-top
   row_split = splits.row_splits(data, val_fraction, test_fraction, seed, group_split)
@@ -266,25 +299,42 @@ def prepare(data, directory, val_fraction, test_fraction, seed, group_split=Fals
                  for s in (splits.TRAIN, splits.VAL, splits.TEST)}
   names = [t.name for t in data.tasks]
   held = {splits.VAL: [], splits.TEST: []}
-  train_path, writer = os.path.join(directory, TRAIN_FILE), None
   train_labels, train_masks = model_units[splits.TRAIN]
-  done = 0
+  num_train = int((row_split == splits.TRAIN).sum())
+  # position[r]: where training row r goes in the file.
+  position = np.random.default_rng([seed, 0x5eed]).permutation(num_train)
+  pieces_path, writer, pieces, done = os.path.join(directory, _PIECES_FILE), None, [], 0
   for offset, features in _feature_chunks(data):
     part = row_split[offset:offset + len(features)]
     for which in held:
       held[which].append(scaler.transform(features[part == which]).astype(np.float32))
     scaled = scaler.transform(features[part == splits.TRAIN]).astype(np.float32)
-    rows = slice(done, done + len(scaled))
+    rows = np.arange(done, done + len(scaled))
     done += len(scaled)
-    table = pa.table({
-        "features": matrix_column(scaled),
-        "labels": matrix_column(np.stack([train_labels[n][rows] for n in names], axis=1)),
-        "masks": matrix_column(np.stack([train_masks[n][rows] for n in names], axis=1))})
-    writer = writer or parquet.ParquetWriter(train_path, table.schema, compression="none")
-    writer.write_table(table, row_group_size=group_rows)
+    order = np.argsort(position[rows])
+    rows, scaled = rows[order], scaled[order]
+    groups = position[rows] // group_rows
+    bounds = np.flatnonzero(np.diff(groups)) + 1
+    for piece_rows, piece in zip(np.split(rows, bounds), np.split(scaled, bounds)):
+      if not len(piece_rows):
+        continue
+      table = pa.table({"rows": pa.array(piece_rows), "features": matrix_column(piece)})
+      writer = writer or parquet.ParquetWriter(pieces_path, table.schema, compression="none")
+      writer.write_table(table, row_group_size=len(piece_rows))
+      pieces.append(int(position[piece_rows[0]] // group_rows))
   writer.close()
+  train_path = os.path.join(directory, TRAIN_FILE)
+  source_rows = np.empty(num_train, np.int64)
+  source_rows[position] = np.arange(num_train)
+  train_labels = {n: v[source_rows] for n, v in train_labels.items()}
+  train_masks = {n: v[source_rows] for n, v in train_masks.items()}
+  _gather_groups(pieces_path, pieces, position, group_rows, train_path,
+                 np.stack([train_labels[n] for n in names], axis=1),
+                 np.stack([train_masks[n] for n in names], axis=1))
+  os.remove(pieces_path)
   arrays = {which: splits.SplitArrays(np.concatenate(held[which]), *model_units[which])
             for which in held}
-  train = StreamedSplit(train_path, train_labels, train_masks, len(data.feature_names))
+  train = StreamedSplit(train_path, train_labels, train_masks, len(data.feature_names),
+                        source_rows)
   return splits.PreparedData(train, arrays[splits.VAL], arrays[splits.TEST], row_split, scaler,
                              target_scalers, tuple(data.feature_names), [])

@@ -2,6 +2,7 @@
 the sampler's semantics, training that resumes exactly, and the settings it refuses."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kmtl import config as config_lib
@@ -41,15 +42,42 @@ def test_streamed_preparation_equals_the_in_memory_one(tiny_parquet, tmp_path):
   np.testing.assert_allclose(streamed.feature_scaler.scale_, in_memory.feature_scaler.scale_,
                              rtol=1e-10)
   train = streamed.train.take(np.arange(streamed.train.num_rows))
+  source = streamed.train.source_rows
+  assert sorted(source) == list(range(streamed.train.num_rows))
+  assert not np.array_equal(source, np.arange(len(source)))  # the file is shuffled
   for name in ("train", "val", "test"):
     got = train if name == "train" else streamed.split(name)
     want = in_memory.split(name)
+    if name == "train":  # the same rows, in the file's order
+      want = splits.SplitArrays(want.features[source],
+                                {t: v[source] for t, v in want.labels.items()},
+                                {t: v[source] for t, v in want.masks.items()})
     np.testing.assert_allclose(got.features, want.features, atol=1e-6)
     for task in NAMES:
       np.testing.assert_array_equal(got.masks[task], want.masks[task])
       np.testing.assert_allclose(got.labels[task], want.labels[task], atol=1e-6)
   again, _ = _prepared(tiny_parquet, str(tmp_path / "again"), chunk_rows=97)
   assert again.fingerprint() == data.fingerprint()
+
+
+def test_a_file_sorted_by_task_gives_row_groups_of_the_whole_mix(tiny_parquet, tmp_path):
+  """Rows sorted so that each task's labels come together: in the training file every row
+  group of 25 holds each task near its share of the split (unshuffled, the groups would hold
+  one task each)."""
+  frame = pd.read_parquet(tiny_parquet)
+  key = np.select([frame["hardness"].notna(), frame["amorphous"].notna()], [0, 1], 2)
+  sorted_path = str(tmp_path / "sorted.parquet")
+  frame.iloc[np.argsort(key, kind="stable")].to_parquet(sorted_path)
+  _, prepared = _prepared(sorted_path, str(tmp_path / "scratch"), group_rows=25)
+  masks = np.stack([prepared.train.masks[n] for n in NAMES], axis=1)
+  share = masks.mean(axis=0)
+  from pyarrow import parquet  # pylint: disable=g-import-not-at-top
+  source = parquet.ParquetFile(prepared.train.path)
+  assert source.metadata.num_row_groups >= 4
+  for group in range(source.metadata.num_row_groups - 1):  # the last one may be short
+    group_masks = streaming.column_matrix(source.read_row_group(group), "masks")
+    assert np.all(np.abs(group_masks.mean(axis=0) - share) < 0.35), (group, share)
+    np.testing.assert_array_equal(group_masks, masks[group * 25:(group + 1) * 25])
 
 
 def test_an_error_names_the_row_of_the_whole_file(tiny_parquet, tmp_path):

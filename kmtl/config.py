@@ -73,6 +73,8 @@ class DataConfig:
 
   def __post_init__(self):
     self.synthetic_knobs.check_source(self.path)
+    if self.synthetic_seed < 0:
+      raise ValueError(f"--synthetic_seed must be >= 0. Received: {self.synthetic_seed}")
     if not self.memory_budget_gb >= 0:
       raise ValueError(f"--memory_budget_gb={self.memory_budget_gb}: must be 0 or more")
     for name in ("val_fraction", "test_fraction"):
@@ -171,6 +173,9 @@ class TrainConfig:
     if self.steps_per_call < 0:
       raise ValueError(f"`steps_per_call` must be >= 0 (0: a whole epoch per call). "
                        f"Received: {self.steps_per_call}")
+    if self.affinity_batches < 0:
+      raise ValueError(f"--affinity_batches must be >= 0 (0: no sampled affinity). "
+                       f"Received: {self.affinity_batches}")
     if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
       raise ValueError(f"Invalid value for `learning_rate`. Expected > 0. Received: "
                        f"{self.learning_rate}")

@@ -3,7 +3,8 @@
 
 Each cell is one Dask task. On its worker it trains in a fresh process, as the local pool's
 cells do (TensorFlow's threads are set before it starts and nothing carries over between
-cells), and returns the cell's record; the study writes the record to `OUT/cells/` when the
+cells; the process ends with its Dask worker, and with its task when the task is cancelled),
+and returns the cell's record; the study writes the record to `OUT/cells/` when the
 task completes, so a cell is written whole or not at all. Dask reruns the task of a worker
 that dies (up to its `allowed-failures`); a cell that still fails is recorded as failed with
 its reason, like a local one. Workers need the study's data at the same path (or a shipped set)
@@ -36,11 +37,22 @@ def cell_record(cell, threads):
     local = dataclasses.replace(cell, path=os.path.join(scratch, "cell.json"))
     with open(os.path.join(scratch, "cell.pickle"), "wb") as f:
       pickle.dump(local, f)
-    child = subprocess.run([sys.executable, "-c", _CHILD, os.path.join(scratch, "cell.pickle"),
-                            str(threads), str(os.getpid())], capture_output=True, text=True,
-                           check=False)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD,
+                              os.path.join(scratch, "cell.pickle"), str(threads),
+                              str(os.getpid())], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    wanted = _still_wanted()
+    while True:
+      try:
+        _, stderr = child.communicate(timeout=1.0)
+        break
+      except subprocess.TimeoutExpired:
+        if not wanted():  # the study cancelled this cell: its training stops with it
+          child.kill()
+          child.communicate()
+          return {"failed": True, "error": "cancelled"}
     if not os.path.exists(local.path):
-      tail = sweep.last_lines(child.stderr)
+      tail = sweep.last_lines(stderr)
       return {"failed": True, "error": f"worker process exited with code {child.returncode}"
                                        + (f"; its last output: {tail}" if tail else "")}
     with open(local.path, encoding="utf-8") as f:
@@ -48,6 +60,22 @@ def cell_record(cell, threads):
   for key in ("config", "seed", "settings"):
     record.pop(key, None)
   return record
+
+
+def _still_wanted():
+  """fn() -> False once the Dask task running this code has been cancelled (always True
+  outside a Dask worker)."""
+  from dask import distributed  # pylint: disable=g-import-not-at-top
+  try:
+    worker = distributed.get_worker()
+    key = worker.get_current_task()
+  except ValueError:  # not in a worker
+    return lambda: True
+
+  def wanted():
+    task = worker.state.tasks.get(key)
+    return task is not None and task.state in ("executing", "long-running")
+  return wanted
 
 
 def connect(address, timeout="10s"):

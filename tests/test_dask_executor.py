@@ -70,3 +70,41 @@ def test_a_lost_workers_cell_is_run_again(cluster, tmp_path):
   assert not runner.is_alive()
   records = _records(cells)
   assert all(not r.get("failed") and r["epochs_run"] == 2 for r in records)
+
+
+def _cell_processes(worker_pid):
+  """PIDs of the cell processes (python -c ... sweep.run_cell) a Dask worker started."""
+  found = []
+  for entry in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+      with open(f"/proc/{entry}/cmdline", encoding="utf-8") as f:
+        command = f.read()
+    except OSError:
+      continue
+    if fields[0] != "Z" and int(fields[1]) == worker_pid and "run_cell" in command:
+      found.append(int(entry))
+  return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads cell processes from /proc")
+def test_a_cancelled_cell_ends_its_training_process(cluster, tmp_path):
+  cell = _cells(tmp_path, "cancelled")[0]
+  cell = sweep.Cell(cell.name, cell.seed, config_lib.RunConfig(**{
+      **cell.cfg.__dict__, "train": config_lib.TrainConfig(
+          epochs=100_000, patience=100_000, summaries=False, grad_stats=False,
+          jit_compile=False)}),
+                    cell.settings, cell.path)
+  future = cluster.submit(dask_executor.cell_record, cell, 1, pure=False)
+  pids = cluster.run(os.getpid)
+  deadline, running = time.time() + 60, []
+  while time.time() < deadline and not running:
+    time.sleep(0.2)
+    running = [p for pid in pids.values() for p in _cell_processes(pid)]
+  assert running, "the cell's process never started"
+  future.cancel()
+  deadline = time.time() + 20
+  while time.time() < deadline and [p for pid in pids.values() for p in _cell_processes(pid)]:
+    time.sleep(0.2)
+  assert not [p for pid in pids.values() for p in _cell_processes(pid)]

@@ -23,8 +23,24 @@ Hooks: `end_epoch` sees each epoch's mean training losses (in Python), and a met
 parameters (one more forward pass per step, paid by that method alone).
 """
 
+import functools
+
 import keras
 import tensorflow as tf
+
+
+def in_float32(fn):
+  """For a method whose state is float32 (learned weights, running averages, random
+  generators): its floating inputs are computed with in float32 and its floating outputs
+  returned in the first input's dtype, so it runs on float64 stacks too."""
+  @functools.wraps(fn)
+  def wrapped(self, first, *rest):
+    dtype = first.dtype
+    cast = lambda t: tf.cast(t, tf.float32) if t.dtype.is_floating else t
+    out = fn(self, cast(first), *map(cast, rest))
+    back = lambda t: tf.cast(t, dtype) if t.dtype.is_floating else t
+    return tuple(map(back, out)) if isinstance(out, (tuple, list)) else back(out)
+  return wrapped
 
 
 class Method(tf.Module):
@@ -103,7 +119,8 @@ class LossWeighting(Method):
     raise NotImplementedError
 
   def combine(self, task_grads, task_losses, present):
-    w = self.weights(task_losses, present)
+    w = tf.cast(self.weights(tf.cast(task_losses, tf.float32), tf.cast(present, tf.float32)),
+                task_grads.dtype)
     return tf.linalg.matvec(task_grads, w, transpose_a=True), w
 
 
@@ -132,6 +149,7 @@ class LearnedLossScales(LossWeighting):
     """s [T], losses [T], presence [T] -> (task weights [T], the objective's gradient in s)."""
     raise NotImplementedError
 
+  @in_float32
   def weights(self, task_losses, present):
     previous = tf.identity(self.values)
     w, gradient = self.weights_and_gradient(previous, task_losses, present)

@@ -39,6 +39,7 @@ class DualBalancing(base.Method):
     self.averages.assign(tf.zeros_like(self.averages))
     self.steps.assign(tf.zeros_like(self.steps))
 
+  @base.in_float32
   def combine(self, task_grads, task_losses, present):
     self.steps.assign_add(present)
     log_grads = task_grads * tf.math.divide_no_nan(present, task_losses + 1e-8)[:, None]

@@ -39,6 +39,7 @@ class DynamicWeightAverage(base.LossWeighting):
     self.epoch_losses.assign(tf.stack([self.epoch_losses[1], latest]))
     self.epochs_seen.assign_add(1)
 
+  @base.in_float32
   def weights(self, task_losses, present):
     del task_losses
     ratios = tf.math.divide_no_nan(self.epoch_losses[1], self.epoch_losses[0])

@@ -39,6 +39,7 @@ class ExcessMTL(base.Method):
     self.reference.assign(tf.zeros_like(self.reference))
     self.task_weights.assign(tf.ones_like(self.task_weights))
 
+  @base.in_float32
   def combine(self, task_grads, task_losses, present):
     del task_losses
     self.squares.assign_add(task_grads * task_grads * present[:, None])

@@ -43,6 +43,7 @@ class FAMO(base.LossWeighting):
     scores = tf.exp(self.logits - tf.reduce_max(self.logits)) * present
     return tf.math.divide_no_nan(scores, tf.reduce_sum(scores))
 
+  @base.in_float32
   def weights(self, task_losses, present):
     self.last_losses.assign(base.keep_absent(task_losses, self.last_losses, present))
     z = self._softmax(present)

@@ -27,6 +27,7 @@ class GradDrop(base.Randomized, base.Method):
     base.check_value("leak", leak, 0.0 <= leak <= 1.0, "0 <= leak <= 1")
     self.leak = float(leak)
 
+  @base.in_float32
   def combine(self, task_grads, task_losses, present):
     del task_losses, present
     total = tf.reduce_sum(task_grads, axis=0)

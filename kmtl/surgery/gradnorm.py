@@ -54,6 +54,7 @@ class GradNorm(base.Method):
     """L(0) [T]: the anchor so far (0 for a task not seen yet)."""
     return self.anchor.losses
 
+  @base.in_float32
   def combine(self, task_grads, task_losses, present):
     w = tf.identity(self.task_weights)
     self.anchor.update(task_losses, present)

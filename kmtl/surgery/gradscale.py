@@ -38,6 +38,7 @@ class GradScale(base.Method):
   def reset(self):
     self.norm_average.assign(tf.zeros([self.num_tasks]))
 
+  @base.in_float32
   def combine(self, task_grads, task_losses, present):
     del task_losses
     mask = present

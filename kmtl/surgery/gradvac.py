@@ -50,6 +50,7 @@ class GradVac(base.Randomized, base.Method):
     apply = tf.logical_and(live, cosine < target)
     return tf.where(apply, g + scale * g_j, g), cosine
 
+  @base.in_float32
   def combine(self, task_grads, task_losses, present):
     del task_losses
     num_tasks = self.num_tasks

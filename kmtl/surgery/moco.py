@@ -47,6 +47,7 @@ class MoCo(base.Method):
     self.task_weights.assign(tf.fill([self.num_tasks], 1.0 / self.num_tasks))
     self.steps.assign(tf.zeros_like(self.steps))
 
+  @base.in_float32
   def combine(self, task_grads, task_losses, present):
     self.steps.assign_add(present)
     k = tf.maximum(self.steps, 1.0)

@@ -17,6 +17,7 @@ class RandomLossWeighting(base.Randomized, base.LossWeighting):
 
   name = "rlw"
 
+  @base.in_float32
   def weights(self, task_losses, present):
     del task_losses
     z = self.generator.normal([self.num_tasks])

@@ -35,6 +35,7 @@ class SmoothTchebycheff(base.LossWeighting):
   def reset(self):
     self.nadir.reset()
 
+  @base.in_float32
   def weights(self, task_losses, present):
     ready = tf.reduce_all(self.nadir.complete * present >= present)
     self.nadir.update(task_losses, present)

@@ -34,6 +34,19 @@ def test_shape_and_finite(name, num_tasks):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_runs_in_float64_with_the_float32_answer(name):
+  """A float64 stack gives float64 results, equal to the float32 ones to float32 rounding
+  (methods with float32 state compute in float32; the solvers run in float64 either way)."""
+  grads, losses = _stack(3).numpy(), np.array([1.0, 2.0, 0.5])
+  wide = _built(name, 3).combine(tf.constant(grads, tf.float64), tf.constant(losses),
+                                 tf.ones([3], tf.float64))
+  narrow = _built(name, 3).combine(tf.constant(grads), tf.constant(losses, tf.float32), ALL)
+  for a, b in zip(wide, narrow):
+    assert a.dtype == tf.float64
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_absent_task_contributes_nothing(name):
   method = _built(name, 3)
   grads = _stack(3).numpy()

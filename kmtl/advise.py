@@ -17,13 +17,14 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
 from kmtl import advisor
 from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import data_flags
+from kmtl import entry
+from kmtl import knob_flags
 from kmtl import parsing
 from kmtl import quiet
 from kmtl import sweep
@@ -84,4 +85,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  for flag_module in (data_flags, knob_flags):
+    flags.adopt_module_key_flags(flag_module)
+  entry.run(main, "kmtl.advise")

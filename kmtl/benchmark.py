@@ -19,11 +19,11 @@ import json
 import os
 import sys
 
-from absl import app
 from absl import flags
 
 from kmtl import atomic
 from kmtl import benchmark_scores
+from kmtl import entry
 from kmtl import leaderboards
 from kmtl import matbench
 from kmtl.data import tables
@@ -76,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main, "kmtl.benchmark")

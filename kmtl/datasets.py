@@ -4,8 +4,7 @@ Any of them is `--data=NAME` in every command, e.g. `kmtl train --flagfile=flags
 
 import sys
 
-from absl import app
-
+from kmtl import entry
 from kmtl.data import schema
 from kmtl.data import shipped
 from kmtl.data import tables
@@ -32,4 +31,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main, "kmtl.datasets")

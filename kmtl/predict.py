@@ -16,10 +16,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 import pandas as pd
 
+from kmtl import entry
 from kmtl import exported
 from kmtl import predictions
 from kmtl.data import io
@@ -69,4 +69,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  entry.run(main, "kmtl.predict")

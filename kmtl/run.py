@@ -1,9 +1,10 @@
-"""Main entry: `python -m kmtl.run --arch=structured --surgery=gradnorm [--data=FILE] ...`.
+"""Train one configuration and report its test metrics.
 
-Flags become one frozen `config.RunConfig`; nothing below this module reads FLAGS. The config,
-the data and then the surgery method are checked before training, so bad input fails fast with
-one line and a non-zero exit. Reusable flag sets: `--flagfile=flags/quick.cfg`,
-`--flagfile=flags/paper.cfg`.
+    kmtl train --arch=structured --surgery=gradnorm --workdir=runs/sg [--data=FILE --tasks=...]
+
+Trains on the embedded synthetic set unless --data names a CSV or Parquet file (or a shipped
+set); --workdir keeps the model, checkpoints, history and metrics. Flags, data and method
+settings are checked before training starts. Reusable flag sets: --flagfile=flags/quick.cfg.
 """
 
 import os
@@ -12,12 +13,13 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
 
 from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import data_flags
+from kmtl import entry
+from kmtl import knob_flags
 from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
@@ -25,14 +27,16 @@ from kmtl import uncertainty_flags
 from kmtl.data import io
 from kmtl.data import splits
 from kmtl.data import streaming
+from kmtl.surgery import registry
 
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
 _UNCERTAINTY_FLAGS = uncertainty_flags.define()
 
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
-_SURGERY = flags.DEFINE_string("surgery", "none",
-                               "Gradient surgery or weighting method (see kmtl/surgery).")
+_SURGERY = flags.DEFINE_string(
+    "surgery", "none", "The multi-task method: none (the weighted sum of the task losses), "
+    f"or one of {', '.join(n for n in registry.METHODS if n != 'none')}.")
 _SURGERY_ARGS = flags.DEFINE_string(
     "surgery_args", "", "Hyper-parameters of the method as name=value pairs, e.g. "
     "alpha=1.5,learning_rate=0.01 for gradnorm (see each method's docstring).")
@@ -189,6 +193,9 @@ def main(argv):
     print(metrics.format_table(result["gbm_test"], cfg.data.tasks))
   if cfg.workdir:
     print(f"wrote {os.path.join(cfg.workdir, 'metrics.json')}")
+  else:
+    print("nothing was written: give --workdir=DIR to keep the model, checkpoints, history "
+          "and metrics")
   if _EXPORT_DIR.value:
     from kmtl import export  # pylint: disable=g-import-not-at-top
     try:
@@ -198,4 +205,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  for flag_module in (data_flags, model_flags, uncertainty_flags, knob_flags):
+    flags.adopt_module_key_flags(flag_module)
+  entry.run(main, "kmtl.run")

@@ -27,13 +27,14 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
 
 from kmtl import atomic
 from kmtl import config as config_lib
 from kmtl import data_flags
+from kmtl import entry
+from kmtl import knob_flags
 from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
@@ -309,4 +310,6 @@ def _run_and_report(planned, client):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  for flag_module in (data_flags, model_flags, uncertainty_flags, knob_flags):
+    flags.adopt_module_key_flags(flag_module)
+  entry.run(main, PROG)

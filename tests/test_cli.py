@@ -1,5 +1,6 @@
 """The `kmtl` command: its subcommands are the modules' absl programs."""
 
+import logging
 import subprocess
 import sys
 
@@ -40,3 +41,37 @@ def test_a_subcommand_runs_its_module_with_its_flags(tmp_path):
                                capture_output=True, text=True, check=False)
   assert flags_help.returncode == module_help.returncode  # absl's exit status for help
   assert "--retry_failed" in flags_help.stdout and "--surgery" not in flags_help.stdout
+
+
+def test_a_subcommands_help_exits_0_and_lists_the_flags_it_takes():
+  """`kmtl train --help` lists the data, task, uncertainty and generator flags beside its own,
+  names every method, and exits 0 (absl's default is 1); `kmtl study --help` likewise."""
+  train = _kmtl("train", "--help")
+  assert train.returncode == 0, train.stderr
+  for flag in ("--data:", "--tasks:", "--features:", "--elements:", "--ensemble:",
+               "--[no]uncertainty_head:", "--synthetic_latent:", "--experts:", "--surgery:"):
+    assert flag in train.stdout, flag
+  listed = " ".join(train.stdout.split())
+  assert "pcgrad, gradnorm, gradscale, uw, mgda, cagrad" in listed
+  assert "Flags become one frozen" not in train.stdout
+  study = _kmtl("study", "--help")
+  assert study.returncode == 0 and "--data:" in study.stdout and "--grid:" in study.stdout
+
+
+def test_a_bad_flag_value_is_one_line():
+  result = _kmtl("train", "--arch=sharde")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      "kmtl.run: error: flag --arch=sharde: value should be one of <independent|"
+      "independent_joint|shared|structured|mmoe|ple|cross_stitch|task_attention|groups>"]
+
+
+def test_log_lines_are_plain_and_warnings_say_so():
+  """Progress lines carry no absl prefix (date, thread id, file); warnings start with
+  "warning:"."""
+  from kmtl import entry  # pylint: disable=g-import-not-at-top
+  formatter = entry._PlainFormatter()  # pylint: disable=protected-access
+  def record(level, message):
+    return logging.LogRecord("absl", level, "progress.py", 20, message, (), None)
+  assert formatter.format(record(logging.INFO, "epoch 1/2 0.5s")) == "epoch 1/2 0.5s"
+  assert formatter.format(record(logging.WARNING, "dropped 3 rows")) == "warning: dropped 3 rows"

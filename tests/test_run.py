@@ -43,6 +43,15 @@ def test_unknown_arch_is_rejected_by_flag_parsing():
     flags.FLAGS["arch"].parse("sharde")
 
 
+def test_a_run_without_workdir_says_that_nothing_was_written(tiny_csv, capsys):
+  with flagsaver.flagsaver(data=tiny_csv, epochs=1, batch_size=64, jit_compile=False,
+                           grad_stats=False):
+    run.main(["kmtl.run"])
+  assert capsys.readouterr().out.strip().splitlines()[-1] == (
+      "nothing was written: give --workdir=DIR to keep the model, checkpoints, history and "
+      "metrics")
+
+
 def test_quick_run_writes_metrics(tiny_csv, tmp_path, capsys):
   workdir = tmp_path / "run"
   with flagsaver.flagsaver(data=tiny_csv, workdir=str(workdir), epochs=2, batch_size=32,

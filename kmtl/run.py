@@ -154,9 +154,9 @@ def checked_inputs():
     data = io.load_from_config(cfg.data)
     splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                       cfg.data.group_split, cfg.data.cv)  # degenerate tasks, empty splits
-  if cfg.train.surgery_kwargs:  # the method's own checks of its hyper-parameters
+  if cfg.train.surgery_kwargs:  # names and types without TensorFlow, then the method's own
+    registry.check_arguments(cfg.train.surgery, dict(cfg.train.surgery_kwargs))
     quiet.import_tensorflow()
-    from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
     registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   return cfg, data
 

@@ -129,8 +129,8 @@ def run_config(configuration, data, seed):
 
 
 def _check_grid(configs):
-  """Every configuration's settings; hyper-parameters given to a method are checked by
-  building it (which loads TensorFlow)."""
+  """Every configuration's settings; hyper-parameters given to a method are checked for their
+  names and types first, then by building it (which loads TensorFlow)."""
   for c in configs:
     if c.name == verdicts.GBM:
       continue
@@ -138,8 +138,9 @@ def _check_grid(configs):
       config_lib.TrainConfig(arch=c.arch, surgery=c.surgery)
       config_lib.ImbalanceConfig(methods=c.imbalance)
       if c.surgery_args:
-        quiet.import_tensorflow()
         from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
+        registry.check_arguments(c.surgery, dict(c.surgery_args))
+        quiet.import_tensorflow()
         registry.create(c.surgery, **dict(c.surgery_args))
     except ValueError as e:
       raise ValueError(f"--grid: {c.name}: {e}") from None

@@ -1,8 +1,9 @@
 """Method names (the `--surgery` values) -> the classes that implement them. The only place the
 names are listed. Importing this module loads no TensorFlow, so flags are checked before it."""
 
+import ast
 import importlib
-import inspect
+import os
 
 # name -> "module.Class" in this package.
 METHODS = {
@@ -55,6 +56,48 @@ def check_name(name):
                      f"Received: {name!r}")
 
 
+def hyper_parameters(name):
+  """{hyper-parameter: default} of method `name`'s constructor, read from its source (and
+  its base classes' in this package) without importing it, so without TensorFlow."""
+  check_name(name)
+  module, cls = METHODS[name].split(".")
+  while True:
+    path = os.path.join(os.path.dirname(__file__), f"{module}.py")
+    with open(path, encoding="utf-8") as f:
+      tree = ast.parse(f.read())
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
+    init = next((n for n in node.body if isinstance(n, ast.FunctionDef)
+                 and n.name == "__init__"), None)
+    if init is not None:
+      args = init.args.args[1:]
+      defaults = [ast.literal_eval(d) for d in init.args.defaults]
+      return {a.arg: d for a, d in zip(args[len(args) - len(defaults):], defaults)}
+    parent = node.bases[0] if node.bases else None
+    if isinstance(parent, ast.Attribute) and isinstance(parent.value, ast.Name):
+      module, cls = parent.value.id, parent.attr  # e.g. base.LossWeighting
+    elif isinstance(parent, ast.Name) and parent.id not in ("object",):
+      cls = parent.id
+    else:
+      return {}
+    if not os.path.exists(os.path.join(os.path.dirname(__file__), f"{module}.py")):
+      return {}  # a class outside this package (tf.Module): no hyper-parameters
+
+
+def check_arguments(name, kwargs):
+  """One-line errors, before TensorFlow loads, for hyper-parameters method `name` does not
+  take and for text where it takes a number (ranges are the constructor's to check)."""
+  defaults = hyper_parameters(name)
+  unknown = sorted(set(kwargs) - set(defaults))
+  if unknown:
+    raise ValueError(f"--surgery_args: {name} takes {list(defaults) or 'no hyper-parameters'}, "
+                     f"not {unknown}")
+  for key, value in kwargs.items():
+    default = defaults[key]
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+      raise ValueError(f"--surgery_args: {name}'s {key} takes a number. Received: {value!r}")
+
+
 def method_class(name):
   """The class registered as `name` (importing its module, and TensorFlow)."""
   check_name(name)
@@ -64,17 +107,8 @@ def method_class(name):
 
 def create(name, **kwargs):
   """A new, unbuilt method; unknown names or hyper-parameters get a one-line error."""
+  check_arguments(name, kwargs)
   cls = method_class(name)
-  parameters = list(inspect.signature(cls).parameters)
-  unknown = sorted(set(kwargs) - set(parameters))
-  if unknown:
-    raise ValueError(f"--surgery_args: {name} takes {parameters or 'no hyper-parameters'}, "
-                     f"not {unknown}")
-  defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
-  for key, value in kwargs.items():
-    numeric = isinstance(defaults[key], (int, float)) and not isinstance(defaults[key], bool)
-    if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
-      raise ValueError(f"--surgery_args: {name}'s {key} takes a number. Received: {value!r}")
   try:
     return cls(**kwargs)
   except (TypeError, ValueError) as e:

@@ -183,3 +183,18 @@ def test_hyper_parameters_from_text_reach_the_method():
   for bad in ("alpha", "alpha=1,alpha=2", "=3"):
     with pytest.raises(ValueError, match="--surgery_args"):
       parsing.parse_surgery_args(bad)
+
+
+def test_hyper_parameters_read_from_source_match_the_constructors():
+  """`registry.hyper_parameters` reads each method's defaults without importing it (so a bad
+  --surgery_args is refused before TensorFlow loads); they equal the imported signatures."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  for name in registry.METHODS:
+    signature = inspect.signature(registry.method_class(name)).parameters
+    assert registry.hyper_parameters(name) == {k: p.default for k, p in signature.items()}, name
+  with pytest.raises(ValueError, match=r"^--surgery_args: cagrad's c takes a number\. "
+                                       r"Received: 'half'$"):
+    registry.check_arguments("cagrad", {"c": "half"})
+  with pytest.raises(ValueError, match=r"^--surgery_args: mgda takes \['normalization'\], "
+                                       r"not \['alpha'\]$"):
+    registry.check_arguments("mgda", {"alpha": 1.0})

@@ -29,9 +29,16 @@ def predict_table(version_dir, table, chunk=1024):
 
 def output_columns(outputs, targets):
   """{column: [N]}: the serving outputs, with a multiclass task's [N, C] probabilities as one
-  column per class and its class names as text."""
+  column per class and its class names as text; in the order of the tasks in `targets`, each
+  task's prediction before its spread and interval columns, the out-of-domain columns last."""
   columns = {}
-  for name, values in outputs.items():
+  tasks = list(targets)
+  def place(name):
+    owner = next((i for i, task in enumerate(tasks)
+                  if name == task or (name.startswith(task + "_") and name not in tasks)), None)
+    return (len(tasks), 0, name) if owner is None else (owner, name != tasks[owner], name)
+  for name in sorted(outputs, key=place):
+    values = outputs[name]
     if values.ndim == 2:  # a multiclass task's probabilities, or their spread over members
       base, _, spread = name.partition("_probabilities")
       for c, class_name in enumerate(targets[base]["classes"]):

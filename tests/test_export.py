@@ -16,6 +16,7 @@ from kmtl import config as config_lib
 from kmtl import experiment
 from kmtl import export
 from kmtl import exported
+from kmtl import predictions
 from kmtl.data import conditions
 from kmtl.data import io
 from kmtl.data import schema
@@ -282,3 +283,17 @@ def test_conditions_are_named_signature_inputs_and_predict_reads_them(tmp_path):
   assert result.returncode == 0, result.stderr
   predicted = pd.read_csv(tmp_path / "p.csv")
   np.testing.assert_allclose(predicted["hardness"][:5], expected["hardness"][:5], rtol=1e-4)
+
+
+def test_prediction_columns_follow_the_tasks_with_the_domain_columns_last():
+  """Each task's prediction, then its spread and interval; the out-of-domain columns after
+  every task (alphabetical order put `resistivity` after them)."""
+  n = np.zeros(2, np.float32)
+  outputs = {"out_of_domain": np.array([False, True]), "hardness_upper_95": n,
+             "resistivity": n, "hardness": n, "nearest_training_distance": n,
+             "hardness_std": n, "phase_probabilities": np.zeros((2, 2), np.float32),
+             "phase": np.array([b"BCC", b"FCC"], dtype=object)}
+  targets = {"resistivity": {}, "hardness": {}, "phase": {"classes": ["BCC", "FCC"]}}
+  assert list(predictions.output_columns(outputs, targets)) == [
+      "resistivity", "hardness", "hardness_std", "hardness_upper_95", "phase", "phase_p_BCC",
+      "phase_p_FCC", "nearest_training_distance", "out_of_domain"]

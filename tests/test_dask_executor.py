@@ -72,22 +72,6 @@ def test_a_lost_workers_cell_is_run_again(cluster, tmp_path):
   assert all(not r.get("failed") and r["epochs_run"] == 2 for r in records)
 
 
-def _cell_processes(worker_pid):
-  """PIDs of the cell processes (python -c ... sweep.run_cell) a Dask worker started."""
-  found = []
-  for entry in filter(str.isdigit, os.listdir("/proc")):
-    try:
-      with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-      with open(f"/proc/{entry}/cmdline", encoding="utf-8") as f:
-        command = f.read()
-    except OSError:
-      continue
-    if fields[0] != "Z" and int(fields[1]) == worker_pid and "run_cell" in command:
-      found.append(int(entry))
-  return found
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads cell processes from /proc")
 def test_a_cancelled_cell_ends_its_training_process(cluster, tmp_path):
   cell = _cells(tmp_path, "cancelled")[0]
@@ -101,10 +85,10 @@ def test_a_cancelled_cell_ends_its_training_process(cluster, tmp_path):
   deadline, running = time.time() + 60, []
   while time.time() < deadline and not running:
     time.sleep(0.2)
-    running = [p for pid in pids.values() for p in _cell_processes(pid)]
+    running = [p for pid in pids.values() for p in helpers.child_processes(pid, "run_cell")]
   assert running, "the cell's process never started"
   future.cancel()
   deadline = time.time() + 20
-  while time.time() < deadline and [p for pid in pids.values() for p in _cell_processes(pid)]:
+  while time.time() < deadline and [p for pid in pids.values() for p in helpers.child_processes(pid, "run_cell")]:
     time.sleep(0.2)
-  assert not [p for pid in pids.values() for p in _cell_processes(pid)]
+  assert not [p for pid in pids.values() for p in helpers.child_processes(pid, "run_cell")]

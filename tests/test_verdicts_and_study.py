@@ -239,29 +239,6 @@ def test_a_worker_that_dies_keeps_the_end_of_its_stderr(tmp_path):
   assert os.listdir(tmp_path) == ["a.json"] and "FAILED" in logged[0]
 
 
-def _children(pid):
-  """PIDs of the live processes whose parent is `pid` (Linux /proc)."""
-  found = []
-  for entry in os.listdir("/proc"):
-    if entry.isdigit():
-      try:
-        with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
-          fields = f.read().rsplit(")", 1)[1].split()
-      except OSError:
-        continue
-      if fields[0] != "Z" and int(fields[1]) == pid:
-        found.append(int(entry))
-  return found
-
-
-def _alive(pid):
-  try:
-    with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-  except OSError:
-    return False
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads worker processes from /proc")
 def test_workers_die_with_a_study_killed_with_sigkill(tiny_csv, tmp_path):
   """A study killed with SIGKILL takes its workers with it: none goes on training and writes
@@ -274,15 +251,14 @@ def test_workers_die_with_a_study_killed_with_sigkill(tiny_csv, tmp_path):
   workers = []
   while len(workers) < 2 and time.monotonic() < deadline and study.poll() is None:
     time.sleep(0.5)
-    workers = [p for p in _children(study.pid)
-               if "spawn_main" in open(f"/proc/{p}/cmdline", encoding="utf-8").read()]
+    workers = helpers.child_processes(study.pid, "spawn_main")
   assert len(workers) == 2, "the study did not start its workers"
   study.send_signal(signal.SIGKILL)
   study.wait()
   deadline = time.monotonic() + 15
-  while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+  while any(helpers.alive(p) for p in workers) and time.monotonic() < deadline:
     time.sleep(0.2)
-  assert not any(_alive(p) for p in workers)
+  assert not any(helpers.alive(p) for p in workers)
   assert not [n for n in os.listdir(tmp_path / "study" / "cells") if n.endswith(".json")]
 
 

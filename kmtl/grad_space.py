@@ -79,13 +79,14 @@ def stacked_update(update, x, y, m, sw, rows=None):
     weighted = tf.stack(weighted_list)
     regularization = tf.add_n(update.model.losses) if update.model.losses else None
   z, present = activations[-1], update.present(m)
-  cotangents = tf.stack(gradients.zeros_for_none([tape.gradient(w, z) for w in weighted_list],
-                                                 [z] * len(weighted_list)))
+  # Under bfloat16 the cotangents are bfloat16; methods and their statistics work in float32.
+  cotangents = tf.cast(tf.stack(gradients.zeros_for_none(
+      [tape.gradient(w, z) for w in weighted_list], [z] * len(weighted_list))), tf.float32)
   if update.grad_space == "representation":
     stack = tf.reshape(cotangents, [len(weighted_list), -1])
   else:
-    stack = trunk_stack(tf, tf.cast(cotangents, tf.float32), [x] + activations[:-1],
-                        activations, update.shared_vars[::2])
+    stack = trunk_stack(tf, cotangents, [x] + activations[:-1], activations,
+                        update.shared_vars[::2])
   combined, task_weights = update.combine(stack, weighted, present)
   if update.grad_space == "representation":
     shared_grads = tape.gradient(z, update.shared_vars,

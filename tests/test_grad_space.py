@@ -102,3 +102,22 @@ def test_settings_it_cannot_serve_are_refused(train, message):
   with pytest.raises(ValueError, match=message):
     config_lib.RunConfig(train=config_lib.TrainConfig(**{"grad_space": "representation",
                                                          **train}))
+
+
+@pytest.mark.parametrize("space, mode", [("representation", "loop"), ("parameters", "batched")])
+def test_bfloat16_stacks_reach_the_method_in_float32(space, mode):
+  keras.utils.set_random_seed(0)
+  net = models.build_model("shared", [t.name for t in TASKS], 5, config_lib.ModelConfig(
+      trunk_units=(8, 6), head_units=(4,), precision="bfloat16"))
+  method = registry.create("pcgrad")
+  method.build(2, num_params=4 * 6 if space == "representation" else 5 * 8 + 8 + 8 * 6 + 6)
+  optimizer = keras.optimizers.SGD(learning_rate=0.1)
+  task_vars = [v for t in TASKS for v in net.task_variables[t.name]]
+  optimizer.build(list(net.shared_variables) + task_vars)
+  update = step_lib.UpdateStep(net, TASKS, method, optimizer, list(net.shared_variables),
+                               task_vars, tf.ones([2]), tf.Variable(tf.ones([2])),
+                               config_lib.LossConfig(), grad_mode=mode, grad_space=space)
+  before = [v.numpy() for v in update.shared_vars]
+  _, _, finite, _, stack, _ = update(*_batch(), tf.constant(1, tf.int64), False)
+  assert bool(finite) and stack.dtype == tf.float32
+  assert any(not np.allclose(v.numpy(), b) for v, b in zip(update.shared_vars, before))

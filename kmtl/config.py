@@ -23,6 +23,7 @@ GRAD_MODES = ("jacobian", "loop", "batched")
 STRATEGIES = ("default", "mirrored", "multiworker")
 IMBALANCE_METHODS = ("lds", "fds", "bmse")
 KERNEL_FORMS = ("reference", "exact")
+LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +133,12 @@ class TrainConfig:
     surgery_kwargs: ((name, value), ...) hyper-parameters of the method.
     task_weights: "equal", "inverse_count" (from training label counts) or a tuple of numbers.
     epochs, learning_rate, batch_size: Adam's schedule.
+    weight_decay: AdamW's decoupled weight decay on kernels (0: Adam).
+    lr_schedule: `constant`; `cosine` decay to 0 over `epochs` epochs; or `plateau`: the
+      learning rate times `lr_plateau_factor` after `lr_plateau_patience` epochs without an
+      improvement of the early-stopping score (kmtl/optimizer.py).
+    ema_momentum: keep an exponential moving average of the weights with this momentum and
+      validate, stop early and keep the averaged weights (0: none).
     patience, min_delta: epochs without an improvement of min_delta before stopping.
     stopping: `mean_val_loss` or `relative_val_loss` (kmtl/early_stopping.py).
     grad_mode: per-task gradients by one `jacobian` (pfor), a `loop` of T gradient calls, or
@@ -152,6 +159,11 @@ class TrainConfig:
   epochs: int = 200
   learning_rate: float = 1e-3
   batch_size: int = 32
+  weight_decay: float = 0.0
+  lr_schedule: str = "constant"
+  lr_plateau_patience: int = 5
+  lr_plateau_factor: float = 0.5
+  ema_momentum: float = 0.0
   patience: int = 20
   min_delta: float = 0.0
   stopping: str = "mean_val_loss"
@@ -179,7 +191,19 @@ class TrainConfig:
     if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
       raise ValueError(f"Invalid value for `learning_rate`. Expected > 0. Received: "
                        f"{self.learning_rate}")
+    if not 0.0 <= self.weight_decay < math.inf:
+      raise ValueError(f"--weight_decay={self.weight_decay}: expected a number >= 0")
+    if not 0.0 <= self.ema_momentum < 1.0:
+      raise ValueError(f"--ema={self.ema_momentum}: expected a momentum with 0 <= momentum < 1 "
+                       "(0: no moving average)")
+    if not 0.0 < self.lr_plateau_factor < 1.0:
+      raise ValueError(f"--lr_plateau_factor={self.lr_plateau_factor}: expected 0 < factor < 1")
+    if self.lr_schedule == "plateau" and not 1 <= self.lr_plateau_patience < self.patience:
+      raise ValueError(f"--lr_plateau_patience={self.lr_plateau_patience}: expected at least 1 "
+                       f"and less than --patience={self.patience}, or early stopping ends the "
+                       "run before the learning rate drops")
     for name, choices in (("strategy", STRATEGIES), ("grad_mode", GRAD_MODES),
+                          ("lr_schedule", LR_SCHEDULES),
                           ("arch", ARCHITECTURES), ("stopping", STOPPING_CRITERIA)):
       if getattr(self, name) not in choices:
         raise ValueError(f"Invalid value for `{name}`. Expected one of {list(choices)}. "
@@ -275,6 +299,7 @@ class RunConfig:
       raise ValueError(f"--strategy={self.train.strategy} cannot split "
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
+    self.model.check_arch(self.train.arch)
     self.model.check_groups_of(self.train.arch, self.train.surgery, names)
     grad_space.check(self.train, self.imbalance, self.model)
     self.uncertainty.check(self.data.tasks, self.model, self.loss, self.imbalance,
@@ -296,8 +321,10 @@ def flatten(config):
 
 
 def differences(recorded, expected):
-  """Sorted names of the settings whose values differ between two flattened configs."""
-  recorded = recorded or {}
+  """Sorted names of the settings whose values differ between two flattened configs. A setting
+  that the recorded config predates counts as recorded at its default."""
+  recorded = {**{k: v for k, v in flatten(RunConfig()).items() if k in expected},
+              **(recorded or {})}
   return sorted(k for k in set(recorded) | set(expected) if recorded.get(k) != expected.get(k))
 
 

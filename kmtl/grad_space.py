@@ -36,8 +36,13 @@ def check(train, imbalance, model):
     raise ValueError(f"--surgery={train.surgery} keeps a running state per parameter, which "
                      "representation gradients of different batches cannot feed; use "
                      "--grad_space=parameters")
-  if train.strategy != "default" or "fds" in imbalance.methods or model.dropout > 0:
-    raise ValueError(f"{what} runs on one device without --imbalance=fds or --dropout")
+  if (train.strategy != "default" or "fds" in imbalance.methods or model.has_dropout or
+      model.input_noise > 0):
+    raise ValueError(f"{what} runs on one device without --imbalance=fds, --dropout or "
+                     "--input_noise")
+  if train.grad_mode == "batched" and model.layer_norm:
+    raise ValueError("--grad_mode=batched differentiates plain ReLU Dense layers; "
+                     "--layer_norm adds normalisation (use --grad_mode=loop)")
 
 
 def stack_layout(space, net, batch_size):

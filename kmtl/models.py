@@ -139,7 +139,10 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
   previous = keras.config.dtype_policy()
   keras.config.set_dtype_policy(model_config.PRECISIONS[config.precision])
   try:
-    reps, graph, sharing_of = _representations(arch, features, task_names, config)
+    inputs = features
+    if config.input_noise > 0:  # training only; identity at inference and in export
+      inputs = keras.layers.GaussianNoise(config.input_noise, name="input_noise")(features)
+    reps, graph, sharing_of = _representations(arch, inputs, task_names, config)
   finally:
     keras.config.set_dtype_policy(previous)
   shared_layers, task_layers = sharing_of.shared_layers, sharing_of.task_layers
@@ -178,7 +181,8 @@ def _representations(arch, features, task_names, config):
     shared_by = sharing.Sharing({t: trunk for t in task_names}, layers,
                                 {t: [] for t in task_names}, layers[-1:])
   reps = {t: _stack(shared_by.inputs[t], config.head_units, f"{t}_tower", config,
-                    shared_by.task_layers[t]) for t in task_names}
+                    shared_by.task_layers[t], first_level=len(config.trunk_units))
+          for t in task_names}
   graph = None
   if arch == "structured":
     graph = TaskGraph(len(task_names), config.graph_init, config.graph_sparsity,

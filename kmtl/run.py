@@ -23,6 +23,7 @@ from kmtl import knob_flags
 from kmtl import model_flags
 from kmtl import parsing
 from kmtl import quiet
+from kmtl import training_flags
 from kmtl import uncertainty_flags
 from kmtl.data import io
 from kmtl.data import splits
@@ -31,6 +32,7 @@ from kmtl.surgery import registry
 
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
+_TRAINING_FLAGS = training_flags.define()
 _UNCERTAINTY_FLAGS = uncertainty_flags.define()
 
 _ARCH = flags.DEFINE_enum("arch", "shared", list(config_lib.ARCHITECTURES), "Architecture.")
@@ -40,24 +42,12 @@ _SURGERY = flags.DEFINE_string(
 _SURGERY_ARGS = flags.DEFINE_string(
     "surgery_args", "", "Hyper-parameters of the method as name=value pairs, e.g. "
     "alpha=1.5,learning_rate=0.01 for gradnorm (see each method's docstring).")
-_TASK_WEIGHTS = flags.DEFINE_string(
-    "task_weights", "inverse_count",
-    "equal | inverse_count (max label count / task's count) | comma-separated numbers.")
-_EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum number of epochs.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Training batch size.")
-_LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
-_PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience, in epochs.")
-_STOPPING = flags.DEFINE_enum(
-    "stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
-    "Early stopping of a multi-task model: mean of the per-task validation losses, or mean of "
-    "each divided by its first-epoch value.")
 _GRAD_MODE = flags.DEFINE_enum("grad_mode", "loop", list(config_lib.GRAD_MODES),
                                "How per-task gradients are computed.")
 _GRAD_SPACE = flags.DEFINE_enum(
     "grad_space", "parameters", ["parameters", "representation"],
     "Per-task gradients of the shared parameters (exact) or of the shared representation (an "
     "approximation, one backward pass through the trunk; --arch=shared): kmtl/grad_space.py.")
-_JIT = flags.DEFINE_bool("jit_compile", True, "Compile the training steps with XLA.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", list(config_lib.STRATEGIES),
                               "tf.distribute strategy: default (one device), mirrored (local "
                               "GPUs or logical CPUs), multiworker (TF_CONFIG).")
@@ -71,10 +61,6 @@ _AFFINITY_BATCHES = flags.DEFINE_integer(
     "affinity_batches", 4, "With --grad_stats: task-balanced batches on which the co-labelled "
     "cosine and lookahead affinity of every task pair are sampled after each epoch "
     "(kmtl/affinity.py); 0: none.")
-_REGRESSION_LOSS = flags.DEFINE_enum("regression_loss", "mse",
-                                     list(config_lib.REGRESSION_LOSSES), "Regression loss.")
-_DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate after each hidden layer.")
-_L2 = flags.DEFINE_float("l2", 0.0, "L2 weight decay on kernels.")
 _GRAPH_SPARSITY = flags.DEFINE_float("graph_sparsity", 0.0,
                                      "Penalty on the structured task graph's off-diagonal.")
 _IMBALANCE = flags.DEFINE_list(
@@ -110,16 +96,13 @@ def config_from_flags():
   try:
     return config_lib.RunConfig(
         data=data,
-        model=config_lib.ModelConfig(dropout=_DROPOUT.value, l2=_L2.value,
-                                     graph_sparsity=_GRAPH_SPARSITY.value,
+        model=config_lib.ModelConfig(graph_sparsity=_GRAPH_SPARSITY.value,
+                                     **_TRAINING_FLAGS.model_settings(),
                                      **_MODEL_FLAGS.settings()),
-        loss=config_lib.LossConfig(regression=_REGRESSION_LOSS.value),
+        loss=config_lib.LossConfig(**_TRAINING_FLAGS.loss_settings()),
         train=config_lib.TrainConfig(
             arch=_ARCH.value, surgery=_SURGERY.value, surgery_kwargs=surgery_kwargs,
-            task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value),
-            epochs=_EPOCHS.value,
-            learning_rate=_LR.value, batch_size=_BATCH_SIZE.value, patience=_PATIENCE.value,
-            stopping=_STOPPING.value, grad_mode=_GRAD_MODE.value, jit_compile=_JIT.value,
+            grad_mode=_GRAD_MODE.value, **_TRAINING_FLAGS.train_settings(),
             grad_space=_GRAD_SPACE.value,
             steps_per_call=_STEPS_PER_CALL.value, strategy=_STRATEGY.value,
             summaries=_SUMMARIES.value, grad_stats=_GRAD_STATS.value,
@@ -205,6 +188,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  for flag_module in (data_flags, model_flags, uncertainty_flags, knob_flags):
+  for flag_module in (data_flags, model_flags, training_flags, uncertainty_flags, knob_flags):
     flags.adopt_module_key_flags(flag_module)
   entry.run(main, "kmtl.run")

@@ -44,22 +44,57 @@ class Sharing:
   last_shared_layers: list
 
 
+@keras.saving.register_keras_serializable(package="kmtl")
+class NormalizedDense(keras.layers.Layer):
+  """[B, F] -> [B, U]: Dense, then layer normalisation over the U units, then ReLU (one
+  hidden level under --layer_norm, so a level stays one layer with one output)."""
+
+  def __init__(self, units, kernel_regularizer=None, **kwargs):
+    super().__init__(**kwargs)
+    self.units = units
+    self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+    self.dense = keras.layers.Dense(units, kernel_regularizer=self.kernel_regularizer,
+                                    name="dense", dtype=self.dtype_policy)
+    # Normalisation statistics in float32 under bfloat16, as Keras does.
+    self.norm = keras.layers.LayerNormalization(name="norm", dtype=self.dtype_policy)
+
+  def build(self, input_shape):
+    self.dense.build(input_shape)
+    self.norm.build((*input_shape[:-1], self.units))
+
+  def call(self, inputs):
+    return keras.ops.relu(self.norm(self.dense(inputs)))
+
+  def compute_output_shape(self, input_shape):
+    return (*input_shape[:-1], self.units)
+
+  def get_config(self):
+    return {**super().get_config(), "units": self.units,
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)}
+
+
 def dense(units, name, config, activation="relu", dtype=None):
+  """A hidden ReLU level (normalised under `config.layer_norm`) or, with another activation,
+  a plain Dense layer."""
   regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+  if config.layer_norm and activation == "relu":
+    return NormalizedDense(units, kernel_regularizer=regularizer, name=name, dtype=dtype)
   return keras.layers.Dense(units, activation=activation, name=name,
                             kernel_regularizer=regularizer, dtype=dtype)
 
 
-def _dropout(x, config, name):
-  return keras.layers.Dropout(config.dropout, name=name)(x) if config.dropout > 0 else x
+def _dropout(x, config, level, name):
+  rate = config.dropout_at(level)
+  return keras.layers.Dropout(rate, name=name)(x) if rate > 0 else x
 
 
-def stack(x, units, prefix, config, layers):
-  """x through ReLU Dense layers of `units` named `prefix_1`, ...; appends them to `layers`."""
+def stack(x, units, prefix, config, layers, first_level=0):
+  """x through hidden levels of `units` named `prefix_1`, ... (hidden level `first_level` on
+  for dropout); appends them to `layers`."""
   for i, size in enumerate(units):
     layer = dense(size, f"{prefix}_{i + 1}", config)
     layers.append(layer)
-    x = _dropout(layer(x), config, f"{prefix}_dropout_{i + 1}")
+    x = _dropout(layer(x), config, first_level + i, f"{prefix}_dropout_{i + 1}")
   return x
 
 
@@ -99,16 +134,16 @@ class StackRepeated(keras.layers.Layer):
     return {**super().get_config(), "repeats": self.repeats}
 
 
-def _experts(x, count, units, name, config, layers):
+def _experts(x, count, units, name, config, layers, level):
   layer = adaptive.Experts(count, units, name=name)
   layers.append(layer)
-  return _dropout(layer(x), config, f"{name}_dropout")
+  return _dropout(layer(x), config, level, f"{name}_dropout")
 
 
 def _mmoe(features, names, config):
   shared, h = [], features
   for i, units in enumerate(config.trunk_units):
-    h = _experts(h, config.experts, units, f"experts_{i + 1}", config, shared)
+    h = _experts(h, config.experts, units, f"experts_{i + 1}", config, shared, i)
   last = shared[-1]
   inputs = {}
   for t in names:
@@ -123,10 +158,12 @@ def _ple_level(level, shared_in, task_in, config, names, widths, shared, final):
   es, et = config.experts, config.task_experts
   task_experts_in = shared_in if level == 1 else StackRepeated(
       et, name=f"level{level}_task_inputs")([task_in[t] for t in names])
-  s_out = _experts_stack(shared_in, es, widths, f"level{level}_shared_experts", config, shared)
+  first = 0 if len(widths) > 1 else level - 1  # one level with the trunk's depth, or one layer
+  s_out = _experts_stack(shared_in, es, widths, f"level{level}_shared_experts", config, shared,
+                         first)
   last_shared = shared[-1]
   f_out = _experts_stack(task_experts_in, len(names) * et, widths, f"level{level}_task_experts",
-                         config, shared)
+                         config, shared, first)
   lasts = [last_shared, shared[-1]]
   outputs = {}
   for i, t in enumerate(names):
@@ -144,9 +181,10 @@ def _ple_level(level, shared_in, task_in, config, names, widths, shared, final):
   return shared_out, outputs, lasts
 
 
-def _experts_stack(x, count, widths, name, config, layers):
+def _experts_stack(x, count, widths, name, config, layers, first_level):
   for i, units in enumerate(widths):
-    x = _experts(x, count, units, f"{name}_{i + 1}" if len(widths) > 1 else name, config, layers)
+    x = _experts(x, count, units, f"{name}_{i + 1}" if len(widths) > 1 else name, config, layers,
+                 first_level + i)
   return x
 
 
@@ -164,7 +202,7 @@ def _ple(features, names, config):
 def _cross_stitch(features, names, config):
   shared, h = [], features
   for i, units in enumerate(config.trunk_units):
-    h = _experts(h, len(names), units, f"columns_{i + 1}", config, shared)
+    h = _experts(h, len(names), units, f"columns_{i + 1}", config, shared, i)
     last = shared[-1]
     stitch = adaptive.CrossStitch(len(names), name=f"cross_stitch_{i + 1}")
     shared.append(stitch)

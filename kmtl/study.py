@@ -36,10 +36,10 @@ from kmtl import data_flags
 from kmtl import entry
 from kmtl import knob_flags
 from kmtl import model_flags
-from kmtl import parsing
 from kmtl import quiet
 from kmtl import study_report
 from kmtl import sweep
+from kmtl import training_flags
 from kmtl import transfer_experiments
 from kmtl import uncertainty_flags
 from kmtl import verdicts
@@ -57,15 +57,7 @@ _SURGERIES = flags.DEFINE_list("surgeries", [], "With --archs: the grid is their
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Number of seeds (0 .. seeds - 1).")
 _JOBS = flags.DEFINE_integer("jobs", os.cpu_count() or 1, "Parallel worker processes.")
 _THREADS = flags.DEFINE_integer("threads", 1, "Intra-op threads per worker process.")
-_JIT = flags.DEFINE_bool("jit_compile", True, "Compile the training steps with XLA.")
-_EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum epochs per cell.")
-_PATIENCE = flags.DEFINE_integer("patience", 20, "Early-stopping patience.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
-_LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate.")
-_TASK_WEIGHTS = flags.DEFINE_string("task_weights", "inverse_count", "As in kmtl.run.")
 _ALPHA = flags.DEFINE_float("alpha", 0.05, "Significance level of the verdicts.")
-_STOPPING = flags.DEFINE_enum("stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
-                              "Early stopping of multi-task models, as in kmtl.run.")
 _FRESH = flags.DEFINE_bool("fresh", False, "Remove the cells of an earlier study in --out and "
                            "start again (needed to change settings).")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded as failed "
@@ -85,6 +77,7 @@ _EXPERIMENT = flags.DEFINE_enum(
     "with the grid none, pcgrad, gradnorm and gradscale against STL unless --grid is given.")
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
+_TRAINING_FLAGS = training_flags.define()
 _UNCERTAINTY_FLAGS = uncertainty_flags.define()
 
 
@@ -108,20 +101,18 @@ def run_config(configuration, data, seed):
   """The RunConfig of one cell: `configuration` with `seed` on the study's data settings."""
   arch = "independent" if configuration.name == verdicts.GBM else configuration.arch
   try:
-    model = _MODEL_FLAGS.settings()
+    model = {**_TRAINING_FLAGS.model_settings(), **_MODEL_FLAGS.settings()}
     if arch != "groups":
       model["groups"] = ()
     return config_lib.RunConfig(
         data=data, model=config_lib.ModelConfig(**model),
+        loss=config_lib.LossConfig(**_TRAINING_FLAGS.loss_settings()),
         train=config_lib.TrainConfig(
             arch=arch, surgery=configuration.surgery,
-            surgery_kwargs=configuration.surgery_args,
-            task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value),
-            epochs=_EPOCHS.value, patience=_PATIENCE.value, batch_size=_BATCH_SIZE.value,
-            learning_rate=_LR.value, stopping=_STOPPING.value, summaries=False,
+            surgery_kwargs=configuration.surgery_args, summaries=False,
             grad_stats=bool(_EXPERIMENT.value) and arch not in config_lib.SEPARATE_NETWORKS,
-            jit_compile=_JIT.value,
-            grad_space=_GRAD_SPACE.value if arch == "shared" else "parameters"),
+            grad_space=_GRAD_SPACE.value if arch == "shared" else "parameters",
+            **_TRAINING_FLAGS.train_settings()),
         imbalance=config_lib.ImbalanceConfig(methods=configuration.imbalance),
         uncertainty=_UNCERTAINTY_FLAGS.config(), seed=seed)
   except ValueError as e:
@@ -301,7 +292,7 @@ def _run_and_report(planned, client):
       if (cell.name, cell.seed) not in cells:
         with open(cell.path, encoding="utf-8") as f:
           cells[(cell.name, cell.seed)] = json.load(f)
-    rows[label] = study_report.write(out, cells, data.tasks, _ALPHA.value, _STOPPING.value,
+    rows[label] = study_report.write(out, cells, data.tasks, _ALPHA.value, _TRAINING_FLAGS.stopping.value,
                                      bool(_DATA_FLAGS.cv.value))
     cells_by_point[label] = cells
   if _EXPERIMENT.value:
@@ -311,6 +302,6 @@ def _run_and_report(planned, client):
 
 
 if __name__ == "__main__":
-  for flag_module in (data_flags, model_flags, uncertainty_flags, knob_flags):
+  for flag_module in (data_flags, model_flags, training_flags, uncertainty_flags, knob_flags):
     flags.adopt_module_key_flags(flag_module)
   entry.run(main, PROG)

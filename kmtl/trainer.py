@@ -28,6 +28,7 @@ from kmtl import evaluation
 from kmtl import grad_space
 from kmtl import gradients
 from kmtl import losses as losses_lib
+from kmtl import optimizer as optimizer_lib
 from kmtl import progress
 from kmtl import step as step_lib
 from kmtl.data import sampling
@@ -95,9 +96,12 @@ class Trainer:
     self._compiled_steps = tf.function(self._run_steps, jit_compile=self.jit_compile)
 
   def _build_state(self, config, names):
-    """The optimizer, the per-task counters and flags, and early stopping."""
-    self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-    self.optimizer.build(self.shared_vars + self.task_vars)
+    """The optimizer and its schedule, the per-task counters and flags, and early stopping."""
+    self.optimizer = optimizer_lib.build(config, self.shared_vars + self.task_vars,
+                                         self.batches.steps)
+    self.plateau = (optimizer_lib.Plateau(self.optimizer, config.lr_plateau_factor,
+                                          config.lr_plateau_patience, config.min_delta)
+                    if config.lr_schedule == "plateau" else None)
     self.task_active = tf.Variable(tf.ones([self.num_tasks]), trainable=False)
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.failed_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
@@ -151,11 +155,14 @@ class Trainer:
     states included (Keras leaves them out of the model's, so a resume would redraw masks)."""
     dropout_rng = [layer.seed_generator.state for layer in self.model.layers
                    if getattr(layer, "seed_generator", None) is not None]
+    extra = dict(self.extra_state)
+    if self.plateau is not None:
+      extra["lr_plateau"] = self.plateau
     return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, method=self.method,
                                stopping=self.stopping, task_active=self.task_active,
                                epoch=self.epoch, optimizer_steps=self.optimizer_steps,
                                labelled_steps=self.labelled_steps, dropout_rng=dropout_rng,
-                               **self.extra_state)
+                               **extra)
 
   def _train_step(self, data, order, step, epoch, totals, with_stats):
     """Runs step `step` of the epoch on `data` (the training tensors) and adds its
@@ -238,16 +245,20 @@ class Trainer:
       diagnostics = self.method.epoch_diagnostics()
       if self.feature_smoothing is not None:
         fds.update_from_split(self.feature_smoothing, self.net, self.tasks, self.prepared.train)
-      val_losses, val_metrics = self.evaluate(self.val)
-
-      newly_stopped = self.stopping.update(self._unit_scores(val_losses), epoch)
-      for u in newly_stopped:
-        for t in self.stopping.unit_tasks[u]:
-          self.task_active[t].assign(0.0)
-      self.epoch.assign(epoch)
-      record = epoch_record.build(self, epoch, time.perf_counter() - start,
-                                  (train_losses, val_losses, weighted_losses, weights),
-                                  val_metrics, [self.stopping.names[u] for u in newly_stopped])
+      # Validation, early stopping and the epoch's metrics read the moving average, if kept.
+      with optimizer_lib.averaged_weights(self.optimizer, self.shared_vars + self.task_vars):
+        val_losses, val_metrics = self.evaluate(self.val)
+        scores = self._unit_scores(val_losses)
+        newly_stopped = self.stopping.update(scores, epoch)
+        for u in newly_stopped:
+          for t in self.stopping.unit_tasks[u]:
+            self.task_active[t].assign(0.0)
+        self.epoch.assign(epoch)
+        record = epoch_record.build(self, epoch, time.perf_counter() - start,
+                                    (train_losses, val_losses, weighted_losses, weights),
+                                    val_metrics, [self.stopping.names[u] for u in newly_stopped])
+      if self.plateau is not None:
+        self.plateau.update(float(np.mean(scores)))
       if diagnostics:
         record["method"] = diagnostics
       if self.config.grad_stats:

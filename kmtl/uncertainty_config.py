@@ -48,9 +48,12 @@ class UncertaintyConfig:
 
   def check(self, tasks, model, loss, imbalance, train):
     """A ValueError naming the flag when the rest of the run's settings rule these out."""
-    if self.mc_samples and model.dropout == 0:
+    if self.mc_samples and not model.has_dropout:
       raise ValueError(f"--mc_samples={self.mc_samples} needs --dropout > 0 (MC dropout "
                        "samples the dropout masks)")
+    if self.mc_samples and model.input_noise > 0:
+      raise ValueError(f"--mc_samples={self.mc_samples} with --input_noise would sample the "
+                       "input noise as well as the dropout masks; drop one of them")
     if not self.heteroscedastic:
       return
     if not any(t.kind == schema.REGRESSION for t in tasks):

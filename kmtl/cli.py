@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "train": ("kmtl.run", "train one configuration and report its test metrics"),
     "study": ("kmtl.study", "compare configurations with the single-task baseline over "
                                 "seeds"),
+    "tune": ("kmtl.tune", "tune one configuration's hyper-parameters, then train it"),
     "advise": ("kmtl.advise", "which tasks to train together, from a short probe"),
     "predict": ("kmtl.predict", "predict a CSV or Parquet file of alloys with an exported "
                                 "model"),

@@ -71,9 +71,6 @@ class ModelConfig:
     if self.ple_levels not in PLE_LEVELS:
       raise ValueError(f"--ple_levels must be one of {list(PLE_LEVELS)}. Received: "
                        f"{self.ple_levels}")
-    if self.ple_levels == 2 and len(self.trunk_units) != 2:
-      raise ValueError("--ple_levels=2 gives each level one layer of a two-layer trunk; "
-                       f"the trunk has {len(self.trunk_units)}")
 
   def dropout_at(self, level):
     """The dropout rate after hidden level `level` (trunk levels first, then the towers')."""
@@ -87,6 +84,9 @@ class ModelConfig:
 
   def check_arch(self, arch):
     """A ValueError when a setting cannot apply to `arch`."""
+    if arch == "ple" and self.ple_levels == 2 and len(self.trunk_units) != 2:
+      raise ValueError("--ple_levels=2 gives each level one layer of a two-layer trunk; "
+                       f"the trunk has {len(self.trunk_units)} (--trunk_units)")
     if self.layer_norm and arch in EXPERT_ARCHS:
       raise ValueError(f"--layer_norm normalises Dense layers; the experts of --arch={arch} "
                        "have none (use it with shared, structured, task_attention, groups or "

@@ -19,6 +19,22 @@ def parse_dropout(text):
   return rates[0] if len(rates) == 1 else rates
 
 
+def format_dropout(dropout):
+  """`--dropout`'s text of a ModelConfig's dropout (a rate or a tuple of rates)."""
+  return ",".join(map(repr, dropout)) if isinstance(dropout, tuple) else repr(dropout)
+
+
+def parse_units(text, flag):
+  """`--trunk_units` / `--head_units`: comma-separated positive layer widths."""
+  try:
+    units = tuple(int(p) for p in str(text).split(","))
+  except ValueError:
+    raise ValueError(f"--{flag}={text}: expected comma-separated layer widths") from None
+  if not units or min(units) < 1:
+    raise ValueError(f"--{flag}={text}: every width must be >= 1")
+  return units
+
+
 class TrainingFlags:
   """The flag holders of the training flags."""
 
@@ -38,6 +54,11 @@ class TrainingFlags:
                                          "Compile the training steps with XLA.")
     self.regression_loss = flags.DEFINE_enum(
         "regression_loss", "mse", list(config_lib.REGRESSION_LOSSES), "Regression loss.")
+    self.trunk_units = flags.DEFINE_string(
+        "trunk_units", "128,128", "Widths of the trunk's hidden layers (of each expert or "
+        "column of the adaptive architectures; of each separate network's first layers).")
+    self.head_units = flags.DEFINE_string(
+        "head_units", "64", "Widths of each task tower's hidden layers before its output.")
     self.dropout = flags.DEFINE_string(
         "dropout", "0", "Dropout rate after every hidden layer, or one rate per hidden level, "
         "trunk first, then the towers (e.g. 0.1,0.1,0 for the reference sizes).")
@@ -66,7 +87,9 @@ class TrainingFlags:
 
   def model_settings(self):
     """{ModelConfig field: value} of the regularisation flags."""
-    return {"dropout": parse_dropout(self.dropout.value), "l2": self.l2.value,
+    return {"trunk_units": parse_units(self.trunk_units.value, "trunk_units"),
+            "head_units": parse_units(self.head_units.value, "head_units"),
+            "dropout": parse_dropout(self.dropout.value), "l2": self.l2.value,
             "input_noise": self.input_noise.value, "layer_norm": self.layer_norm.value}
 
   def train_settings(self):

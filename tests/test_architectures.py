@@ -211,3 +211,10 @@ def test_a_one_task_group_trains_under_methods_that_weight_by_gradient_norms(sur
   history = [json.loads(line) for line in (workdir / "history.jsonl").read_text().splitlines()]
   losses = [h["train_loss"]["resistivity"] for h in history]
   assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_a_one_layer_trunk_is_refused_by_two_level_ple_only():
+  one_layer = config_lib.ModelConfig(trunk_units=(64,))
+  config_lib.RunConfig(model=one_layer, train=config_lib.TrainConfig(arch="shared"))
+  with pytest.raises(ValueError, match="--ple_levels=2 .* the trunk has 1"):
+    config_lib.RunConfig(model=one_layer, train=config_lib.TrainConfig(arch="ple"))

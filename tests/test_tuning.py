@@ -1,0 +1,202 @@
+"""The hyper-parameter search: seeded and resumable, blind to the test rows, failures recorded,
+pruning, the search space and its overrides, and `kmtl tune` end to end."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kmtl import config as config_lib
+from kmtl import search_space
+from kmtl import tuning
+from kmtl.data import io
+from kmtl.data import splits
+from tests import helpers
+
+SPACE = "trunk_depth=1,trunk_width=16|32,head_width=8,batch_size=32|64"
+
+
+class Killed(BaseException):
+  """Ends a search as SIGKILL would: nothing below catches it, the trial stays running."""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+  path = tmp_path_factory.mktemp("data") / "tiny.parquet"
+  helpers.tiny_frame().to_parquet(path)
+  cfg = config_lib.RunConfig(data=config_lib.DataConfig(path=str(path)),
+                             train=config_lib.TrainConfig(epochs=2, patience=5,
+                                                          jit_compile=False), seed=3)
+  data = io.load_from_config(cfg.data)
+  return cfg, data
+
+
+def _search(cfg, data, directory, trials=3, space=SPACE):
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+  return tuning.search(cfg, data, prepared, trials, str(directory),
+                       search_space.parse_overrides(space), log=lambda _: None)
+
+
+def _trials(outcome):
+  return [{k: v for k, v in row.items() if k != "seconds"} for row in outcome.trials]
+
+
+@pytest.fixture(scope="module")
+def searched(tiny, tmp_path_factory):
+  cfg, data = tiny
+  return _search(cfg, data, tmp_path_factory.mktemp("first"))
+
+
+def test_a_search_is_deterministic_under_a_seed(tiny, searched, tmp_path):
+  cfg, data = tiny
+  again = _search(cfg, data, tmp_path)
+  assert _trials(again) == _trials(searched)
+  assert [r["state"] for r in searched.trials] == ["complete"] * 3
+  assert searched.best_score == min(r["validation_loss"] for r in searched.trials)
+  # The trials drew different values: the search searched.
+  assert len({json.dumps(r["values"], sort_keys=True) for r in searched.trials}) == 3
+
+
+def test_no_trial_reads_a_test_row(tiny, searched, tmp_path):
+  """Test rows' regression labels replaced by nonsense leave every trial unchanged."""
+  cfg, data = tiny
+  test_rows = splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction,
+                                cfg.seed) == splits.TEST
+  labels = dict(data.labels)
+  for name in ("resistivity", "hardness"):
+    poisoned = labels[name].copy()
+    poisoned[test_rows & ~np.isnan(poisoned)] = 1e4
+    labels[name] = poisoned
+  assert not np.array_equal(labels["hardness"], data.labels["hardness"], equal_nan=True)
+  outcome = _search(cfg, dataclasses.replace(data, labels=labels), tmp_path)
+  assert _trials(outcome) == _trials(searched)
+
+
+def test_a_killed_search_continues_to_the_same_trials(tiny, searched, tmp_path, monkeypatch):
+  cfg, data = tiny
+  real, calls = tuning.train_trial, []
+
+  def killed_in_the_second_trial(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+      raise Killed()
+    return real(*args, **kwargs)
+  monkeypatch.setattr(tuning, "train_trial", killed_in_the_second_trial)
+  with pytest.raises(Killed):
+    _search(cfg, data, tmp_path)
+  monkeypatch.setattr(tuning, "train_trial", real)
+  resumed = _search(cfg, data, tmp_path)
+  assert _trials(resumed) == _trials(searched)
+  assert resumed.best_values == searched.best_values
+
+
+def test_a_failed_trial_is_recorded_with_its_reason_and_the_search_goes_on(tiny, tmp_path,
+                                                                           monkeypatch):
+  cfg, data = tiny
+  real, calls = tuning.train_trial, []
+
+  def first_fails(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 1:
+      raise ArithmeticError("the solver diverged")
+    return real(*args, **kwargs)
+  monkeypatch.setattr(tuning, "train_trial", first_fails)
+  outcome = _search(cfg, data, tmp_path, trials=2)
+  assert [r["state"] for r in outcome.trials] == ["fail", "complete"]
+  assert outcome.trials[0]["error"] == "ArithmeticError: the solver diverged"
+  assert outcome.best_number == 1
+
+
+def test_a_search_whose_every_trial_diverges_says_so(tiny, tmp_path):
+  cfg, data = tiny
+  with pytest.raises(tuning.TuningError, match="no trial of 2 finished: TrainingError: "
+                     "non-finite loss"):
+    _search(cfg, data, tmp_path, trials=2, space=SPACE + ",lr=1e6:1e7:log")
+
+
+def test_the_median_pruner_stops_a_trial_worse_than_the_earlier_ones(tiny, tmp_path,
+                                                                     monkeypatch):
+  cfg, data = tiny
+  calls = []
+
+  def scripted(trial_cfg, trial_data, prepared, report):
+    calls.append(1)
+    worse = 10.0 if len(calls) == tuning.STARTUP_TRIALS + 1 else 1.0
+    for epoch in range(1, tuning.WARMUP_EPOCHS + 3):
+      report(epoch, worse + 1.0 / epoch)
+    return worse
+  monkeypatch.setattr(tuning, "train_trial", scripted)
+  outcome = _search(cfg, data, tmp_path, trials=tuning.STARTUP_TRIALS + 2)
+  states = [r["state"] for r in outcome.trials]
+  assert states == ["complete"] * tuning.STARTUP_TRIALS + ["pruned", "complete"]
+  # Pruned at the last warm-up epoch, the first at which it could be.
+  assert outcome.trials[tuning.STARTUP_TRIALS]["validation_loss"] == pytest.approx(
+      10.0 + 1.0 / tuning.WARMUP_EPOCHS)
+
+
+# The search space.
+
+def test_values_become_the_run_configuration():
+  cfg = config_lib.RunConfig(train=config_lib.TrainConfig(surgery="gradnorm"))
+  tuned = search_space.apply(cfg, {"lr": 0.003, "weight_decay": 0.0, "dropout": 0.2,
+                                   "batch_size": 64, "trunk_width": 32, "trunk_depth": 3,
+                                   "head_width": 16, "method.alpha": 0.7}, [1.0, 65.0, 62.0])
+  assert tuned.train.learning_rate == 0.003 and tuned.train.batch_size == 64
+  assert tuned.model.trunk_units == (32, 32, 32) and tuned.model.head_units == (16,)
+  assert tuned.model.dropout == 0.2 and dict(tuned.train.surgery_kwargs) == {"alpha": 0.7}
+  weighted = search_space.apply(config_lib.RunConfig(), {"task_weight.hardness": 0.5},
+                                [1.0, 65.0, 62.0])
+  assert weighted.train.task_weights == (1.0, 32.5, 62.0)
+
+
+def test_each_configuration_gets_the_default_space_and_its_method_own():
+  names = ("a", "b")
+  shared, _ = search_space.parameters("shared", "none", names)
+  assert {p.name for p in shared} == {p.name for p in search_space.DEFAULT} | {
+      "task_weight.a", "task_weight.b"}
+  gradnorm, _ = search_space.parameters("shared", "gradnorm", names)
+  assert {p.name for p in gradnorm} == {p.name for p in search_space.DEFAULT} | {"method.alpha"}
+  single, _ = search_space.parameters("independent", "none", names)
+  assert {p.name for p in single} == {p.name for p in search_space.DEFAULT}
+  ple, fixed = search_space.parameters("ple", "none", names,
+                                       search_space.parse_overrides("lr=0.001,dropout=off"))
+  assert "trunk_depth" not in {p.name for p in ple} and fixed == {"lr": 0.001}
+  assert not {"lr", "dropout"} & {p.name for p in ple}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr=1e-2:1e-4:log", "empty or inverted range"), ("lr=0:1e-2:log", "LOW > 0"),
+    ("learning_rate=1e-3", "unknown parameter 'learning_rate'"),
+    ("lr=1e-3:x", "'x' is not a number"), ("lr", "expected NAME="),
+    ("lr=1e-3,lr=1e-2", "lr is given twice"), ("dropout=0.1:0.2:sqrt", "LOW:HIGH:log")])
+def test_bad_search_space_entries_are_refused_naming_the_flag(text, message):
+  with pytest.raises(ValueError, match=message) as caught:
+    search_space.parameters("shared", "none", ("a", "b"), search_space.parse_overrides(text))
+  assert str(caught.value).startswith("--search_space")
+
+
+def test_kmtl_tune_writes_the_search_and_refuses_bad_flags_in_one_line(tiny, tmp_path):
+  cfg, _ = tiny
+  common = [sys.executable, "-m", "kmtl.tune", f"--data={cfg.data.path}", "--epochs=2",
+            "--nojit_compile", f"--search_space={SPACE}"]
+  for flag, message in (("--tune_trials=-1", "--tune_trials=-1: needs 0 or more"),
+                        ("--search_space=lr=1:0", "--search_space: lr: empty or inverted")):
+    bad = subprocess.run(common + [f"--out={tmp_path / 'bad'}", flag], capture_output=True,
+                         text=True, check=False)
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines() == [f"kmtl.tune: error: {message}"] or \
+        message in bad.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()
+  out = tmp_path / "tuned"
+  done = subprocess.run(common + [f"--out={out}", "--tune_trials=2"], capture_output=True,
+                        text=True, check=True)
+  assert "best of 2 trials" in done.stdout and "test metrics" in done.stdout
+  best = json.loads((out / "best.json").read_text())
+  assert best["budget"] == 2 and sum(best["trials"].values()) == 2
+  flagfile = (out / "best.cfg").read_text()
+  assert f"--lr={best['values']['lr']!r}" in flagfile
+  assert "--trunk_units=" in flagfile and len((out / "trials.csv").read_text().splitlines()) == 3
+  assert len(list((out / "tb").iterdir())) == 2

@@ -23,6 +23,7 @@ row, on the same splits.
 import dataclasses
 import json
 import os
+import shutil
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -41,6 +42,7 @@ from kmtl import study_report
 from kmtl import sweep
 from kmtl import training_flags
 from kmtl import transfer_experiments
+from kmtl import tuning_flags
 from kmtl import uncertainty_flags
 from kmtl import verdicts
 from kmtl.data import io
@@ -78,6 +80,7 @@ _EXPERIMENT = flags.DEFINE_enum(
 _DATA_FLAGS = data_flags.define()
 _MODEL_FLAGS = model_flags.define()
 _TRAINING_FLAGS = training_flags.define()
+_TUNING_FLAGS = tuning_flags.define()
 _UNCERTAINTY_FLAGS = uncertainty_flags.define()
 
 
@@ -181,6 +184,15 @@ def _plan(configs, out, data):
     raise ValueError(f"--data={data.path}: larger than --memory_budget_gb="
                      f"{data.memory_budget_gb:g}; a study runs tables in memory (run "
                      "streamed tables with kmtl.run, or raise --memory_budget_gb)")
+  trials, overrides = _TUNING_FLAGS.settings()
+  for c in configs:
+    if c.name != verdicts.GBM:
+      from kmtl import search_space  # pylint: disable=g-import-not-at-top
+      search_space.parameters(c.arch, c.surgery, [t.name for t in data.tasks], overrides)
+  tuning = (trials, _TUNING_FLAGS.search_space.value) if trials else ()
+  if trials:
+    from kmtl import tuning as tuning_lib  # pylint: disable=g-import-not-at-top
+    tuning_lib.check_available()
   cell_data = _cell_data(data)
   loaded = io.load_from_config(data)
   for seed, d in cell_data.items():  # degenerate tasks and empty splits fail here, not per cell
@@ -191,8 +203,11 @@ def _plan(configs, out, data):
   for c in configs:
     for seed, d in cell_data.items():
       cfg = run_config(c, d, seed)
-      plan.append(sweep.Cell(c.name, seed, cfg, sweep.settings(cfg, fingerprint),
-                             sweep.cell_path(cells_dir, c.name, seed)))
+      tuned = tuning if c.name != verdicts.GBM else ()
+      settings = {**sweep.settings(cfg, fingerprint),
+                  **sweep.tuning_settings(*(tuned or (0, "")))}
+      plan.append(sweep.Cell(c.name, seed, cfg, settings,
+                             sweep.cell_path(cells_dir, c.name, seed), tuned))
   return plan
 
 
@@ -243,7 +258,8 @@ def _planned():
     cells_dir = os.path.join(out, "cells")
     if _FRESH.value and os.path.isdir(cells_dir):
       for name in os.listdir(cells_dir):
-        os.remove(os.path.join(cells_dir, name))
+        path = os.path.join(cells_dir, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     planned.append((label, out, data, plan, _done_cells(plan)))
   return planned
 
@@ -292,8 +308,8 @@ def _run_and_report(planned, client):
       if (cell.name, cell.seed) not in cells:
         with open(cell.path, encoding="utf-8") as f:
           cells[(cell.name, cell.seed)] = json.load(f)
-    rows[label] = study_report.write(out, cells, data.tasks, _ALPHA.value, _TRAINING_FLAGS.stopping.value,
-                                     bool(_DATA_FLAGS.cv.value))
+    rows[label] = study_report.write(out, cells, data.tasks, _ALPHA.value,
+                                     _TRAINING_FLAGS.stopping.value, bool(_DATA_FLAGS.cv.value))
     cells_by_point[label] = cells
   if _EXPERIMENT.value:
     print(transfer_experiments.report(_OUT.value, _EXPERIMENT.value,
@@ -302,6 +318,7 @@ def _run_and_report(planned, client):
 
 
 if __name__ == "__main__":
-  for flag_module in (data_flags, model_flags, training_flags, uncertainty_flags, knob_flags):
+  for flag_module in (data_flags, model_flags, training_flags, tuning_flags, uncertainty_flags,
+                      knob_flags):
     flags.adopt_module_key_flags(flag_module)
   entry.run(main, PROG)

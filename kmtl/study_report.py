@@ -13,6 +13,33 @@ from kmtl import verdicts
 from kmtl.data import schema
 
 
+def _shown(value):
+  return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def tuning_lines(cells):
+  """The report's tuning section: the budget, and per configuration the trials' outcomes, the
+  tuning time and the values each cell chose; nothing for an untuned study."""
+  tuned = {key: c["tuning"] for key, c in cells.items() if "tuning" in c}
+  if not tuned:
+    return []
+  budgets = sorted({t["budget"] for t in tuned.values()})
+  untuned = sorted({name for (name, _), c in cells.items()
+                    if "tuning" not in c and not c.get("failed")})
+  lines = ["", f"Tuning: {' / '.join(map(str, budgets))} trials per cell and configuration "
+           "(Optuna TPE, median pruning) on each cell's training and validation rows, then the "
+           "best values trained and tested" +
+           (f"; not tuned: {', '.join(untuned)}" if untuned else "") + ".", "",
+           "| configuration | seed | trials (complete / pruned / failed) | tuning s | values |",
+           "|---|---|---|---|---|"]
+  for (name, seed), t in sorted(tuned.items()):
+    states = t["trials"]
+    values = ", ".join(f"{k}={_shown(v)}" for k, v in t["values"].items())
+    lines.append(f"| {name} | {seed} | {states['complete']} / {states['pruned']} / "
+                 f"{states['fail']} | {t['seconds']:.0f} | {values} |")
+  return lines
+
+
 def write(out, cells, tasks, alpha, stopping, folds=False):
   """Writes the study's report of `cells` into `out` (study.md, summary.json, cells.csv,
   transfer.png) and prints its table; returns the summary rows."""
@@ -33,7 +60,8 @@ def write(out, cells, tasks, alpha, stopping, folds=False):
       f"{runs}; paired t-tests against STL, Holm-corrected over the {family} headline "
       f"comparisons (alpha {alpha}); multi-task early stopping: {stopping}.", "",
       verdicts.markdown_table(rows, headline), "", verdicts.calibration_table(rows)] +
-      (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []))
+      (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []) +
+      tuning_lines(cells))
   atomic.write_text(os.path.join(out, "study.md"), table + "\n")
   atomic.write_text(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
   lines = ["config,seed,task,metric,value"]

@@ -56,6 +56,11 @@ def _optuna():
   return optuna
 
 
+def check_available():
+  """A TuningError unless Optuna can be imported."""
+  _optuna()
+
+
 def without_test(prepared):
   """`prepared` with its test split emptied: what a trial may see."""
   return dataclasses.replace(prepared, test=prepared.test.take(np.arange(0)))
@@ -207,3 +212,24 @@ def _value_of(params, parameter):
   if params.get(f"{parameter.name}.zero"):
     return 0.0
   return params[parameter.name]
+
+
+def tuned_run(cfg, trials, search_space_text, directory, log=lambda _: None):
+  """A study cell that tunes first: the search of `cfg` on its split's training and validation
+  rows in `directory`, then `cfg` with the best values trained and tested; the result dict of
+  `experiment.train_and_evaluate`, with `tuning` (budget, states, best values, seconds)."""
+  from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  from kmtl.data import io  # pylint: disable=g-import-not-at-top
+  from kmtl.data import splits  # pylint: disable=g-import-not-at-top
+  data = io.load_from_config(cfg.data)
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                            cfg.data.group_split, cfg.data.cv)
+  outcome = search(cfg, data, prepared, trials, directory,
+                   search_space.parse_overrides(search_space_text), log)
+  best = search_space.apply(cfg, outcome.best_values, base_task_weights(cfg, prepared))
+  result = experiment.train_and_evaluate(best, data=data)
+  states = [r["state"] for r in outcome.trials]
+  result["tuning"] = {"budget": trials, "values": outcome.best_values,
+                      "validation_loss": outcome.best_score, "seconds": outcome.seconds,
+                      "trials": {s: states.count(s) for s in ("complete", "pruned", "fail")}}
+  return result

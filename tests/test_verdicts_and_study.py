@@ -270,3 +270,24 @@ def test_grid_entries_carry_method_hyper_parameters():
   assert verdicts.Configuration.parse(c.name) == c
   with pytest.raises(ValueError, match="name=value"):
     verdicts.Configuration.parse("shared:gradnorm(alpha)")
+
+
+def test_a_tuned_study_gives_every_configuration_the_same_budget(tiny_csv, tmp_path):
+  out = tmp_path / "tuned"
+  args = [sys.executable, "-m", "kmtl.study", f"--out={out}", f"--data={tiny_csv}",
+          "--grid=independent,shared,gbm", "--seeds=1", "--epochs=2", "--jobs=2",
+          "--nojit_compile", "--search_space=trunk_depth=1,trunk_width=16,head_width=8"]
+  subprocess.run(args + ["--tune_trials=2"], capture_output=True, text=True, check=True)
+  for name in ("independent", "shared"):
+    cell = json.loads((out / "cells" / f"{name}__seed0.json").read_text())
+    assert cell["tuning"]["budget"] == 2 and sum(cell["tuning"]["trials"].values()) == 2
+    assert cell["settings"]["tuning.trials"] == 2
+    assert cell["tuning"]["values"]["trunk_width"] == 16
+    assert (out / "cells" / f"{name}__seed0.tuning" / "tuning.db").exists()
+  assert "tuning" not in json.loads((out / "cells" / "gbm__seed0.json").read_text())
+  table = (out / "study.md").read_text()
+  assert "Tuning: 2 trials per cell and configuration" in table and "not tuned: gbm" in table
+  # Another budget is another study: refused, naming the setting.
+  changed = subprocess.run(args + ["--tune_trials=3"], capture_output=True, text=True,
+                           check=False)
+  assert changed.returncode == 1 and "tuning.trials" in changed.stderr.strip().splitlines()[-1]

@@ -8,6 +8,9 @@ whatever its task or set), and writes `OUT/benchmark.md` (also printed) and
 `OUT/benchmark.json`: per configuration the benchmark's scores on each fold of the target,
 their mean and population spread (Matbench's aggregation), beside the published leaderboard.
 
+With `--tune_trials=N` every configuration (gbm excepted) tunes N trials inside each training
+fold (kmtl/tuning.py) before its fold's final fit.
+
 The multi-task model reported as kmtl's best is chosen by the validation score (taken from the
 training folds), never by the test folds. Rows the features cannot describe (a pair of elements
 without a Takeuchi-Inoue mixing enthalpy) are left out of training and reported; for a
@@ -26,6 +29,7 @@ from kmtl import benchmark_scores
 from kmtl import entry
 from kmtl import leaderboards
 from kmtl import matbench
+from kmtl import tuning_flags
 from kmtl.data import tables
 
 PROG = "kmtl.benchmark"
@@ -39,6 +43,7 @@ _GRID = flags.DEFINE_string("grid", matbench.DEFAULT_GRID,
 _FEATURES = flags.DEFINE_string("features", "composition+magpie", "As kmtl train's --features.")
 _JOBS = flags.DEFINE_integer("jobs", os.cpu_count() or 1, "Parallel worker processes.")
 _EPOCHS = flags.DEFINE_integer("epochs", 200, "Maximum epochs per cell.")
+_TUNING_FLAGS = tuning_flags.define()
 
 
 def _write_csv(frame, path):
@@ -53,6 +58,7 @@ def main(argv):
     if not _NAME.value or not _OUT.value:
       raise ValueError("--name and --out are required")
     atomic.check_output_dir(_OUT.value, "--out")
+    trials, _ = _TUNING_FLAGS.settings()
     bench = matbench.BENCHMARKS[_NAME.value]
     data, fold_table, left_out = matbench.build_inputs(bench, _DATA_DIR.value)
     inputs_dir = os.path.join(_OUT.value, "inputs")
@@ -61,7 +67,8 @@ def main(argv):
     _write_csv(fold_table, os.path.join(inputs_dir, "folds.csv"))
     _write_csv(left_out, os.path.join(inputs_dir, "left_out.csv"))
     matbench.run_study(bench, inputs_dir, os.path.join(_OUT.value, "study"), _GRID.value,
-                       _FEATURES.value, _JOBS.value, _EPOCHS.value)
+                       _FEATURES.value, _JOBS.value, _EPOCHS.value,
+                       tuning=(trials, _TUNING_FLAGS.search_space.value))
     truth = data.loc[fold_table["fold"].to_numpy() >= 0, bench.target].to_numpy()
     folds_of_truth = fold_table.loc[fold_table["fold"] >= 0, "fold"].to_numpy()
     report = benchmark_scores.report(
@@ -76,4 +83,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.adopt_module_key_flags(tuning_flags)
   entry.run(main, "kmtl.benchmark")

@@ -81,15 +81,19 @@ def _train_members(todo, data, jobs, log):
                                      f"failed: {error}")
 
 
-def train_and_evaluate(cfg, data=None, jobs=1, log=print):
+def train_and_evaluate(cfg, data=None, jobs=1, log=print, variants=None):
   """Trains and scores the ensemble of `cfg`; returns the metrics dict also written to
   WORKDIR/metrics.json (a temporary workdir, removed at the end, when `cfg.workdir` is
-  None)."""
+  None). `variants`, when given, are the members' own configs (the best trials of a search:
+  other layer sizes or learning rates), one per member, on `cfg`'s data and split."""
   start = time.perf_counter()
   data = data if data is not None else io.load_from_config(cfg.data)
   workdir = cfg.workdir or tempfile.mkdtemp(prefix="kmtl-ensemble-")
+  variants = variants or [cfg] * cfg.uncertainty.ensemble
+  if len(variants) != cfg.uncertainty.ensemble:
+    raise ValueError(f"--ensemble={cfg.uncertainty.ensemble}: {len(variants)} member configs")
   try:
-    member_cfgs = [member_config(cfg, workdir, k) for k in range(cfg.uncertainty.ensemble)]
+    member_cfgs = [member_config(v, workdir, k) for k, v in enumerate(variants)]
     _check_workdir(cfg, member_cfgs, data)
     _train_members([m for m in member_cfgs if not _finished(m)], data, jobs, log)
     result = _evaluated(cfg, data, member_cfgs)

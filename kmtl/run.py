@@ -118,6 +118,16 @@ def config_from_flags():
     raise ValueError(f"invalid flags: {e}") from None
 
 
+def ensemble_jobs():
+  """--ensemble_jobs: members trained at once."""
+  return _ENSEMBLE_JOBS.value
+
+
+def export_dir():
+  """--export_dir, or None."""
+  return _EXPORT_DIR.value
+
+
 def checked_inputs():
   """(config, data) after every check that needs no training: flags, output paths, the data
   and its split, the method's hyper-parameters."""

@@ -9,7 +9,9 @@ reports its test metrics, as `kmtl train` does (kept in --workdir when given). -
 `trials.csv` (every trial: state, validation loss, seconds, values, why it failed),
 `best.json` (the best values, the budget and the tuning time), `best.cfg` (the tuned flags, for
 `kmtl train --flagfile=OUT/best.cfg`) and `tb/` (each trial in TensorBoard's HParams
-dashboard).
+dashboard). With `--ensemble=K` the final model is the ensemble of the K best trials, each
+member trained with its trial's values: it exports, predicts and serves as any ensemble, with
+the ensemble's uncertainty.
 """
 
 import json
@@ -98,9 +100,9 @@ def main(argv):
                             overrides)
     if data is None:
       raise ValueError(f"--data={cfg.data.path}: tuning runs tables in memory")
-    if cfg.uncertainty.trains_ensemble:
-      raise ValueError("--ensemble: tune a single model, then train the ensemble with "
-                       "--flagfile=OUT/best.cfg")
+    if cfg.uncertainty.trains_ensemble and cfg.uncertainty.ensemble > trials:
+      raise ValueError(f"--ensemble={cfg.uncertainty.ensemble} takes the best trials; "
+                       f"--tune_trials={trials} cannot give them")
   except (ValueError, io.DataError) as e:
     sys.exit(f"{PROG}: error: {e}")
   quiet.import_tensorflow()
@@ -113,12 +115,21 @@ def main(argv):
     prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                               cfg.data.group_split, cfg.data.cv)
     outcome = tuning.search(cfg, data, prepared, trials, _OUT.value, overrides,
-                            log=lambda m: logging.info("%s", m))
+                            log=lambda m: logging.info("%s", m),
+                            jobs=_TUNING_FLAGS.tune_jobs.value)
     best = search_space.apply(cfg, outcome.best_values,
                               tuning.base_task_weights(cfg, prepared))
     write_outcome(_OUT.value, outcome, best)
     _hparams_summaries(_OUT.value, outcome)
-    result = experiment.train_and_evaluate(best, data=data)
+    if cfg.uncertainty.trains_ensemble:
+      from kmtl import ensemble  # pylint: disable=g-import-not-at-top
+      weights = tuning.base_task_weights(cfg, prepared)
+      variants = [search_space.apply(cfg, values, weights)
+                  for values in outcome.best(cfg.uncertainty.ensemble)]
+      result = ensemble.train_and_evaluate(cfg, data, run_lib.ensemble_jobs(),
+                                           variants=variants)
+    else:
+      result = experiment.train_and_evaluate(best, data=data)
   except (tuning.TuningError, experiment.ExperimentError, trainer_lib.TrainingError,
           io.DataError, ValueError) as e:
     sys.exit(f"{PROG}: error: {e}")
@@ -126,10 +137,18 @@ def main(argv):
         f"{outcome.best_score:.5g}, {outcome.seconds:.0f} s of tuning): "
         + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in outcome.best_values.items()))
-  print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, tuned, seed={cfg.seed}, "
+  kind = (f"ensemble of the {cfg.uncertainty.ensemble} best trials"
+          if cfg.uncertainty.trains_ensemble else "tuned")
+  print(f"test metrics ({cfg.train.arch}, surgery={cfg.train.surgery}, {kind}, seed={cfg.seed}, "
         f"{result['epochs_run']} epochs):")
   print(metrics.format_table(result["test"], cfg.data.tasks))
   print(f"wrote {os.path.join(_OUT.value, 'best.cfg')} (kmtl train --flagfile=... trains it)")
+  if run_lib.export_dir():
+    from kmtl import export  # pylint: disable=g-import-not-at-top
+    try:
+      print(f"exported {export.export_run(cfg.workdir, run_lib.export_dir())}")
+    except export.ExportError as e:
+      sys.exit(f"{PROG}: error: {e}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ The search lives in an SQLite file (`tuning.db`), so a killed search started aga
 where it stopped: a trial that was running is marked failed, without a reason, and does not
 count.
 Trial k draws its values from a TPE sampler seeded with (seed, k) and the finished trials
-before it, and every trial trains with the run's seed, so a search ends with the same trials,
-interrupted or not, on the same machine.
+before it, and every trial trains with the run's seed, so a search of one job ends with the
+same trials, interrupted or not, on the same machine (with several jobs, which trials have
+finished when trial k starts depends on timing). Trials run in fresh processes of 10 trials
+each: TensorFlow keeps every compiled program of a process, about 40 MB a trial under XLA.
 """
 
 import dataclasses
@@ -30,6 +32,7 @@ DATABASE = "tuning.db"
 STUDY_NAME = "kmtl"
 STARTUP_TRIALS = 5
 WARMUP_EPOCHS = 10
+TRIALS_PER_PROCESS = 10
 
 
 class TuningError(ValueError):
@@ -45,6 +48,16 @@ class Outcome:
   trials: list
   seconds: float
   budget: int
+
+  def best(self, count):
+    """The values of the `count` completed trials with the lowest validation loss, best
+    first; a TuningError if fewer completed."""
+    complete = sorted((r for r in self.trials if r["state"] == "complete"),
+                      key=lambda r: (r["validation_loss"], r["trial"]))
+    if len(complete) < count:
+      raise TuningError(f"--ensemble={count} takes the {count} best trials; {len(complete)} "
+                        f"of {self.budget} completed")
+    return [r["values"] for r in complete[:count]]
 
 
 def _optuna():
@@ -104,6 +117,10 @@ def train_trial(cfg, data, prepared, report=None):
   from kmtl import predictive  # pylint: disable=g-import-not-at-top
   from kmtl.surgery import registry  # pylint: disable=g-import-not-at-top
   keras.backend.clear_session()
+  # A trial is scored on validation only: no training-split metrics, summaries or gradient
+  # statistics, which cost time every epoch.
+  cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+      cfg.train, summaries=False, grad_stats=False, affinity_batches=0))
   experiment.set_seeds(cfg.seed)
   method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
@@ -131,25 +148,23 @@ def base_task_weights(cfg, prepared):
   return losses.task_weights(cfg.train.task_weights, counts).tolist()
 
 
-def search(cfg, data, prepared, trials, directory, overrides=None, log=print):
-  """Runs (or continues) the search of `cfg`'s configuration in `directory` until `trials`
-  trials have finished; returns its `Outcome`. `prepared` is the run's split; its test rows are
-  dropped here."""
+def _open(directory):
+  """The search's Optuna study in `directory` (created on first use)."""
   optuna = _optuna()
-  start = time.perf_counter()
-  params, fixed = search_space.parameters(cfg.train.arch, cfg.train.surgery,
-                                          [t.name for t in data.tasks], overrides)
-  seen = without_test(prepared)
-  weights = base_task_weights(cfg, seen)
   os.makedirs(directory, exist_ok=True)
   storage = f"sqlite:///{os.path.abspath(os.path.join(directory, DATABASE))}"
   pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS,
                                        n_warmup_steps=WARMUP_EPOCHS)
-  study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize",
-                              pruner=pruner, load_if_exists=True)
-  _mark_interrupted(study, optuna)
-  while len(_finished(study, optuna)) < trials:
-    k = len(_finished(study, optuna))
+  return optuna, optuna.create_study(study_name=STUDY_NAME, storage=storage,
+                                     direction="minimize", pruner=pruner, load_if_exists=True)
+
+
+def run_trials(cfg, data, seen, indices, directory, params, fixed, budget, log=print):
+  """Trials `indices` of the search in `directory`, one after the other in this process, on
+  `seen` (the split without its test rows)."""
+  optuna, study = _open(directory)
+  weights = base_task_weights(cfg, seen)
+  for k in indices:
     study.sampler = optuna.samplers.TPESampler(seed=cfg.seed * 1_000_003 + k,
                                                n_startup_trials=STARTUP_TRIALS)
     trial = study.ask()
@@ -161,27 +176,100 @@ def search(cfg, data, prepared, trials, directory, overrides=None, log=print):
       trial.report(score, epoch)
       if trial.should_prune():
         raise optuna.TrialPruned()
+    state, error, score = optuna.trial.TrialState.COMPLETE, None, None
     try:
       score = train_trial(search_space.apply(cfg, values, weights), data, seen, report)
+      if not np.isfinite(score):
+        state, error = optuna.trial.TrialState.FAIL, "non-finite validation loss"
     except optuna.TrialPruned:
-      trial.set_user_attr("seconds", time.perf_counter() - trial_start)
-      study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-      log(f"trial {k + 1}/{trials}: pruned")
-      continue
+      state = optuna.trial.TrialState.PRUNED
     except (ValueError, ArithmeticError, RuntimeError) as e:
-      trial.set_user_attr("error", _reason(e))
-      trial.set_user_attr("seconds", time.perf_counter() - trial_start)
-      study.tell(trial, state=optuna.trial.TrialState.FAIL)
-      log(f"trial {k + 1}/{trials}: failed: {_reason(e)}")
-      continue
+      state, error = optuna.trial.TrialState.FAIL, _reason(e)
     trial.set_user_attr("seconds", time.perf_counter() - trial_start)
-    if not np.isfinite(score):
-      trial.set_user_attr("error", "non-finite validation loss")
-      study.tell(trial, state=optuna.trial.TrialState.FAIL)
-      log(f"trial {k + 1}/{trials}: failed: non-finite validation loss")
-      continue
-    study.tell(trial, score)
-    log(f"trial {k + 1}/{trials}: validation loss {score:.5g}")
+    if error is not None:
+      trial.set_user_attr("error", error)
+    study.tell(trial, score if state == optuna.trial.TrialState.COMPLETE else None,
+               state=state)
+    log(f"trial {k + 1}/{budget}: " + (
+        f"validation loss {score:.5g}" if state == optuna.trial.TrialState.COMPLETE else
+        "pruned" if state == optuna.trial.TrialState.PRUNED else f"failed: {error}"))
+
+
+_CHILD = ("import pickle, sys\n"
+          "from kmtl import tuning\n"
+          "with open(sys.argv[1], 'rb') as f:\n"
+          "  tuning.worker(*pickle.load(f))\n")
+
+
+def worker(parent, threads, *args):
+  """A fresh process's share of the trials (`run_trials`' arguments): it ends with its
+  parent, and prints a line per trial."""
+  import sys  # pylint: disable=g-import-not-at-top
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from kmtl import quiet  # pylint: disable=g-import-not-at-top
+  from kmtl import sweep  # pylint: disable=g-import-not-at-top
+  sweep.die_with(parent)
+  logging.set_verbosity(logging.ERROR)
+  quiet.import_tensorflow(threads).get_logger().setLevel("ERROR")
+  run_trials(*args, log=lambda m: print(m, file=sys.stderr, flush=True))
+
+
+def _run_in_processes(chunks, jobs, arguments, directory):
+  """Each chunk of trial indices in a fresh Python process (a subprocess, which the study's
+  daemonic cell workers may start), up to `jobs` at once."""
+  import pickle  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import kmtl  # pylint: disable=g-import-not-at-top
+  here = os.path.dirname(os.path.dirname(os.path.abspath(kmtl.__file__)))
+  env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+      p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+  threads = max(1, (os.cpu_count() or 1) // jobs)
+  pending, running = list(chunks), []
+  try:
+    while pending or running:
+      while pending and len(running) < jobs:
+        chunk = pending.pop(0)
+        path = os.path.join(directory, f".worker-{chunk[0]}.pickle")
+        with open(path, "wb") as f:
+          pickle.dump((os.getpid(), threads, *arguments[:3], chunk, *arguments[3:]), f)
+        running.append((subprocess.Popen([sys.executable, "-c", _CHILD, path], env=env),
+                        path))
+      child, path = running.pop(0)
+      code = child.wait()
+      os.remove(path)
+      if code != 0:
+        raise TuningError(f"a trial worker process exited with code {code}; run the same "
+                          "command again to continue the search")
+  finally:
+    for child, path in running:
+      child.kill()
+      child.wait()
+      if os.path.exists(path):
+        os.remove(path)
+
+
+def search(cfg, data, prepared, trials, directory, overrides=None, log=print,
+           trials_per_process=TRIALS_PER_PROCESS, jobs=1):
+  """Runs (or continues) the search of `cfg`'s configuration in `directory` until `trials`
+  trials have finished; returns its `Outcome`. `prepared` is the run's split; its test rows are
+  dropped here. Trials run in fresh processes of `trials_per_process` trials each (compiled
+  programs that TensorFlow keeps would otherwise grow with every trial), `jobs` at once; with
+  `trials_per_process=0` they run in this process."""
+  start = time.perf_counter()
+  params, fixed = search_space.parameters(cfg.train.arch, cfg.train.surgery,
+                                          [t.name for t in data.tasks], overrides)
+  seen = without_test(prepared)
+  optuna, study = _open(directory)
+  _mark_interrupted(study, optuna)
+  done = {t.user_attrs.get("index") for t in _finished(study, optuna)}
+  todo = [k for k in range(trials) if k not in done]
+  if not trials_per_process:
+    run_trials(cfg, data, seen, todo, directory, params, fixed, trials, log)
+  elif todo:
+    chunks = [todo[i:i + trials_per_process] for i in range(0, len(todo), trials_per_process)]
+    _run_in_processes(chunks, jobs, (cfg, data, seen, directory, params, fixed, trials),
+                      directory)
   return _outcome(study, optuna, params, fixed, trials, time.perf_counter() - start)
 
 

@@ -26,7 +26,7 @@ def test_no_subcommand_and_an_unknown_one_are_usage_errors(capsys):
   result = _kmtl("trian")
   assert result.returncode == 2
   assert result.stderr.strip() == ("kmtl: error: unknown subcommand 'trian'; expected one of "
-                                   "['train', 'study', 'advise', 'predict', 'export', "
+                                   "['train', 'study', 'tune', 'advise', 'predict', 'export', "
                                    "'datasets', 'benchmark']")
 
 

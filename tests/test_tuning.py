@@ -34,10 +34,13 @@ def tiny(tmp_path_factory):
   return cfg, data
 
 
-def _search(cfg, data, directory, trials=3, space=SPACE):
+def _search(cfg, data, directory, trials=3, space=SPACE, trials_per_process=0):
+  """A search in this process (so that a test can replace its trial function), or in fresh
+  processes of `trials_per_process` trials."""
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
   return tuning.search(cfg, data, prepared, trials, str(directory),
-                       search_space.parse_overrides(space), log=lambda _: None)
+                       search_space.parse_overrides(space), log=lambda _: None,
+                       trials_per_process=trials_per_process)
 
 
 def _trials(outcome):
@@ -50,9 +53,10 @@ def searched(tiny, tmp_path_factory):
   return _search(cfg, data, tmp_path_factory.mktemp("first"))
 
 
-def test_a_search_is_deterministic_under_a_seed(tiny, searched, tmp_path):
+def test_a_search_is_deterministic_under_a_seed_in_this_process_or_fresh_ones(tiny, searched,
+                                                                              tmp_path):
   cfg, data = tiny
-  again = _search(cfg, data, tmp_path)
+  again = _search(cfg, data, tmp_path, trials_per_process=2)
   assert _trials(again) == _trials(searched)
   assert [r["state"] for r in searched.trials] == ["complete"] * 3
   assert searched.best_score == min(r["validation_loss"] for r in searched.trials)
@@ -178,25 +182,38 @@ def test_bad_search_space_entries_are_refused_naming_the_flag(text, message):
   assert str(caught.value).startswith("--search_space")
 
 
-def test_kmtl_tune_writes_the_search_and_refuses_bad_flags_in_one_line(tiny, tmp_path):
+def test_kmtl_tune_writes_its_search_and_the_ensemble_of_the_best_trials_serves(tiny, tmp_path):
+  """(Bad flags of kmtl tune are rows of the bad-input catalogue.)"""
   cfg, _ = tiny
-  common = [sys.executable, "-m", "kmtl.tune", f"--data={cfg.data.path}", "--epochs=2",
-            "--nojit_compile", f"--search_space={SPACE}"]
-  for flag, message in (("--tune_trials=-1", "--tune_trials=-1: needs 0 or more"),
-                        ("--search_space=lr=1:0", "--search_space: lr: empty or inverted")):
-    bad = subprocess.run(common + [f"--out={tmp_path / 'bad'}", flag], capture_output=True,
-                         text=True, check=False)
-    assert bad.returncode != 0
-    assert bad.stderr.strip().splitlines() == [f"kmtl.tune: error: {message}"] or \
-        message in bad.stderr.strip().splitlines()[-1]
-    assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()
-  out = tmp_path / "tuned"
-  done = subprocess.run(common + [f"--out={out}", "--tune_trials=2"], capture_output=True,
-                        text=True, check=True)
-  assert "best of 2 trials" in done.stdout and "test metrics" in done.stdout
+  out, workdir, export_dir = tmp_path / "tuned", tmp_path / "run", tmp_path / "export"
+  done = subprocess.run([sys.executable, "-m", "kmtl.tune", f"--data={cfg.data.path}",
+                         "--epochs=2", "--nojit_compile", "--search_space=trunk_depth=1,"
+                         "trunk_width=8|16|32,head_width=8", "--tune_trials=3", "--ensemble=2",
+                         f"--out={out}", f"--workdir={workdir}", f"--export_dir={export_dir}"],
+                        capture_output=True, text=True, check=True)
+  assert "best of 3 trials" in done.stdout and "ensemble of the 2 best trials" in done.stdout
   best = json.loads((out / "best.json").read_text())
-  assert best["budget"] == 2 and sum(best["trials"].values()) == 2
+  assert best["budget"] == 3 and sum(best["trials"].values()) == 3
   flagfile = (out / "best.cfg").read_text()
   assert f"--lr={best['values']['lr']!r}" in flagfile
-  assert "--trunk_units=" in flagfile and len((out / "trials.csv").read_text().splitlines()) == 3
-  assert len(list((out / "tb").iterdir())) == 2
+  assert f"--trunk_units={best['values']['trunk_width']}" in flagfile
+  assert len(list((out / "tb").iterdir())) == 3
+  trials = [row for row in _read_csv(out / "trials.csv") if row["state"] == "complete"]
+  best_two = sorted(trials, key=lambda r: float(r["validation_loss"]))[:2]
+  for member, row in enumerate(best_two):
+    member_cfg = json.loads((workdir / "members" / str(member) / "config.json").read_text())
+    assert member_cfg["model"]["trunk_units"] == [int(row["value.trunk_width"])]
+    assert member_cfg["train"]["learning_rate"] == pytest.approx(float(row["value.lr"]))
+  metrics = json.loads((workdir / "metrics.json").read_text())
+  assert metrics["ensemble"] == 2 and "coverage_95" in metrics["test"]["hardness"]
+  predictions = tmp_path / "predictions.csv"
+  subprocess.run([sys.executable, "-m", "kmtl.predict", f"--model={export_dir / 'kmtl'}",
+                  f"--data={cfg.data.path}", f"--out={predictions}"], check=True,
+                 capture_output=True, text=True)
+  assert "hardness_std" in predictions.read_text().splitlines()[0]
+
+
+def _read_csv(path):
+  import csv  # pylint: disable=g-import-not-at-top
+  with open(path, encoding="utf-8") as f:
+    return list(csv.DictReader(f))

@@ -30,13 +30,16 @@ def main(argv):
   with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "tuned")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kmtl.tune", "--flagfile=flags/steels.cfg",
-                    f"--data={_DATA.value}", f"--tune_trials={_TRIALS.value}", f"--out={out}"],
-                   check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "kmtl.tune", "--flagfile=flags/steels.cfg",
+                           f"--data={_DATA.value}", f"--tune_trials={_TRIALS.value}",
+                           f"--out={out}"], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
+    if done.returncode != 0:
+      sys.exit(f"bench_tune: error: kmtl tune failed: {done.stderr.strip().splitlines()[-1:]}")
     with open(os.path.join(out, "best.json"), encoding="utf-8") as f:
       best = json.load(f)
   seconds = best["tuning_seconds"]
+  print(done.stdout.strip())
   print(f"{_TRIALS.value} trials: {seconds:.0f} s of tuning ({seconds / _TRIALS.value:.1f} s per "
         f"trial; {best['trials']}); {wall:.0f} s for the whole command; best validation loss "
         f"{best['validation_loss']:.4f} with {best['values']}")

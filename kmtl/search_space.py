@@ -9,7 +9,9 @@ Default space (every configuration of a study gets the same one, plus its method
     dropout       0 .. 0.5                                are the trunk's two layers)
     batch_size    32 | 64 | 128              head_width    32 | 64 | 128
 
-Method parameters (`method.NAME`) are in `METHOD_PARAMETERS`; with `--surgery=none` each task's
+The gradient-boosting reference `gbm` searches its own (`GBM_PARAMETERS`: learning rate,
+iterations, leaves, samples per leaf, L2). Method parameters (`method.NAME`) are in
+`METHOD_PARAMETERS`; with `--surgery=none` each task's
 weight is tuned as a factor 0.1 .. 10 (log) on the run's `--task_weights` (`task_weight.TASK`).
 `--search_space` overrides entries, comma-separated: `NAME=LOW:HIGH` (uniform), `NAME=LOW:HIGH:
 log`, `NAME=LOW:HIGH:int`, `NAME=A|B|C` (choices), `NAME=VALUE` (fixed, not searched) or
@@ -86,6 +88,22 @@ METHOD_PARAMETERS = {
 }
 TASK_WEIGHT_RANGE = (0.1, 10.0)
 
+# The gradient-boosting reference (scikit-learn's histogram boosting), tuned with the same
+# budget and objective as the networks.
+GBM = "gbm"
+GBM_PARAMETERS = (
+    Parameter("gbm.learning_rate", 0.01, 0.3, log=True),
+    Parameter("gbm.max_iter", 50, 1000, log=True, integer=True),
+    Parameter("gbm.max_leaf_nodes", 7, 63, log=True, integer=True),
+    Parameter("gbm.min_samples_leaf", 2, 50, log=True, integer=True),
+    Parameter("gbm.l2_regularization", 1e-4, 10.0, log=True, zero=True),
+)
+
+
+def gbm_params(values):
+  """A trial's `gbm.*` values as the boosting models' keyword arguments."""
+  return {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("gbm.")}
+
 
 def _number(text, entry):
   try:
@@ -141,11 +159,11 @@ def parse_overrides(text):
 def parameters(arch, surgery, task_names, overrides=None):
   """The searched parameters of one configuration, with `overrides` (`parse_overrides`)
   applied; a ValueError names an override that is not a parameter of it."""
-  space = {p.name: p for p in DEFAULT}
+  space = {p.name: p for p in (GBM_PARAMETERS if arch == GBM else DEFAULT)}
   if arch == "ple":
     space.pop("trunk_depth")
   space.update({p.name: p for p in METHOD_PARAMETERS.get(surgery, ())})
-  if surgery == "none" and arch not in SEPARATE and len(task_names) > 1:
+  if surgery == "none" and arch not in SEPARATE + (GBM,) and len(task_names) > 1:
     space.update({f"task_weight.{t}": Parameter(f"task_weight.{t}", *TASK_WEIGHT_RANGE, log=True)
                   for t in task_names})
   fixed = {}
@@ -167,7 +185,7 @@ def parameters(arch, surgery, task_names, overrides=None):
 
 def _known_elsewhere(name, task_names):
   """Whether `name` is a parameter of some configuration (another method's, a task weight)."""
-  if name in {p.name for p in DEFAULT}:
+  if name in {p.name for p in DEFAULT + GBM_PARAMETERS}:
     return True
   if any(name == p.name for params in METHOD_PARAMETERS.values() for p in params):
     return True

@@ -185,10 +185,10 @@ def _plan(configs, out, data):
                      f"{data.memory_budget_gb:g}; a study runs tables in memory (run "
                      "streamed tables with kmtl.run, or raise --memory_budget_gb)")
   trials, overrides = _TUNING_FLAGS.settings()
+  from kmtl import search_space  # pylint: disable=g-import-not-at-top
   for c in configs:
-    if c.name != verdicts.GBM:
-      from kmtl import search_space  # pylint: disable=g-import-not-at-top
-      search_space.parameters(c.arch, c.surgery, [t.name for t in data.tasks], overrides)
+    search_space.parameters(search_space.GBM if c.name == verdicts.GBM else c.arch, c.surgery,
+                            [t.name for t in data.tasks], overrides)
   tuning = (trials, _TUNING_FLAGS.search_space.value) if trials else ()
   if trials:
     from kmtl import tuning as tuning_lib  # pylint: disable=g-import-not-at-top
@@ -203,11 +203,10 @@ def _plan(configs, out, data):
   for c in configs:
     for seed, d in cell_data.items():
       cfg = run_config(c, d, seed)
-      tuned = tuning if c.name != verdicts.GBM else ()
       settings = {**sweep.settings(cfg, fingerprint),
-                  **sweep.tuning_settings(*(tuned or (0, "")))}
+                  **sweep.tuning_settings(*(tuning or (0, "")))}
       plan.append(sweep.Cell(c.name, seed, cfg, settings,
-                             sweep.cell_path(cells_dir, c.name, seed), tuned))
+                             sweep.cell_path(cells_dir, c.name, seed), tuning))
   return plan
 
 

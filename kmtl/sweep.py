@@ -132,7 +132,10 @@ def run_cell(cell, threads, parent=None, stderr_path=None):
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   try:
-    if cell.name == verdicts.GBM:
+    if cell.name == verdicts.GBM and cell.tuning:
+      from kmtl import tuning  # pylint: disable=g-import-not-at-top
+      result = tuning.tuned_gbm_run(cell.cfg, *cell.tuning, tuning_dir(cell))
+    elif cell.name == verdicts.GBM:
       result = gradient_boosting_run(cell.cfg)
     elif cell.tuning:
       from kmtl import tuning  # pylint: disable=g-import-not-at-top

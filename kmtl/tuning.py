@@ -159,9 +159,11 @@ def _open(directory):
                                      direction="minimize", pruner=pruner, load_if_exists=True)
 
 
-def run_trials(cfg, data, seen, indices, directory, params, fixed, budget, log=print):
+def run_trials(cfg, data, seen, indices, directory, params, fixed, budget, log=print,
+               kind="network"):
   """Trials `indices` of the search in `directory`, one after the other in this process, on
-  `seen` (the split without its test rows)."""
+  `seen` (the split without its test rows), of `cfg`'s network or, with `kind="gbm"`, of the
+  gradient-boosting reference."""
   optuna, study = _open(directory)
   weights = base_task_weights(cfg, seen)
   for k in indices:
@@ -178,7 +180,11 @@ def run_trials(cfg, data, seen, indices, directory, params, fixed, budget, log=p
         raise optuna.TrialPruned()
     state, error, score = optuna.trial.TrialState.COMPLETE, None, None
     try:
-      score = train_trial(search_space.apply(cfg, values, weights), data, seen, report)
+      if kind == search_space.GBM:
+        from kmtl import gbm  # pylint: disable=g-import-not-at-top
+        score = gbm.validation_loss(seen, data.tasks, cfg.seed, search_space.gbm_params(values))
+      else:
+        score = train_trial(search_space.apply(cfg, values, weights), data, seen, report)
       if not np.isfinite(score):
         state, error = optuna.trial.TrialState.FAIL, "non-finite validation loss"
     except optuna.TrialPruned:
@@ -250,22 +256,24 @@ def _run_in_processes(chunks, jobs, arguments, directory):
 
 
 def search(cfg, data, prepared, trials, directory, overrides=None, log=print,
-           trials_per_process=TRIALS_PER_PROCESS, jobs=1):
+           trials_per_process=TRIALS_PER_PROCESS, jobs=1, kind="network"):
   """Runs (or continues) the search of `cfg`'s configuration in `directory` until `trials`
   trials have finished; returns its `Outcome`. `prepared` is the run's split; its test rows are
   dropped here. Trials run in fresh processes of `trials_per_process` trials each (compiled
   programs that TensorFlow keeps would otherwise grow with every trial), `jobs` at once; with
-  `trials_per_process=0` they run in this process."""
+  `trials_per_process=0` they run in this process. `kind="gbm"` tunes the gradient-boosting
+  reference instead (in this process: it needs no TensorFlow)."""
   start = time.perf_counter()
-  params, fixed = search_space.parameters(cfg.train.arch, cfg.train.surgery,
+  arch = search_space.GBM if kind == search_space.GBM else cfg.train.arch
+  params, fixed = search_space.parameters(arch, cfg.train.surgery,
                                           [t.name for t in data.tasks], overrides)
   seen = without_test(prepared)
   optuna, study = _open(directory)
   _mark_interrupted(study, optuna)
   done = {t.user_attrs.get("index") for t in _finished(study, optuna)}
   todo = [k for k in range(trials) if k not in done]
-  if not trials_per_process:
-    run_trials(cfg, data, seen, todo, directory, params, fixed, trials, log)
+  if not trials_per_process or kind == search_space.GBM:
+    run_trials(cfg, data, seen, todo, directory, params, fixed, trials, log, kind)
   elif todo:
     chunks = [todo[i:i + trials_per_process] for i in range(0, len(todo), trials_per_process)]
     _run_in_processes(chunks, jobs, (cfg, data, seen, directory, params, fixed, trials),
@@ -321,3 +329,29 @@ def tuned_run(cfg, trials, search_space_text, directory, log=lambda _: None):
                       "validation_loss": outcome.best_score, "seconds": outcome.seconds,
                       "trials": {s: states.count(s) for s in ("complete", "pruned", "fail")}}
   return result
+
+
+def tuned_gbm_run(cfg, trials, search_space_text, directory):
+  """The study's gradient-boosting row, tuned: the search of the boosting models' settings on
+  `cfg`'s split's training and validation rows, then the best settings tested; a result dict
+  as `sweep.gradient_boosting_run` gives, with `tuning`."""
+  from kmtl import gbm  # pylint: disable=g-import-not-at-top
+  from kmtl.data import io  # pylint: disable=g-import-not-at-top
+  from kmtl.data import splits  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  data = io.load_from_config(cfg.data)
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
+                            cfg.data.group_split, cfg.data.cv)
+  outcome = search(cfg, data, prepared, trials, directory,
+                   search_space.parse_overrides(search_space_text), kind=search_space.GBM,
+                   log=lambda _: None)
+  params = search_space.gbm_params(outcome.best_values)
+  states = [r["state"] for r in outcome.trials]
+  return {"arch": "gbm", "surgery": "none", "seed": cfg.seed, "imbalance": [],
+          "test": gbm.gradient_boosting(prepared, data.tasks, cfg.seed, params=params),
+          "val": gbm.gradient_boosting(prepared, data.tasks, cfg.seed, split="val",
+                                       params=params),
+          "epochs_run": 0, "seconds": time.perf_counter() - start,
+          "tuning": {"budget": trials, "values": outcome.best_values,
+                     "validation_loss": outcome.best_score, "seconds": outcome.seconds,
+                     "trials": {s: states.count(s) for s in ("complete", "pruned", "fail")}}}

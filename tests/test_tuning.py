@@ -217,3 +217,46 @@ def _read_csv(path):
   import csv  # pylint: disable=g-import-not-at-top
   with open(path, encoding="utf-8") as f:
     return list(csv.DictReader(f))
+
+
+# The gradient-boosting reference, tuned with the same budget and objective.
+
+def test_boosting_validation_loss_is_the_networks_objective(tiny):
+  from sklearn import ensemble  # pylint: disable=g-import-not-at-top
+  cfg, data = tiny
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+  params = {"max_iter": 30, "learning_rate": 0.2}
+  want = []
+  for task in data.tasks:
+    rows, val_rows = prepared.train.masks[task.name] > 0, prepared.val.masks[task.name] > 0
+    x, y = prepared.train.features[rows], prepared.train.labels[task.name][rows]
+    vx, vy = prepared.val.features[val_rows], prepared.val.labels[task.name][val_rows]
+    if task.kind == "regression":
+      model = ensemble.HistGradientBoostingRegressor(random_state=3, **params).fit(x, y)
+      want.append(np.mean((model.predict(vx) - vy) ** 2))
+    else:
+      model = ensemble.HistGradientBoostingClassifier(random_state=3, **params).fit(
+          x, y.astype(int))
+      p = model.predict_proba(vx)[:, 1]
+      want.append(-np.mean(vy * np.log(p) + (1 - vy) * np.log(1 - p)))
+  from kmtl import gbm  # pylint: disable=g-import-not-at-top
+  assert gbm.validation_loss(prepared, data.tasks, 3, params) == pytest.approx(np.mean(want),
+                                                                                rel=1e-9)
+
+
+def test_a_boosting_search_is_deterministic_and_blind_to_the_test_rows(tiny, tmp_path):
+  cfg, data = tiny
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+  overrides = search_space.parse_overrides("gbm.max_iter=20:60:int")
+  test_rows = prepared.row_split == splits.TEST
+  labels = {n: np.where(test_rows & ~np.isnan(v), 1e4, v) if n != "amorphous" else v
+            for n, v in data.labels.items()}
+  poisoned = dataclasses.replace(data, labels=labels)
+  runs = [tuning.search(cfg, d, splits.prepare(d, cfg.data.val_fraction,
+                                               cfg.data.test_fraction, cfg.seed),
+                        4, str(tmp_path / str(i)), overrides, log=lambda _: None,
+                        kind=search_space.GBM) for i, d in enumerate((data, poisoned))]
+  assert _trials(runs[0]) == _trials(runs[1])
+  assert {r["state"] for r in runs[0].trials} == {"complete"}
+  assert set(runs[0].best_values) == {p.name for p in search_space.GBM_PARAMETERS}
+  assert 20 <= runs[0].best_values["gbm.max_iter"] <= 60

@@ -44,8 +44,15 @@ def write_images(logdir, images):
 def hparams(cfg):
   """The run's settings as the flat values TensorBoard's HParams dashboard compares."""
   weights = cfg.train.task_weights
+  dropout = cfg.model.dropout
   return {"arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
           "lr": cfg.train.learning_rate, "batch_size": cfg.train.batch_size,
+          "weight_decay": cfg.train.weight_decay, "lr_schedule": cfg.train.lr_schedule,
+          "ema": cfg.train.ema_momentum, "input_noise": cfg.model.input_noise,
+          "layer_norm": cfg.model.layer_norm,
+          "dropout": dropout if isinstance(dropout, float) else ",".join(map(str, dropout)),
+          "trunk_units": ",".join(map(str, cfg.model.trunk_units)),
+          "head_units": ",".join(map(str, cfg.model.head_units)),
           "task_weights": weights if isinstance(weights, str) else ",".join(map(str, weights)),
           "imbalance": ",".join(cfg.imbalance.methods) or "none",
           "balanced_sampling": cfg.data.balanced_sampling}

@@ -131,3 +131,13 @@ def test_two_writers_in_one_process_keep_their_own_values(tmp_path):
       (event,) = acc.Tensors("hardness/loss")
       assert event.step == 1
       assert tf.make_ndarray(event.tensor_proto) == pytest.approx(loss)
+
+
+def test_hparams_hold_the_regularisation_and_layer_sizes():
+  cfg = config_lib.RunConfig(
+      model=config_lib.ModelConfig(dropout=(0.1, 0.0, 0.2), trunk_units=(64, 32), layer_norm=True),
+      train=config_lib.TrainConfig(weight_decay=1e-4, lr_schedule="cosine", ema_momentum=0.99))
+  values = summaries.hparams(cfg)
+  assert values["dropout"] == "0.1,0.0,0.2" and values["trunk_units"] == "64,32"
+  assert values["weight_decay"] == 1e-4 and values["lr_schedule"] == "cosine"
+  assert values["ema"] == 0.99 and values["layer_norm"] is True

@@ -292,3 +292,20 @@ def test_a_tuned_study_gives_every_configuration_the_same_budget(tiny_csv, tmp_p
   changed = subprocess.run(args + ["--tune_trials=3"], capture_output=True, text=True,
                            check=False)
   assert changed.returncode == 1 and "tuning.trials" in changed.stderr.strip().splitlines()[-1]
+
+
+def test_a_study_takes_the_training_flags_of_kmtl_train(tiny_csv, tmp_path):
+  """--dropout, --l2, --regression_loss and the rest are one definition shared with kmtl train,
+  so a study with MC dropout runs (it could not while the study lacked --dropout)."""
+  out = tmp_path / "dropout"
+  subprocess.run([sys.executable, "-m", "kmtl.study", f"--out={out}", f"--data={tiny_csv}",
+                  "--grid=shared", "--seeds=1", "--epochs=1", "--jobs=1", "--nojit_compile",
+                  "--dropout=0.2", "--mc_samples=3", "--l2=1e-4", "--regression_loss=huber",
+                  "--trunk_units=16", "--head_units=8"],
+                 capture_output=True, text=True, check=True)
+  cell = json.loads((out / "cells" / "shared__seed0.json").read_text())
+  assert not cell.get("failed"), cell.get("error")
+  settings = cell["settings"]
+  assert settings["model.dropout"] == 0.2 and settings["uncertainty.mc_samples"] == 3
+  assert settings["loss.regression"] == "huber" and settings["model.trunk_units"] == [16]
+  assert "coverage_95" in cell["test"]["hardness"]

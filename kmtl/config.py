@@ -52,6 +52,8 @@ class DataConfig:
     folds: a file of each row's fold (kmtl/data/folds.py) behind `cv`, else KFold's.
     memory_budget_gb: a Parquet table larger than this streams (kmtl/data/streaming.py).
     synthetic_knobs: the synthetic set's knobs (kmtl/data/knobs.py); defaults: the default.
+    select_features: keep the K inputs most informative on the training rows
+      (kmtl/data/selection.py); 0 keeps every input.
   """
   path: str = None
   synthetic_seed: int = 0
@@ -71,9 +73,13 @@ class DataConfig:
   folds: str = None
   memory_budget_gb: float = 1.0
   synthetic_knobs: knobs_lib.Knobs = knobs_lib.Knobs()
+  select_features: int = 0
 
   def __post_init__(self):
     self.synthetic_knobs.check_source(self.path)
+    if self.select_features < 0:
+      raise ValueError(f"--select_features={self.select_features}: needs 0 (every input) or "
+                       "more")
     if self.synthetic_seed < 0:
       raise ValueError(f"--synthetic_seed must be >= 0. Received: {self.synthetic_seed}")
     if not self.memory_budget_gb >= 0:
@@ -299,6 +305,9 @@ class RunConfig:
       raise ValueError(f"--strategy={self.train.strategy} cannot split "
                        f"--imbalance={','.join(whole_batch)} across replicas (they work on "
                        "whole batches); LDS can")
+    if self.data.select_features and self.train.grad_mode == "batched":
+      raise ValueError("--grad_mode=batched differentiates the trunk from the raw inputs; "
+                       "--select_features picks columns first (use --grad_mode=loop)")
     self.model.check_arch(self.train.arch)
     self.model.check_groups_of(self.train.arch, self.train.surgery, names)
     grad_space.check(self.train, self.imbalance, self.model)

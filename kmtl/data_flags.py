@@ -75,6 +75,9 @@ class DataFlags:
         "benchmark's official folds; -1 for a row never tested): K-fold cross-validation over "
         "its K folds instead of --cv's; matbench_steels or matbench_glass name the shipped "
         "official folds. Rows of a tested composition never train.")
+    self.select_features = flags.DEFINE_integer(
+        "select_features", 0, "Keep the K inputs with the most mutual information with the "
+        "tasks on the training rows (as MODNet ranks them); 0 keeps every input.")
     self.memory_budget_gb = flags.DEFINE_float(
         "memory_budget_gb", 1.0, "A Parquet table larger than this in memory (rows x columns x "
         "8 bytes) is read in chunks and its training split streamed from disk through tf.data; "
@@ -102,7 +105,8 @@ class DataFlags:
         feature_set=parsing.parse_feature_set(self.features.value),
         row_filter=self.row_filter.value, composition_convention=self.convention.value,
         conditions=self.parsed_conditions(), cv=self._cv(), folds=self.folds.value,
-        memory_budget_gb=self.memory_budget_gb.value, synthetic_knobs=self.knobs.knobs())
+        memory_budget_gb=self.memory_budget_gb.value, synthetic_knobs=self.knobs.knobs(),
+        select_features=self.select_features.value)
 
   def _cv(self):
     """(K, held-out fold) of --cv, or of --folds (whose K a --cv must equal); () for neither."""

@@ -35,6 +35,7 @@ from kmtl import trainer as trainer_lib
 from kmtl import uncertainty
 from kmtl import uncertainty_config
 from kmtl.data import io
+from kmtl.data import selection
 from kmtl.data import splits
 from kmtl.data import streaming
 from kmtl.imbalance import parts
@@ -264,10 +265,12 @@ def _prepared(cfg, data, latest, scratch):
 
 def _train_prepared(cfg, strategy, method, latest, data, prepared, on_epoch_end, start):
   """Builds, trains, evaluates and writes the run of `cfg` on `prepared`; its result dict."""
+  columns = selection.selected_inputs(prepared, data.tasks, cfg.data.select_features, cfg.seed)
   with strategy.scope() if strategy else contextlib.nullcontext():
     net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                              len(prepared.input_names), cfg.model,
-                             predictive.head_outputs(data.tasks, cfg.uncertainty.heteroscedastic))
+                             predictive.head_outputs(data.tasks, cfg.uncertainty.heteroscedastic),
+                             columns)
     trainer = build_trainer(cfg, net, data.tasks, prepared, method, strategy)
 
   # Workers other than the chief of a multi-worker run save into a scratch directory that is
@@ -282,6 +285,8 @@ def _train_prepared(cfg, strategy, method, latest, data, prepared, on_epoch_end,
     writer = summaries.Writer(os.path.join(workdir, "tb"), data.tasks, summaries.hparams(cfg))
   history = trainer.fit(save, _epoch_recorder(workdir, writer, on_epoch_end))
   result = evaluated(cfg, trainer, data.tasks, prepared)
+  if columns is not None:
+    result["selected_features"] = [prepared.input_names[i] for i in columns]
   if cfg.train.grad_stats and cfg.train.arch not in config_lib.SEPARATE_NETWORKS:
     # A resumed run's history file holds every epoch, those before the resume included.
     result["grad"] = gradients.epoch_means(run_files.read_history(workdir) if workdir

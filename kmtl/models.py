@@ -37,6 +37,24 @@ ARCHITECTURES = config_lib.ARCHITECTURES
 
 
 @keras.saving.register_keras_serializable(package="kmtl")
+class InputColumns(keras.layers.Layer):
+  """[B, F] -> [B, K]: the chosen input columns (feature selection, kmtl/data/selection.py)."""
+
+  def __init__(self, columns, **kwargs):
+    super().__init__(**kwargs)
+    self.columns = tuple(int(c) for c in columns)
+
+  def call(self, inputs):
+    return keras.ops.take(inputs, list(self.columns), axis=1)
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], len(self.columns))
+
+  def get_config(self):
+    return {**super().get_config(), "columns": list(self.columns)}
+
+
+@keras.saving.register_keras_serializable(package="kmtl")
 class SqueezeLast(keras.layers.Layer):
   """[B, 1] -> [B]."""
 
@@ -121,10 +139,12 @@ _dense, _stack = sharing.dense, sharing.stack
 
 
 def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
-                output_sizes=None):
+                output_sizes=None, input_columns=None):
   """Builds `arch` for `task_names` over `num_features` inputs; returns a `MultiTaskNet`.
 
   `output_sizes` {task: C} gives a task C class logits [B, C]; others get one output [B].
+  `input_columns`, when given, are the inputs the network reads (the model still takes all
+  `num_features`).
 
   Raises:
     ValueError: an unknown architecture or an empty task list.
@@ -140,6 +160,8 @@ def build_model(arch, task_names, num_features, config=config_lib.ModelConfig(),
   keras.config.set_dtype_policy(model_config.PRECISIONS[config.precision])
   try:
     inputs = features
+    if input_columns is not None:
+      inputs = InputColumns(input_columns, name="input_columns", dtype="float32")(inputs)
     if config.input_noise > 0:  # training only; identity at inference and in export
       inputs = keras.layers.GaussianNoise(config.input_noise, name="input_noise")(features)
     reps, graph, sharing_of = _representations(arch, inputs, task_names, config)

@@ -125,7 +125,8 @@ def train_trial(cfg, data, prepared, report=None):
   method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
   net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
                            len(prepared.input_names), cfg.model,
-                           predictive.head_outputs(data.tasks, cfg.uncertainty.heteroscedastic))
+                           predictive.head_outputs(data.tasks, cfg.uncertainty.heteroscedastic),
+                           _selected_inputs(cfg, data, prepared))
   trainer = experiment.build_trainer(cfg, net, data.tasks, prepared, method)
 
   def on_epoch_end(record):
@@ -139,6 +140,20 @@ def train_trial(cfg, data, prepared, report=None):
   finally:
     logging.set_verbosity(verbosity)
   return validation_score(trainer, prepared)
+
+
+_SELECTED = {}
+
+
+def _selected_inputs(cfg, data, prepared):
+  """The search's feature selection, ranked once per process: every trial sees the same rows."""
+  from kmtl.data import selection  # pylint: disable=g-import-not-at-top
+  key = (id(prepared), cfg.data.select_features, cfg.seed)
+  if key not in _SELECTED:
+    _SELECTED.clear()
+    _SELECTED[key] = (prepared, selection.selected_inputs(prepared, data.tasks,
+                                                          cfg.data.select_features, cfg.seed))
+  return _SELECTED[key][1]
 
 
 def base_task_weights(cfg, prepared):

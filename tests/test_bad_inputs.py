@@ -168,6 +168,8 @@ CATALOGUE = [
     ("plateau_patience_beyond_stopping", RUN, ["--lr_schedule=plateau",
                                                "--lr_plateau_patience=30"], None, 1,
      "--lr_plateau_patience=30: expected at least 1 and less than --patience=20"),
+    ("negative_feature_selection", RUN, ["--select_features=-3"], None, 1,
+     "--select_features=-3: needs 0"),
     ("layer_norm_on_experts", RUN, ["--layer_norm", "--arch=mmoe"], None, 1,
      "--layer_norm normalises Dense layers"),
     ("tune_without_trials", ("kmtl.tune",), ["--out=OUT", "--tune_trials=0"], None, 1,

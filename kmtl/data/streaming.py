@@ -74,7 +74,8 @@ def check_supported(cfg):
       ("--arch=independent", cfg.train.arch == "independent"),
       ("--imbalance", cfg.imbalance.methods), ("--baseline_gbm", cfg.baseline_gbm),
       ("--strategy", cfg.train.strategy != "default"),
-      ("--ensemble", cfg.uncertainty.trains_ensemble)]
+      ("--ensemble", cfg.uncertainty.trains_ensemble),
+      ("--select_features", data.select_features)]
   needs_memory += [(f"--tasks {t.name}:multiclass without its classes",
                     t.kind == schema.MULTICLASS and not t.classes) for t in data.tasks]
   for what, used in needs_memory:

@@ -37,7 +37,9 @@ class DataFlags:
     self.features = flags.DEFINE_string(
         "features", "composition", "Feature set: composition (element fractions + "
         "descriptors), descriptors (the six only), magpie (the six and statistics of element "
-        "properties over the composition), composition+magpie, or a comma-separated list of "
+        "properties over the composition), composition+magpie, magpie_preset (matminer's Magpie "
+        "preset: 132 statistics of 22 element properties, stoichiometry norms and valence "
+        "orbitals, 146 columns), composition+magpie_preset, or a comma-separated list of "
         "numeric columns.")
     self.convention = flags.DEFINE_enum(
         "composition_convention", "alloy", list(schema.COMPOSITION_CONVENTIONS),

@@ -1,7 +1,9 @@
 """Build kmtl's shipped element tables from the element data that PyPI packages carry.
 
 Writes `kmtl/data/elements.csv` (per-element facts for the descriptors and the synthetic
-generator) and `kmtl/data/mixing_enthalpy.csv` (Takeuchi-Inoue binary mixing enthalpies).
+generator), `kmtl/data/mixing_enthalpy.csv` (Takeuchi-Inoue binary mixing enthalpies) and
+`kmtl/data/magpie_elements.csv` (the 22 element properties of matminer's Magpie preset, for
+kmtl/data/magpie_preset.py; `--tables=magpie` writes only this one, from the matminer wheel).
 The source packages are read from their wheels and never become runtime dependencies:
 
     pip download --no-deps -d /tmp/wheels pymatgen-core matminer
@@ -32,6 +34,9 @@ from absl import app
 from absl import flags
 
 _WHEELS = flags.DEFINE_string("wheels", None, "Folder holding the pymatgen-core and matminer wheels.")
+_TABLES = flags.DEFINE_list("tables", ["elements", "magpie"],
+                            "Which tables to write: elements (elements.csv and "
+                            "mixing_enthalpy.csv), magpie (magpie_elements.csv).")
 _OUT_DIR = flags.DEFINE_string(
     "out_dir", os.path.join(os.path.dirname(__file__), "..", "kmtl", "data"),
     "Folder to write elements.csv and mixing_enthalpy.csv into.")
@@ -72,10 +77,52 @@ def _write_atomic(path, text):
   os.replace(tmp, path)
 
 
+def _write_magpie_preset(mm_wheel):
+  """magpie_elements.csv: every property of the preset for Z = 1 .. 103, as matminer reads
+  them (a value that is not a number, "Missing", is left empty)."""
+  from kmtl.data import magpie_preset  # pylint: disable=g-import-not-at-top
+  with zipfile.ZipFile(mm_wheel) as zf:
+    columns = {}
+    for name in magpie_preset.PROPERTIES:
+      values = []
+      for line in zf.read(_MAGPIE + name + ".table").decode().splitlines():
+        try:
+          values.append(float(line.strip()))
+        except ValueError:
+          values.append(None)
+      columns[name] = values
+  symbols = _symbols_by_number()
+  out = io.StringIO()
+  out.write(f"# The element properties of matminer's Magpie preset (ElementProperty.from_preset"
+            f"(\"magpie\")),\n# matminer {_version(mm_wheel)} magpie_elementdata/*.table "
+            "(Magpie element data, Ward et al.,\n# npj Comput. Mater. 2, 16028 (2016); matminer's "
+            "BSD-style LBNL licence: LICENSE-matminer.txt).\n")
+  writer = csv.writer(out, lineterminator="\n")
+  writer.writerow(["symbol", *magpie_preset.PROPERTIES])
+  for z, symbol in enumerate(symbols, start=1):
+    row = [columns[name][z - 1] if z - 1 < len(columns[name]) else None
+           for name in magpie_preset.PROPERTIES]
+    writer.writerow([symbol, *("" if v is None else repr(v) for v in row)])
+  _write_atomic(os.path.join(_OUT_DIR.value, "magpie_elements.csv"), out.getvalue())
+  print(f"wrote the Magpie preset's {len(magpie_preset.PROPERTIES)} properties of "
+        f"{len(symbols)} elements", file=sys.stderr)
+
+
+def _symbols_by_number():
+  """Element symbols of Z = 1 .. 103, from the shipped elements.csv."""
+  with open(os.path.join(_OUT_DIR.value, "elements.csv"), encoding="utf-8") as f:
+    rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+  return [r["symbol"] for r in sorted(rows, key=lambda r: int(r["atomic_number"]))]
+
+
 def main(argv):
   del argv
   if not _WHEELS.value:
     raise app.UsageError("--wheels is required.")
+  if "magpie" in _TABLES.value:
+    _write_magpie_preset(_wheel("matminer-*.whl"))
+  if "elements" not in _TABLES.value:
+    return
   pmg_wheel, mm_wheel = _wheel("pymatgen_core-*.whl"), _wheel("matminer-*.whl")
   with zipfile.ZipFile(pmg_wheel) as zf:
     periodic = json.loads(gzip.decompress(zf.read("pymatgen/core/periodic_table.json.gz")))

@@ -45,7 +45,8 @@ KINDS = (REGRESSION, BINARY, MULTICLASS)
 CLASSIFICATION = (BINARY, MULTICLASS)
 TRANSFORMS = ("none", "log")
 # Named feature sets (kmtl/data/validation.py); a tuple of column names is the other kind.
-FEATURE_SETS = ("composition", "descriptors", "magpie", "composition+magpie")
+FEATURE_SETS = ("composition", "descriptors", "magpie", "composition+magpie", "magpie_preset",
+                "composition+magpie_preset")
 
 
 class SchemaError(ValueError):

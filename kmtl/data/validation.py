@@ -8,6 +8,7 @@ import numpy as np
 
 from kmtl.data import featurize as featurize_lib
 from kmtl.data import magpie
+from kmtl.data import magpie_preset
 from kmtl.data import schema
 from kmtl.data import tables
 
@@ -49,8 +50,9 @@ def _check_agreement(texts, fractions, elements, column, source, convention):
                              f"disagrees with the element fractions: {what}")
 
 
-def _features(frame, elements, source, convention="alloy", for_model=False):
-  """Returns (features [N, F], element vocabulary, compositions or None)."""
+def _features(frame, elements, source, convention="alloy", for_model=False, descriptors=True):
+  """Returns (features [N, F], element vocabulary, compositions or None): the fractions, then
+  the six descriptors unless `descriptors` is False."""
   composition_column = next((c for c in COMPOSITION_COLUMNS if c in frame.columns), None)
   if elements == "auto":
     if composition_column is None:
@@ -76,6 +78,8 @@ def _features(frame, elements, source, convention="alloy", for_model=False):
     hint = ("the model was trained without it and cannot describe it" if for_model else
             "use --elements=auto or add it")
     fractions = featurize_lib.fractions_matrix(parsed, tuple(elements), hint)
+    if not descriptors:
+      return fractions, tuple(elements), tuple(str(t) for t in texts)
     values = featurize_lib.descriptors(fractions, tuple(elements))
   except featurize_lib.CompositionError as e:
     raise tables.DataError(f"{source}: {e} (column {composition_column!r})") from None
@@ -92,12 +96,23 @@ def _magpie_statistics(fractions, elements, source):
   return values
 
 
+def _preset_features(fractions, elements, source):
+  values, lacking = magpie_preset.features(fractions, elements)
+  if lacking:
+    row, element, prop = lacking
+    raise tables.DataError(f"{source}: row {row + 1}: element {element!r} has no {prop} in "
+                           "matminer's Magpie tables, which the magpie_preset features need")
+  return values
+
+
 def feature_matrix(frame, feature_set, elements, source, convention="alloy", for_model=False):
   """(features [N, F], element vocabulary, compositions or None, feature names) of one of the
   feature sets: "composition" (fractions + descriptors), "descriptors" (the six, read from
   their columns or computed from compositions), "magpie" (the six and the statistics of
-  kmtl/data/magpie.py), "composition+magpie" (fractions, the six and the statistics) or a
-  tuple of numeric column names. `convention` is how compositions' bracket groups read
+  kmtl/data/magpie.py), "composition+magpie" (fractions, the six and the statistics),
+  "magpie_preset" (matminer's Magpie preset, kmtl/data/magpie_preset.py),
+  "composition+magpie_preset" (fractions, the six and the preset) or a tuple of numeric column
+  names. `convention` is how compositions' bracket groups read
   (`featurize.parse_composition`); `for_model`: the features are for a trained model, whose
   element vocabulary is fixed."""
   if feature_set in ("composition", "composition+magpie"):
@@ -108,6 +123,19 @@ def feature_matrix(frame, feature_set, elements, source, convention="alloy", for
       stats = _magpie_statistics(features[:, :len(elements)], elements, source)
       features, names = np.concatenate([features, stats], axis=1), names + magpie.feature_names()
     return features, elements, compositions, names
+  if feature_set == "composition+magpie_preset":
+    features, elements, compositions = _features(frame, elements, source, convention,
+                                                 for_model)
+    preset = _preset_features(features[:, :len(elements)], elements, source)
+    return (np.concatenate([features, preset], axis=1), elements, compositions,
+            schema.feature_names(elements) + magpie_preset.feature_names())
+  if feature_set == "magpie_preset":
+    if not any(c in frame.columns for c in COMPOSITION_COLUMNS):
+      raise tables.missing_column_error(source, ["composition"], frame.columns, "feature")
+    fractions, present, compositions = _features(frame, "auto", source, convention,
+                                                 descriptors=False)
+    return (_preset_features(fractions, present, source), (), compositions,
+            magpie_preset.feature_names())
   if feature_set == "magpie":
     if not any(c in frame.columns for c in COMPOSITION_COLUMNS):
       raise tables.missing_column_error(source, ["composition"], frame.columns, "feature")
@@ -137,6 +165,12 @@ def feature_set_of(feature_names):
   """(feature set, element vocabulary) that produced `feature_names` (a trained model's)."""
   names = tuple(feature_names)
   n = len(schema.DESCRIPTOR_NAMES)
+  preset = magpie_preset.feature_names()
+  if names == preset:
+    return "magpie_preset", ()
+  if names[-len(preset):] == preset:
+    _, composition = feature_set_of(names[:-len(preset)])
+    return "composition+magpie_preset", composition
   statistics = magpie.feature_names()
   if names[-len(statistics):] == statistics:
     base, composition = feature_set_of(names[:-len(statistics)])

@@ -103,8 +103,8 @@ def _mean_of(text, lower_is_better):
 
 def report(bench, cells_dir, truth, folds, left_out, leaderboard):
   """{"markdown": the table, "rows": its rows as data}."""
-  summaries = _summaries(bench, read_cells(cells_dir), np.asarray(truth, float),
-                         np.asarray(folds), left_out)
+  cells = read_cells(cells_dir)
+  summaries = _summaries(bench, cells, np.asarray(truth, float), np.asarray(folds), left_out)
   regression = any("mae" in s["test"] for s in summaries.values())
   scores = ("mae",) if regression else ("balanced_accuracy", "f1", "auroc_scored_rows")
   best = best_multi_task(summaries, regression)
@@ -130,4 +130,20 @@ def report(bench, cells_dir, truth, folds, left_out, leaderboard):
     per_fold = " ".join(f"{v:.4g}" for v in row["per_fold"].get(scores[0], []))
     lines.append("| " + " | ".join([row["model"]] + [row["scores"].get(s, "") for s in scores]
                                    + [per_fold, ",".join(map(str, row["failed_folds"]))]) + " |")
-  return {"markdown": "\n".join(lines), "rows": rows}
+  return {"markdown": "\n".join(lines + budget_lines(cells)), "rows": rows}
+
+
+def budget_lines(cells):
+  """The tuning budget and the seconds each configuration took over its folds (its tuning
+  beside), or the seconds alone for an untuned benchmark."""
+  tuned = [c["tuning"]["budget"] for folds in cells.values() for c in folds.values()
+           if "tuning" in c]
+  lines = ["", (f"Tuned: {max(tuned)} trials per configuration inside each training fold "
+                "(kmtl/tuning.py), the same for every configuration." if tuned else
+                "Untuned: the reference settings for every configuration."), "",
+           "| configuration | seconds over the folds | of which tuning |", "|---|---|---|"]
+  for config, folds in sorted(cells.items()):
+    total = sum(c.get("wall_seconds", c.get("seconds", 0.0)) for c in folds.values())
+    tuning = sum(c.get("tuning", {}).get("seconds", 0.0) for c in folds.values())
+    lines.append(f"| {config} | {total:.0f} | {tuning:.0f} |")
+  return lines

@@ -25,18 +25,16 @@ from kmtl import config as config_lib
 from kmtl import data_flags
 from kmtl import entry
 from kmtl import knob_flags
-from kmtl import parsing
 from kmtl import quiet
 from kmtl import sweep
+from kmtl import training_flags
 from kmtl.data import io
 from kmtl.data import schema
 from kmtl.data import splits
 
 _OUT = flags.DEFINE_string("out", None, "Directory for advice.md and advice.json.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the split and the probe.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size of the probe's training.")
-_LR = flags.DEFINE_float("lr", 1e-3, "Adam learning rate; also the lookahead step.")
-_TASK_WEIGHTS = flags.DEFINE_string("task_weights", "inverse_count", "As in kmtl.run.")
+_BATCH_FLAGS = training_flags.define_batch()  # --lr is also the probe's lookahead step
 _PROBE_EPOCHS = flags.DEFINE_integer("probe_epochs", advisor.PROBE_EPOCHS,
                                      "Epochs of the probe's training.")
 _PROBE_BATCHES = flags.DEFINE_integer("probe_batches", advisor.PROBE_BATCHES,
@@ -52,9 +50,7 @@ def checked_inputs():
     atomic.check_output_dir(_OUT.value, "--out")
   cfg = config_lib.RunConfig(
       data=_DATA_FLAGS.data_config(), seed=_SEED.value,
-      train=config_lib.TrainConfig(
-          batch_size=_BATCH_SIZE.value, learning_rate=_LR.value,
-          task_weights=parsing.parse_task_weights(_TASK_WEIGHTS.value)))
+      train=config_lib.TrainConfig(**_BATCH_FLAGS.settings()))
   if len(cfg.data.tasks) < 2:
     raise ValueError("--tasks: the advisor needs at least two tasks")
   data = io.load_from_config(cfg.data)
@@ -85,6 +81,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  for flag_module in (data_flags, knob_flags):
+  for flag_module in (data_flags, knob_flags, training_flags):
     flags.adopt_module_key_flags(flag_module)
   entry.run(main, "kmtl.advise")

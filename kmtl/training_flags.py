@@ -1,5 +1,6 @@
-"""The flags of how a network trains, taken by every command that trains one (`kmtl train`, the
-study): the optimisation schedule, early stopping, the regression loss and the regularisers.
+"""The flags of how a network trains, taken by every command that trains one (`kmtl train`,
+`kmtl tune`, the study; the advisor's probe takes the batch flags): the optimisation schedule,
+early stopping, layer sizes, the regression loss and the regularisers.
 An entry point calls `define()` at import and reads the settings once its flags are parsed."""
 
 from absl import flags
@@ -35,16 +36,29 @@ def parse_units(text, flag):
   return units
 
 
-class TrainingFlags:
-  """The flag holders of the training flags."""
+class BatchFlags:
+  """The flags of every command that takes optimizer steps, the advisor's probe included: the
+  task weights, the batch size and the learning rate."""
 
   def __init__(self):
     self.task_weights = flags.DEFINE_string(
         "task_weights", "inverse_count",
         "equal | inverse_count (max label count / task's count) | comma-separated numbers.")
-    self.epochs = flags.DEFINE_integer("epochs", 200, "Maximum number of epochs.")
     self.batch_size = flags.DEFINE_integer("batch_size", 32, "Training batch size.")
     self.lr = flags.DEFINE_float("lr", 1e-3, "Adam's (or AdamW's) learning rate.")
+
+  def settings(self):
+    """{TrainConfig field: value}."""
+    return {"task_weights": parsing.parse_task_weights(self.task_weights.value),
+            "batch_size": self.batch_size.value, "learning_rate": self.lr.value}
+
+
+class TrainingFlags(BatchFlags):
+  """The flag holders of the training flags."""
+
+  def __init__(self):
+    super().__init__()
+    self.epochs = flags.DEFINE_integer("epochs", 200, "Maximum number of epochs.")
     self.patience = flags.DEFINE_integer("patience", 20, "Early-stopping patience, in epochs.")
     self.stopping = flags.DEFINE_enum(
         "stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
@@ -94,9 +108,7 @@ class TrainingFlags:
 
   def train_settings(self):
     """{TrainConfig field: value} of the optimisation flags."""
-    return {"task_weights": parsing.parse_task_weights(self.task_weights.value),
-            "epochs": self.epochs.value, "batch_size": self.batch_size.value,
-            "learning_rate": self.lr.value, "patience": self.patience.value,
+    return {**self.settings(), "epochs": self.epochs.value, "patience": self.patience.value,
             "stopping": self.stopping.value, "jit_compile": self.jit_compile.value,
             "weight_decay": self.weight_decay.value, "lr_schedule": self.lr_schedule.value,
             "lr_plateau_patience": self.lr_plateau_patience.value,
@@ -111,3 +123,8 @@ class TrainingFlags:
 def define():
   """Defines the training flags (once per program); returns their holders."""
   return TrainingFlags()
+
+
+def define_batch():
+  """Defines only the task weights, batch size and learning rate (the advisor's probe)."""
+  return BatchFlags()

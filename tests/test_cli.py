@@ -1,10 +1,15 @@
 """The `kmtl` command: its subcommands are the modules' absl programs."""
 
 import logging
+import os
 import subprocess
 import sys
 
+import pytest
+
 from kmtl import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _kmtl(*args):
@@ -75,3 +80,22 @@ def test_log_lines_are_plain_and_warnings_say_so():
     return logging.LogRecord("absl", level, "progress.py", 20, message, (), None)
   assert formatter.format(record(logging.INFO, "epoch 1/2 0.5s")) == "epoch 1/2 0.5s"
   assert formatter.format(record(logging.WARNING, "dropped 3 rows")) == "warning: dropped 3 rows"
+
+
+def test_shipped_flagfiles_are_found_from_any_folder_nested_ones_too(tmp_path, monkeypatch):
+  from kmtl import entry  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(tmp_path)
+  expanded = entry.expand_flagfiles(["--flagfile=flags/architectures.cfg", "--seeds=2"])
+  with open(os.path.join(entry.SHIPPED_FLAGFILES, "study.cfg"), encoding="utf-8") as f:
+    nested = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+  assert expanded[:len(nested)] == nested  # study.cfg, which architectures.cfg names first
+  assert any(a.startswith("--grid=independent,shared:pcgrad") for a in expanded)
+  assert expanded[-1] == "--seeds=2"
+  with pytest.raises(Exception, match="--flagfile=flags/nope.cfg: no such file"):
+    entry.expand_flagfiles(["--flagfile", "flags/nope.cfg"])
+  # A command run outside the checkout reads them: the bad --seeds comes after the file's.
+  result = subprocess.run([sys.executable, "-m", "kmtl.study", "--flagfile=flags/study.cfg",
+                           f"--out={tmp_path / 'out'}", "--seeds=0"], capture_output=True,
+                          text=True, check=False, env={**os.environ, "PYTHONPATH": ROOT})
+  assert result.stderr.strip().splitlines()[-1] == ("kmtl.study: error: --seeds, --jobs and "
+                                                    "--threads must be >= 1")

@@ -93,7 +93,7 @@ TASK_WEIGHT_RANGE = (0.1, 10.0)
 GBM = "gbm"
 GBM_PARAMETERS = (
     Parameter("gbm.learning_rate", 0.01, 0.3, log=True),
-    Parameter("gbm.max_iter", 50, 1000, log=True, integer=True),
+    Parameter("gbm.max_iter", 50, 500, log=True, integer=True),
     Parameter("gbm.max_leaf_nodes", 7, 63, log=True, integer=True),
     Parameter("gbm.min_samples_leaf", 2, 50, log=True, integer=True),
     Parameter("gbm.l2_regularization", 1e-4, 10.0, log=True, zero=True),

@@ -112,6 +112,14 @@ def stderr_tail(path):
     return ""
 
 
+def limit_native_threads(threads):
+  """Caps the OpenMP and BLAS pools of this worker process (scikit-learn's gradient boosting
+  among them) at `threads`: workers sharing the cores with pools of every core each wait on
+  one another (two boosting fits at once took 37 times as long on 2 cores)."""
+  import threadpoolctl  # pylint: disable=g-import-not-at-top  (a scikit-learn dependency)
+  threadpoolctl.threadpool_limits(limits=threads)
+
+
 def run_cell(cell, threads, parent=None, stderr_path=None):
   """Worker process body: train the cell and write its file, or write it as failed. The
   process dies with `parent`; its stderr goes to `stderr_path`."""
@@ -127,6 +135,7 @@ def run_cell(cell, threads, parent=None, stderr_path=None):
   # The study checked and loaded the data once, with its warnings; a cell's outcome is its
   # file, so workers print errors only.
   logging.set_verbosity(logging.ERROR)
+  limit_native_threads(threads)
   tf = quiet.import_tensorflow(threads)
   tf.get_logger().setLevel("ERROR")
   from kmtl import experiment  # pylint: disable=g-import-not-at-top

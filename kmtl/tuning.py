@@ -230,6 +230,7 @@ def worker(parent, threads, *args):
   from kmtl import quiet  # pylint: disable=g-import-not-at-top
   from kmtl import sweep  # pylint: disable=g-import-not-at-top
   sweep.die_with(parent)
+  sweep.limit_native_threads(threads)
   logging.set_verbosity(logging.ERROR)
   quiet.import_tensorflow(threads).get_logger().setLevel("ERROR")
   run_trials(*args, log=lambda m: print(m, file=sys.stderr, flush=True))

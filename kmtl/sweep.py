@@ -116,6 +116,10 @@ def limit_native_threads(threads):
   """Caps the OpenMP and BLAS pools of this worker process (scikit-learn's gradient boosting
   among them) at `threads`: workers sharing the cores with pools of every core each wait on
   one another (two boosting fits at once took 37 times as long on 2 cores)."""
+  for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[name] = str(threads)  # for libraries loaded later
+  # Load scikit-learn's OpenMP runtime now, so that the cap below reaches it too.
+  from sklearn import ensemble  # pylint: disable=g-import-not-at-top,unused-import
   import threadpoolctl  # pylint: disable=g-import-not-at-top  (a scikit-learn dependency)
   threadpoolctl.threadpool_limits(limits=threads)
 

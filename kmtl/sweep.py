@@ -1,7 +1,8 @@
-"""Running a study's cells: each in a fresh worker process, each written to its file as soon as
-it ends, and a cell that fails recorded as failed with its one-line reason while the others run
-(a worker that dies keeps the last lines of its stderr in its record). Workers die with their
-study, even a study killed with SIGKILL.
+"""Running a study's cells in worker processes that each train several cells (each from fresh
+Keras state and its own seeds, so that its numbers are those of a fresh process). Each cell is
+written to its file as soon as it ends; a cell that fails is recorded as failed with its
+one-line reason while the others run (a worker that dies keeps the last lines of its stderr in
+its record). Workers die with their study, even a study killed with SIGKILL.
 
 A cell file holds the cell's result (or `failed` and `error`), and `settings`: the flattened
 run configuration it ran with and the fingerprint of the data, so that a resumed study never
@@ -124,16 +125,15 @@ def limit_native_threads(threads):
   threadpoolctl.threadpool_limits(limits=threads)
 
 
-def run_cell(cell, threads, parent=None, stderr_path=None):
-  """Worker process body: train the cell and write its file, or write it as failed. The
-  process dies with `parent`; its stderr goes to `stderr_path`."""
-  if parent is not None:
-    die_with(parent)
-  if stderr_path is not None:
-    sys.stderr.flush()
-    with open(stderr_path, "w", encoding="utf-8") as f:
-      os.dup2(f.fileno(), 2)
-  import resource  # pylint: disable=g-import-not-at-top
+# A worker process runs this many cells, then a fresh one takes over: TensorFlow keeps every
+# program it compiled (about 40 MB a trial under XLA), so a worker that stayed for a whole study
+# would grow without bound, while a fresh process per cell pays TensorFlow's import (5.7 s under
+# 2.20) every time.
+CELLS_PER_WORKER = 10
+
+
+def _prepare_worker(threads):
+  """Quiet logging, native thread caps and TensorFlow's threads, once per worker process."""
   from absl import logging  # pylint: disable=g-import-not-at-top
   from kmtl import quiet  # pylint: disable=g-import-not-at-top
   # The study checked and loaded the data once, with its warnings; a cell's outcome is its
@@ -142,7 +142,44 @@ def run_cell(cell, threads, parent=None, stderr_path=None):
   limit_native_threads(threads)
   tf = quiet.import_tensorflow(threads)
   tf.get_logger().setLevel("ERROR")
+
+
+def _stderr_to(path):
+  """Points this process's stderr (file descriptor 2, so native libraries' lines too) at `path`."""
+  sys.stderr.flush()
+  with open(path, "w", encoding="utf-8") as f:
+    os.dup2(f.fileno(), 2)
+
+
+def _reset_peak_rss():
+  """Starts a new peak resident-set measurement (Linux; elsewhere the process's peak stands)."""
+  try:
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+      f.write("5")
+  except OSError:
+    pass
+
+
+def _peak_rss_mib():
+  """Peak resident set since `_reset_peak_rss`, in MiB."""
+  try:
+    with open("/proc/self/status", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  import resource  # pylint: disable=g-import-not-at-top
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def train_cell(cell):
+  """Trains `cell` in this prepared worker, from fresh Keras state and the cell's own seeds, and
+  writes its file (as failed, with the reason, if it raises)."""
+  import keras  # pylint: disable=g-import-not-at-top
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  keras.backend.clear_session()
+  _reset_peak_rss()
   start = time.perf_counter()
   try:
     if cell.name == verdicts.GBM and cell.tuning:
@@ -160,36 +197,115 @@ def run_cell(cell, threads, parent=None, stderr_path=None):
       result = experiment.train_and_evaluate(cell.cfg)
   except Exception as e:  # pylint: disable=broad-except
     result = {"failed": True, "error": failure(e)}
-  # ru_maxrss is in KiB on Linux; each cell runs in a fresh process.
-  result.update(wall_seconds=time.perf_counter() - start,
-                peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+  result.update(wall_seconds=time.perf_counter() - start, peak_rss_mib=_peak_rss_mib(),
+                worker_pid=os.getpid())
   write_cell(cell, result)
 
 
+def run_cell(cell, threads, parent=None, stderr_path=None):
+  """One cell in this fresh process (a Dask worker's child): train it and write its file. The
+  process dies with `parent`; its stderr goes to `stderr_path`."""
+  if parent is not None:
+    die_with(parent)
+  if stderr_path is not None:
+    _stderr_to(stderr_path)
+  _prepare_worker(threads)
+  train_cell(cell)
+
+
+def serve_cells(cells, threads, parent):
+  """Worker process body: trains each cell received on the `cells` connection, its stderr in
+  the cell's `.stderr` file, and answers with the cell's path; ends on None or with `parent`."""
+  die_with(parent)
+  prepared = False
+  while True:
+    cell = cells.recv()
+    if cell is None:
+      return
+    _stderr_to(cell.path + ".stderr")
+    if not prepared:  # here, so that a worker that cannot start leaves its reason with a cell
+      _prepare_worker(threads)
+      prepared = True
+    train_cell(cell)
+    cells.send(cell.path)
+
+
+@dataclasses.dataclass
+class _Worker:
+  process: object
+  connection: object
+  cell: object = None
+  served: int = 0
+
+
 def run(cells, num_workers, log, threads=1):
-  """Runs `cells` in up to `num_workers` fresh processes of `threads` intra-op threads each. A
-  process that dies without writing its cell (killed, out of memory) is recorded as failed."""
+  """Runs `cells` in up to `num_workers` worker processes of `threads` intra-op threads each,
+  `CELLS_PER_WORKER` cells per process. A process that dies without writing its cell (killed,
+  out of memory) has the cell recorded as failed; a fresh process takes the cells after it."""
   context = multiprocessing.get_context("spawn")
-  pending, running = list(cells), {}
+  pending, workers = list(cells), []
   start, done = time.perf_counter(), 0
-  while pending or running:
-    while pending and len(running) < num_workers:
-      cell = pending.pop(0)
-      process = context.Process(target=run_cell, daemon=True,
-                                args=(cell, threads, os.getpid(), cell.path + ".stderr"))
-      process.start()
-      running[process.sentinel] = (process, cell)
-    for sentinel in connection.wait(list(running)):
-      process, cell = running.pop(sentinel)
-      process.join()
-      if not os.path.exists(cell.path):
-        tail = stderr_tail(cell.path + ".stderr")
-        write_cell(cell, {"failed": True,
-                          "error": f"worker process exited with code {process.exitcode}"
-                                   + (f"; its last output: {tail}" if tail else "")})
-      _forward_stderr(cell.path + ".stderr")
-      done += 1
-      log_cell(log, cell, done, len(cells), time.perf_counter() - start)
+
+  def start_worker():
+    ours, theirs = context.Pipe()
+    process = context.Process(target=serve_cells, daemon=True,
+                              args=(theirs, threads, os.getpid()))
+    process.start()
+    theirs.close()
+    workers.append(_Worker(process, ours))
+
+  def retire(worker):
+    workers.remove(worker)
+    try:
+      worker.connection.send(None)
+    except OSError:
+      pass
+    worker.connection.close()
+    worker.process.join()
+
+  try:
+    while pending or any(w.cell is not None for w in workers):
+      for worker in [w for w in workers if w.cell is None and w.served >= CELLS_PER_WORKER]:
+        retire(worker)
+      while pending and len(workers) < num_workers:
+        start_worker()
+      for worker in workers:
+        if worker.cell is None and pending:
+          worker.cell = pending.pop(0)
+          try:
+            worker.connection.send(worker.cell)
+          except OSError:  # it died idle: the cell waits for a fresh worker
+            pending.insert(0, worker.cell)
+            worker.cell, worker.served = None, CELLS_PER_WORKER
+      busy = [w for w in workers if w.cell is not None]
+      ready = connection.wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
+      for worker in busy:
+        if worker.connection not in ready and worker.process.sentinel not in ready:
+          continue
+        cell, worker.cell = worker.cell, None
+        worker.served += 1
+        try:
+          worker.connection.recv()
+        except (EOFError, OSError):  # the process died with the cell
+          workers.remove(worker)
+          worker.connection.close()
+          worker.process.join()
+          if not os.path.exists(cell.path):
+            tail = stderr_tail(cell.path + ".stderr")
+            write_cell(cell, {"failed": True,
+                              "error": f"worker process exited with code "
+                                       f"{worker.process.exitcode}"
+                                       + (f"; its last output: {tail}" if tail else "")})
+        _forward_stderr(cell.path + ".stderr")
+        done += 1
+        log_cell(log, cell, done, len(cells), time.perf_counter() - start)
+  finally:
+    for worker in list(workers):
+      if worker.cell is None:
+        retire(worker)
+      else:  # interrupted while it trains: it dies with this process
+        worker.process.kill()
+        worker.process.join()
 
 
 def _forward_stderr(path):

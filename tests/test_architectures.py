@@ -145,7 +145,7 @@ def test_every_architecture_trains_with_pcgrad_and_saves(arch, extra, tmp_path):
       data=config_lib.DataConfig(path=str(tmp_path / "tiny.csv")),
       model=config_lib.ModelConfig(**model),
       train=config_lib.TrainConfig(arch=arch, surgery="pcgrad", epochs=1, summaries=False,
-                                   jit_compile=False),
+                                   grad_stats=False, jit_compile=False),
       workdir=str(workdir)))
   assert all(np.isfinite(result["test"][t]["count"]) for t in ("resistivity", "hardness"))
   assert np.isfinite(result["test"]["hardness"]["r2"])
@@ -206,7 +206,7 @@ def test_a_one_task_group_trains_under_methods_that_weight_by_gradient_norms(sur
       data=config_lib.DataConfig(path=str(tmp_path / "tiny.csv")),
       model=config_lib.ModelConfig(groups=(("resistivity",), ("hardness", "amorphous"))),
       train=config_lib.TrainConfig(arch="groups", surgery=surgery, epochs=3, jit_compile=False,
-                                   summaries=False, patience=5),
+                                   summaries=False, grad_stats=False, patience=5),
       workdir=str(workdir)))
   history = [json.loads(line) for line in (workdir / "history.jsonl").read_text().splitlines()]
   losses = [h["train_loss"]["resistivity"] for h in history]

@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
   experiment.train_and_evaluate(config_lib.RunConfig(
       data=config_lib.DataConfig(path=str(data_path)),
       train=config_lib.TrainConfig(arch="structured", surgery="pcgrad", epochs=2,
-                                   jit_compile=False),
+                                   jit_compile=False, grad_stats=False),
       workdir=str(workdir)))
   return root, workdir, frame
 

@@ -221,7 +221,7 @@ def test_each_imbalance_method_with_a_surgery(tiny_path, methods, surgery):
 def test_lds_and_fds_with_other_architectures(tiny_path, arch):
   result = experiment.train_and_evaluate(config_lib.RunConfig(
       data=config_lib.DataConfig(path=tiny_path),
-      train=config_lib.TrainConfig(arch=arch, epochs=3, summaries=False,
+      train=config_lib.TrainConfig(arch=arch, epochs=3, summaries=False, grad_stats=False,
                                    jit_compile=False),
       imbalance=config_lib.ImbalanceConfig(methods=("lds", "fds"), fds_start_epoch=2)))
   assert np.isfinite(result["test"]["hardness"]["r2"])
@@ -310,7 +310,8 @@ def test_imbalance_state_survives_an_interrupted_run(tiny_path, tmp_path, method
   def cfg(workdir, resume=False):
     return config_lib.RunConfig(
         data=config_lib.DataConfig(path=tiny_path),
-        train=config_lib.TrainConfig(epochs=4, summaries=False, jit_compile=False),
+        train=config_lib.TrainConfig(epochs=4, summaries=False, grad_stats=False,
+                                     jit_compile=False),
         imbalance=config_lib.ImbalanceConfig(methods=methods, fds_start_epoch=2),
         workdir=str(workdir), resume=resume)
   straight = experiment.train_and_evaluate(cfg(tmp_path / "a"))

@@ -27,7 +27,8 @@ def tiny_path(tmp_path_factory):
 
 
 def _config(tiny_path, workdir=None, model=config_lib.ModelConfig(), **train_kwargs):
-  defaults = dict(epochs=3, batch_size=32, learning_rate=3e-3, patience=5, jit_compile=False)
+  defaults = dict(epochs=3, batch_size=32, learning_rate=3e-3, patience=5, jit_compile=False,
+                  grad_stats=False)
   defaults.update(train_kwargs)
   return config_lib.RunConfig(data=config_lib.DataConfig(path=tiny_path), model=model,
                               train=config_lib.TrainConfig(**defaults), seed=1,

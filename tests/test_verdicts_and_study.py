@@ -224,6 +224,34 @@ def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):
   assert len(logged) == 3 and sum("FAILED" in line for line in logged) == 2
 
 
+def test_a_worker_trains_several_cells_with_the_numbers_of_a_fresh_process(tmp_path,
+                                                                            monkeypatch):
+  """A cell trained after others in the same worker (one under XLA, one of another
+  configuration) has the numbers of the same cell trained first in a fresh worker; a worker
+  hands over to a fresh process after CELLS_PER_WORKER cells."""
+  from kmtl import config as config_lib  # pylint: disable=g-import-not-at-top
+  from kmtl import sweep  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(sweep, "CELLS_PER_WORKER", 3)
+  path = tmp_path / "tiny.csv"
+  helpers.tiny_frame(per_task=20).to_csv(path, index=False)
+  def cell(name, surgery, seed, jit):
+    return sweep.Cell(name, seed, config_lib.RunConfig(
+        data=config_lib.DataConfig(path=str(path)), seed=seed,
+        train=config_lib.TrainConfig(surgery=surgery, epochs=2, summaries=False,
+                                     grad_stats=False, jit_compile=jit)), {"k": 1},
+                      str(tmp_path / f"{name}.json"))
+  cells = [cell("first", "pcgrad", 1, False), cell("other", "none", 0, True),
+           cell("again", "pcgrad", 1, False), cell("fresh", "pcgrad", 1, False)]
+  sweep.run(cells, 1, lambda _: None)
+  first, other, again, fresh = (json.loads(open(c.path, encoding="utf-8").read())
+                                for c in cells)
+  assert not any(r.get("failed") for r in (first, other, again, fresh))
+  assert first["worker_pid"] == other["worker_pid"] == again["worker_pid"]
+  assert fresh["worker_pid"] != first["worker_pid"]
+  assert first["test"] == again["test"] == fresh["test"]
+  assert first["test"] != other["test"]
+
+
 def test_a_worker_that_dies_keeps_the_end_of_its_stderr(tmp_path):
   """A worker process that dies before it can record its cell (here: a thread count TensorFlow
   refuses, set before any cell code runs) leaves its last stderr lines in the cell's error."""

@@ -139,7 +139,8 @@ def test_a_balanced_stream_draws_tasks_as_the_in_memory_sampler_does(tiny_parque
 def _run_config(path, workdir=None, budget=0.0, **train):
   return config_lib.RunConfig(
       data=config_lib.DataConfig(path=path, memory_budget_gb=budget),
-      train=config_lib.TrainConfig(**{"epochs": 2, "batch_size": 32, "patience": 10, **train}),
+      train=config_lib.TrainConfig(**{"epochs": 2, "batch_size": 32, "patience": 10,
+                                        "grad_stats": False, **train}),
       workdir=None if workdir is None else str(workdir))
 
 

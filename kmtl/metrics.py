@@ -5,6 +5,7 @@ multiclass tasks; for both, the Brier score and the expected calibration error o
 probabilities."""
 
 import os
+import threading
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -40,36 +41,14 @@ class EpochMetrics:
   """Per-epoch metrics of one task with Keras metrics over all rows at once; masked rows get
   sample weight 0. MAPE is reported as a fraction, like scikit-learn's. AUROC is Keras's
   trapezoidal estimate over 1,000 thresholds (the end-of-run report uses scikit-learn's exact
-  value)."""
+  value). The compiled metric function is shared by every task of one kind and threshold in
+  the process (it resets its metrics on each call), so that it is traced once, not once per
+  task and run."""
 
   def __init__(self, task, threshold=0.5):
     self.task, self.threshold = task, threshold
-    if task.kind == schema.MULTICLASS:
-      return  # scikit-learn's exact values (`task_metrics`): no Keras metric is macro over classes
-    if task.kind == schema.REGRESSION:
-      self.metrics = {"r2": keras.metrics.R2Score(), "mae": keras.metrics.MeanAbsoluteError(),
-                      "rmse": keras.metrics.RootMeanSquaredError(),
-                      "mape": keras.metrics.MeanAbsolutePercentageError()}
-    else:
-      self.metrics = {
-          "recall": keras.metrics.Recall(thresholds=threshold),
-          "precision": keras.metrics.Precision(thresholds=threshold),
-          "f1": keras.metrics.F1Score(threshold=threshold),
-          "accuracy": keras.metrics.BinaryAccuracy(threshold=threshold),
-          "auroc": keras.metrics.AUC(num_thresholds=1000, curve="ROC"),
-      }
-
-    self._compute = tf.function(self._results, input_signature=[
-        tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32),
-        tf.TensorSpec([None], tf.float32)])
-
-  def _results(self, y_true, y_pred, mask):
-    out = {}
-    for name, metric in self.metrics.items():
-      metric.reset_state()
-      metric.update_state(y_true, y_pred, sample_weight=mask)
-      out[name] = tf.reshape(metric.result(), [-1])[0]
-    return out
+    if task.kind != schema.MULTICLASS:  # multiclass: scikit-learn's (`task_metrics`)
+      self._compute = _compiled_metrics(task.kind, threshold)
 
   def __call__(self, y_true, y_pred, mask):
     """{metric: float} for [n] labels and predictions in original units (probabilities for
@@ -80,7 +59,8 @@ class EpochMetrics:
       rows = mask > 0
       return task_metrics(self.task, np.asarray(y_true)[rows], np.asarray(y_pred)[rows])
     column = lambda a: tf.constant(np.asarray(a, np.float32).reshape(-1, 1))
-    results = self._compute(column(y_true), column(y_pred), tf.constant(mask))
+    with _COMPILED_LOCK:
+      results = self._compute(column(y_true), column(y_pred), tf.constant(mask))
     out = {name: float(value) for name, value in results.items()}
     if self.task.kind == schema.REGRESSION:
       positive = (np.asarray(y_true)[mask > 0] > 0).all()
@@ -89,6 +69,40 @@ class EpochMetrics:
       out["threshold"] = float(self.threshold)
     out["count"] = int(mask.sum())
     return out
+
+
+_COMPILED = {}
+_COMPILED_LOCK = threading.Lock()  # the shared metrics' variables take one call at a time
+
+
+def _compiled_metrics(kind, threshold):
+  """A tf.function (y_true [n, 1], y_pred [n, 1], mask [n]) -> {metric: scalar} over Keras
+  metrics of a regression or binary task, made once per (kind, threshold)."""
+  key = (kind, float(threshold))
+  with _COMPILED_LOCK:
+    if key not in _COMPILED:
+      if kind == schema.REGRESSION:
+        named = {"r2": keras.metrics.R2Score(), "mae": keras.metrics.MeanAbsoluteError(),
+                 "rmse": keras.metrics.RootMeanSquaredError(),
+                 "mape": keras.metrics.MeanAbsolutePercentageError()}
+      else:
+        named = {"recall": keras.metrics.Recall(thresholds=threshold),
+                 "precision": keras.metrics.Precision(thresholds=threshold),
+                 "f1": keras.metrics.F1Score(threshold=threshold),
+                 "accuracy": keras.metrics.BinaryAccuracy(threshold=threshold),
+                 "auroc": keras.metrics.AUC(num_thresholds=1000, curve="ROC")}
+
+      def results(y_true, y_pred, mask):
+        out = {}
+        for name, metric in named.items():
+          metric.reset_state()
+          metric.update_state(y_true, y_pred, sample_weight=mask)
+          out[name] = tf.reshape(metric.result(), [-1])[0]
+        return out
+      _COMPILED[key] = tf.function(results, input_signature=[
+          tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32),
+          tf.TensorSpec([None], tf.float32)])
+    return _COMPILED[key]
 
 
 def sigmoid(logits):

@@ -265,6 +265,7 @@ def run(cells, num_workers, log, threads=1):
 
   try:
     while pending or any(w.cell is not None for w in workers):
+      # A tuned cell's trials may have run in its worker (tuning.search): it hands over.
       for worker in [w for w in workers if w.cell is None and w.served >= CELLS_PER_WORKER]:
         retire(worker)
       while pending and len(workers) < num_workers:
@@ -283,7 +284,7 @@ def run(cells, num_workers, log, threads=1):
         if worker.connection not in ready and worker.process.sentinel not in ready:
           continue
         cell, worker.cell = worker.cell, None
-        worker.served += 1
+        worker.served += CELLS_PER_WORKER if cell.tuning else 1
         try:
           worker.connection.recv()
         except (EOFError, OSError):  # the process died with the cell

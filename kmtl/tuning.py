@@ -276,8 +276,8 @@ def search(cfg, data, prepared, trials, directory, overrides=None, log=print,
   """Runs (or continues) the search of `cfg`'s configuration in `directory` until `trials`
   trials have finished; returns its `Outcome`. `prepared` is the run's split; its test rows are
   dropped here. Trials run in fresh processes of `trials_per_process` trials each (compiled
-  programs that TensorFlow keeps would otherwise grow with every trial), `jobs` at once; with
-  `trials_per_process=0` they run in this process. `kind="gbm"` tunes the gradient-boosting
+  programs that TensorFlow keeps would otherwise grow with every trial), `jobs` at once; one
+  chunk on one job, or `trials_per_process=0`, runs in this process. `kind="gbm"` tunes the gradient-boosting
   reference instead (in this process: it needs no TensorFlow)."""
   start = time.perf_counter()
   arch = search_space.GBM if kind == search_space.GBM else cfg.train.arch
@@ -288,10 +288,12 @@ def search(cfg, data, prepared, trials, directory, overrides=None, log=print,
   _mark_interrupted(study, optuna)
   done = {t.user_attrs.get("index") for t in _finished(study, optuna)}
   todo = [k for k in range(trials) if k not in done]
-  if not trials_per_process or kind == search_space.GBM:
+  chunks = ([todo[i:i + trials_per_process] for i in range(0, len(todo), trials_per_process)]
+            if trials_per_process else [todo])
+  # One chunk on one job runs here: this process is then what a fresh one would be.
+  if kind == search_space.GBM or (len(chunks) == 1 and jobs == 1):
     run_trials(cfg, data, seen, todo, directory, params, fixed, trials, log, kind)
-  elif todo:
-    chunks = [todo[i:i + trials_per_process] for i in range(0, len(todo), trials_per_process)]
+  else:
     _run_in_processes(chunks, jobs, (cfg, data, seen, directory, params, fixed, trials),
                       directory)
   return _outcome(study, optuna, params, fixed, trials, time.perf_counter() - start)

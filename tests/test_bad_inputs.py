@@ -1,15 +1,17 @@
 """The catalogue of bad inputs: every one ends with one line naming what is wrong, a non-zero
 exit, no traceback and nothing left where output would have gone.
 
-Each row is a real command, run as a user runs it, in its own process; the rows run
-concurrently. Validation comes before TensorFlow loads, so each row takes about half a second.
+Each row is a real command, run as `python -m` runs it, in its own process (forked by
+tests/command_server.py after the libraries every command loads first); the rows run
+concurrently. Validation comes before TensorFlow loads, so each row takes a fraction of a
+second.
 (Method hyper-parameters, checked by building the method, are in tests/test_run.py.)
 Placeholders: DATA (a good tiny table), BAD (the row's own bad table, built by its `edit`),
 OUT (where output would go; it must not exist afterwards), FILE (an existing file that must not
 change), MODEL (an export directory with a damaged model).
 """
 
-import concurrent.futures
+import json
 import os
 import subprocess
 import sys
@@ -428,11 +430,24 @@ def outcomes(tmp_path_factory):
   (root / "file.txt").write_text("keep me")
   model = _damaged_models(root)
   commands = {case[0]: _command(root, case, str(data), model) for case in CATALOGUE}
-  def run(command):
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
-  with concurrent.futures.ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
-    done = dict(zip(commands, pool.map(run, [c for c, _ in commands.values()])))
+  done = dict(zip(commands, _run_forked(root, [c for c, _ in commands.values()])))
   return {name: (done[name], commands[name][1], root) for name in commands}
+
+
+def _run_forked(root, commands):
+  """Completed processes of `python -m` commands, each forked by tests/command_server.py."""
+  logs = root / "logs"
+  logs.mkdir()
+  jobs = [{"module": command[2], "args": command[3:], "stdout": str(logs / f"{i}.out"),
+           "stderr": str(logs / f"{i}.err")} for i, command in enumerate(commands)]
+  server = subprocess.run([sys.executable, "-m", "tests.command_server",
+                           str(2 * (os.cpu_count() or 1))], input=json.dumps(jobs),
+                          capture_output=True, text=True, check=True, timeout=600,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  statuses = json.loads(server.stdout.strip().splitlines()[-1])
+  return [subprocess.CompletedProcess(command, status, (logs / f"{i}.out").read_text(),
+                                      (logs / f"{i}.err").read_text())
+          for i, (command, status) in enumerate(zip(commands, statuses))]
 
 
 def test_the_catalogue_is_large_and_names_are_unique():

@@ -97,7 +97,7 @@ def step(update, strategy, x, y, m, sw):
   flat = tf.concat([shared_flat, tf.linalg.matvec(task_stack, head_weights, transpose_a=True)],
                    axis=0) + regularization_grad
   variables = update.shared_vars + update.task_vars
-  sizes = update.shared_sizes + [int(tf.size(v)) for v in update.task_vars]
+  sizes = update.shared_sizes + [v.shape.num_elements() for v in update.task_vars]
   grads = [tf.reshape(g, v.shape) for g, v in zip(tf.split(flat, sizes), variables)]
   finite = update.apply(raw, grads)
   return (raw, task_weights, finite, tf.math.is_finite(raw),

@@ -36,7 +36,7 @@ class Evaluator:
     self.tasks, self.target_scalers, self.loss_config = tuple(tasks), target_scalers, loss_config
     self._predict = tf.function(
         lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec([None, num_features], tf.float32)])
+        input_signature=[tf.TensorSpec([None, num_features], tf.float32)], autograph=False)
     self.epoch_metrics = {t.name: metrics_lib.EpochMetrics(t) for t in tasks}
 
   def predict(self, features, chunk=8192):

@@ -127,7 +127,7 @@ def _scalar_writer(writer):
   tag list, rather than one eager call per scalar. One per writer: a traced summary op keeps
   the writer it was traced with."""
 
-  @tf.function
+  @tf.function(autograph=False)
   def write(tags, values, step):
     with writer.as_default():
       for i, tag in enumerate(tags):

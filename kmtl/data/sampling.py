@@ -59,7 +59,7 @@ class InMemoryBatches:
   def __init__(self, tensors, seed, balanced, batch_size, steps_per_call=None):
     self.tensors = tensors
     self.sampler = EpochSampler(tensors[2].numpy(), seed, balanced)
-    self._order = tf.function(self.sampler.order)
+    self._order = tf.function(self.sampler.order, autograph=False)
     self.steps = int(tensors[0].shape[0]) // batch_size
     self.per_call = steps_per_call or self.steps
 

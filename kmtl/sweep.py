@@ -265,7 +265,8 @@ def run(cells, num_workers, log, threads=1):
 
   try:
     while pending or any(w.cell is not None for w in workers):
-      # A tuned cell's trials may have run in its worker (tuning.search): it hands over.
+      # A worker that served its cells hands over; a tuned cell counts as all of them, since
+      # its trials may have run in its worker (tuning.search).
       for worker in [w for w in workers if w.cell is None and w.served >= CELLS_PER_WORKER]:
         retire(worker)
       while pending and len(workers) < num_workers:

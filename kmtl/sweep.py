@@ -132,8 +132,9 @@ def limit_native_threads(threads):
 CELLS_PER_WORKER = 10
 
 
-def _prepare_worker(threads):
-  """Quiet logging, native thread caps and TensorFlow's threads, once per worker process."""
+def prepare_worker(threads):
+  """Quiet logging, native thread caps and TensorFlow's threads, once per worker process (a
+  study's cell worker or a tuning worker)."""
   from absl import logging  # pylint: disable=g-import-not-at-top
   from kmtl import quiet  # pylint: disable=g-import-not-at-top
   # The study checked and loaded the data once, with its warnings; a cell's outcome is its
@@ -209,7 +210,7 @@ def run_cell(cell, threads, parent=None, stderr_path=None):
     die_with(parent)
   if stderr_path is not None:
     _stderr_to(stderr_path)
-  _prepare_worker(threads)
+  prepare_worker(threads)
   train_cell(cell)
 
 
@@ -224,7 +225,7 @@ def serve_cells(cells, threads, parent):
       return
     _stderr_to(cell.path + ".stderr")
     if not prepared:  # here, so that a worker that cannot start leaves its reason with a cell
-      _prepare_worker(threads)
+      prepare_worker(threads)
       prepared = True
     train_cell(cell)
     cells.send(cell.path)

@@ -226,13 +226,9 @@ def worker(parent, threads, *args):
   """A fresh process's share of the trials (`run_trials`' arguments): it ends with its
   parent, and prints a line per trial."""
   import sys  # pylint: disable=g-import-not-at-top
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  from kmtl import quiet  # pylint: disable=g-import-not-at-top
   from kmtl import sweep  # pylint: disable=g-import-not-at-top
   sweep.die_with(parent)
-  sweep.limit_native_threads(threads)
-  logging.set_verbosity(logging.ERROR)
-  quiet.import_tensorflow(threads).get_logger().setLevel("ERROR")
+  sweep.prepare_worker(threads)
   run_trials(*args, log=lambda m: print(m, file=sys.stderr, flush=True))
 
 
@@ -277,8 +273,8 @@ def search(cfg, data, prepared, trials, directory, overrides=None, log=print,
   trials have finished; returns its `Outcome`. `prepared` is the run's split; its test rows are
   dropped here. Trials run in fresh processes of `trials_per_process` trials each (compiled
   programs that TensorFlow keeps would otherwise grow with every trial), `jobs` at once; one
-  chunk on one job, or `trials_per_process=0`, runs in this process. `kind="gbm"` tunes the gradient-boosting
-  reference instead (in this process: it needs no TensorFlow)."""
+  chunk on one job, or `trials_per_process=0`, runs in this process. `kind="gbm"` tunes the
+  gradient-boosting reference instead (in this process: it needs no TensorFlow)."""
   start = time.perf_counter()
   arch = search_space.GBM if kind == search_space.GBM else cfg.train.arch
   params, fixed = search_space.parameters(arch, cfg.train.surgery,

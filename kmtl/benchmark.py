@@ -8,8 +8,9 @@ whatever its task or set), and writes `OUT/benchmark.md` (also printed) and
 `OUT/benchmark.json`: per configuration the benchmark's scores on each fold of the target,
 their mean and population spread (Matbench's aggregation), beside the published leaderboard.
 
-With `--tune_trials=N` every configuration (gbm excepted) tunes N trials inside each training
-fold (kmtl/tuning.py) before its fold's final fit.
+With `--tune_trials=N` every configuration, gbm included, tunes N trials inside each training
+fold (kmtl/tuning.py) before its fold's final fit, each trial scored on the benchmark's target
+task alone unless `--tune_tasks` names others.
 
 The multi-task model reported as kmtl's best is chosen by the validation score (taken from the
 training folds), never by the test folds. Rows the features cannot describe (a pair of elements
@@ -18,6 +19,7 @@ classification benchmark they are then scored as the training majority class, so
 test row counts as Matbench counts it.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -58,8 +60,10 @@ def main(argv):
     if not _NAME.value or not _OUT.value:
       raise ValueError("--name and --out are required")
     atomic.check_output_dir(_OUT.value, "--out")
-    trials, _ = _TUNING_FLAGS.settings()
+    plan = _TUNING_FLAGS.plan()
     bench = matbench.BENCHMARKS[_NAME.value]
+    if not plan.tasks:
+      plan = dataclasses.replace(plan, tasks=(bench.target,))
     data, fold_table, left_out = matbench.build_inputs(bench, _DATA_DIR.value)
     inputs_dir = os.path.join(_OUT.value, "inputs")
     os.makedirs(inputs_dir, exist_ok=True)
@@ -68,7 +72,7 @@ def main(argv):
     _write_csv(left_out, os.path.join(inputs_dir, "left_out.csv"))
     matbench.run_study(bench, inputs_dir, os.path.join(_OUT.value, "study"), _GRID.value,
                        _FEATURES.value, _JOBS.value, _EPOCHS.value,
-                       tuning=(trials, _TUNING_FLAGS.search_space.value))
+                       tuning=plan)
     truth = data.loc[fold_table["fold"].to_numpy() >= 0, bench.target].to_numpy()
     folds_of_truth = fold_table.loc[fold_table["fold"] >= 0, "fold"].to_numpy()
     report = benchmark_scores.report(

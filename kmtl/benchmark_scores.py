@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from kmtl import study_report
 from kmtl import verdicts
 
 BASELINE, GBM = verdicts.BASELINE, verdicts.GBM
@@ -136,10 +137,10 @@ def report(bench, cells_dir, truth, folds, left_out, leaderboard):
 def budget_lines(cells):
   """The tuning budget and the seconds each configuration took over its folds (its tuning
   beside), or the seconds alone for an untuned benchmark."""
-  tuned = [c["tuning"]["budget"] for folds in cells.values() for c in folds.values()
-           if "tuning" in c]
-  lines = ["", (f"Tuned: {max(tuned)} trials per configuration inside each training fold "
-                "(kmtl/tuning.py), the same for every configuration." if tuned else
+  tuned = [c["tuning"] for folds in cells.values() for c in folds.values() if "tuning" in c]
+  lines = ["", (f"Tuned: {max(t['budget'] for t in tuned)} trials per configuration inside "
+                "each training fold (kmtl/tuning.py), the same for every configuration; "
+                f"{study_report.objective(tuned[0])}." if tuned else
                 "Untuned: the reference settings for every configuration."), "",
            "| configuration | seconds over the folds | of which tuning |", "|---|---|---|"]
   for config, folds in sorted(cells.items()):

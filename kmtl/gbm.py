@@ -15,11 +15,11 @@ def _model(task, seed, params):
   return kind(random_state=seed, **dict(params or {}))
 
 
-def validation_loss(prepared, tasks, seed=0, params=None):
-  """The mean over tasks of the validation loss, in the networks' units (the squared error of
-  the transformed, standardised target; the cross-entropy of a classification), of one boosting
-  model per task: the objective a tuned study gives every configuration."""
-  losses = []
+def validation_losses(prepared, tasks, seed=0, params=None):
+  """{task: validation loss} of one boosting model per task of `tasks` that has validation
+  rows, in the networks' units (the squared error of the transformed, standardised target; the
+  cross-entropy of a classification): what a tuned study scores every configuration by."""
+  losses = {}
   train, val = prepared.train, prepared.val
   for task in tasks:
     rows, val_rows = train.masks[task.name] > 0, val.masks[task.name] > 0
@@ -32,11 +32,11 @@ def validation_loss(prepared, tasks, seed=0, params=None):
       probabilities = np.zeros((int(val_rows.sum()), max(task.num_outputs, 2)))
       probabilities[:, model.classes_] = model.predict_proba(val.features[val_rows])
       picked = probabilities[np.arange(len(y)), y.astype(int)]
-      losses.append(float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0)))))
+      losses[task.name] = float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
     else:
       model.fit(train.features[rows], train.labels[task.name][rows])
-      losses.append(float(np.mean((model.predict(val.features[val_rows]) - y) ** 2)))
-  return float(np.mean(losses))
+      losses[task.name] = float(np.mean((model.predict(val.features[val_rows]) - y) ** 2))
+  return losses
 
 
 def gradient_boosting(prepared, tasks, seed=0, split="test", params=None):

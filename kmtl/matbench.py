@@ -76,15 +76,17 @@ def build_inputs(bench, data_dir):
 
 
 def run_study(bench, inputs_dir, study_dir, grid=DEFAULT_GRID, features="composition+magpie",
-              jobs=1, epochs=200, tuning=(0, "")):
-  """Runs kmtl study over the folds (tuning each cell with `tuning` = (trials, search-space
-  overrides) when trials > 0); a failure is a ValueError with its last line."""
+              jobs=1, epochs=200, tuning=None):
+  """Runs kmtl study over the folds (tuning each cell as the `tuning.Plan` says, when given);
+  a failure is a ValueError with its last line."""
   command = [sys.executable, "-m", "kmtl.study", f"--data={inputs_dir}/data.csv",
              f"--folds={inputs_dir}/folds.csv", f"--tasks={bench.tasks}", "--elements=auto",
              f"--features={features}", f"--grid={grid}", f"--out={study_dir}",
              f"--jobs={jobs}", f"--epochs={epochs}", "--patience=20",
-             "--batch_size=32", "--task_weights=inverse_count", "--group_split",
-             f"--tune_trials={tuning[0]}", f"--search_space={tuning[1]}"]
+             "--batch_size=32", "--task_weights=inverse_count", "--group_split"]
+  if tuning is not None and tuning.trials:
+    command += [f"--tune_trials={tuning.trials}", f"--search_space={tuning.search_space}",
+                f"--tune_tasks={','.join(tuning.tasks)}", f"--tune_folds={tuning.folds}"]
   result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           text=True, check=False)
   if result.returncode:

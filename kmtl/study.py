@@ -184,15 +184,15 @@ def _plan(configs, out, data):
     raise ValueError(f"--data={data.path}: larger than --memory_budget_gb="
                      f"{data.memory_budget_gb:g}; a study runs tables in memory (run "
                      "streamed tables with kmtl.run, or raise --memory_budget_gb)")
-  trials, overrides = _TUNING_FLAGS.settings()
+  search = _TUNING_FLAGS.plan()
   from kmtl import search_space  # pylint: disable=g-import-not-at-top
   for c in configs:
     search_space.parameters(search_space.GBM if c.name == verdicts.GBM else c.arch, c.surgery,
-                            [t.name for t in data.tasks], overrides)
-  tuning = (trials, _TUNING_FLAGS.search_space.value) if trials else ()
-  if trials:
-    from kmtl import tuning as tuning_lib  # pylint: disable=g-import-not-at-top
-    tuning_lib.check_available()
+                            [t.name for t in data.tasks], search.overrides())
+  search.check([t.name for t in data.tasks])
+  if search.trials:
+    from kmtl import tuning  # pylint: disable=g-import-not-at-top
+    tuning.check_available()
   cell_data = _cell_data(data)
   loaded = io.load_from_config(data)
   for seed, d in cell_data.items():  # degenerate tasks and empty splits fail here, not per cell
@@ -203,10 +203,10 @@ def _plan(configs, out, data):
   for c in configs:
     for seed, d in cell_data.items():
       cfg = run_config(c, d, seed)
-      settings = {**sweep.settings(cfg, fingerprint),
-                  **sweep.tuning_settings(*(tuning or (0, "")))}
+      settings = {**sweep.settings(cfg, fingerprint), **search.settings()}
       plan.append(sweep.Cell(c.name, seed, cfg, settings,
-                             sweep.cell_path(cells_dir, c.name, seed), tuning))
+                             sweep.cell_path(cells_dir, c.name, seed),
+                             search if search.trials else None))
   return plan
 
 

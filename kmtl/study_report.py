@@ -17,6 +17,15 @@ def _shown(value):
   return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def objective(record):
+  """How the search of a tuned cell's `tuning` record scored a trial, in words."""
+  tasks = ", ".join(record.get("tasks") or []) or "all tasks"
+  folds = record.get("folds", 1)
+  where = (f"averaged over {folds} folds of those rows grouped by composition" if folds > 1
+           else "on the validation rows")
+  return f"a trial scored by the mean validation loss over {tasks}, {where}"
+
+
 def tuning_lines(cells):
   """The report's tuning section: the budget, and per configuration the trials' outcomes, the
   tuning time and the values each cell chose; nothing for an untuned study."""
@@ -27,8 +36,8 @@ def tuning_lines(cells):
   untuned = sorted({name for (name, _), c in cells.items()
                     if "tuning" not in c and not c.get("failed")})
   lines = ["", f"Tuning: {' / '.join(map(str, budgets))} trials per cell and configuration "
-           "(Optuna TPE, median pruning) on each cell's training and validation rows, then the "
-           "best values trained and tested" +
+           "(Optuna TPE, median pruning) on each cell's training and validation rows, "
+           f"{objective(next(iter(tuned.values())))}, then the best values trained and tested" +
            (f"; not tuned: {', '.join(untuned)}" if untuned else "") + ".", "",
            "| configuration | seed | trials (complete / pruned / failed) | tuning s | values |",
            "|---|---|---|---|---|"]

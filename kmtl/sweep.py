@@ -40,14 +40,7 @@ class Cell:
   cfg: object
   settings: dict
   path: str
-  tuning: tuple = ()  # (trials, --search_space text) when each cell tunes first
-
-
-def tuning_settings(trials, search_space_text):
-  """The settings a tuned cell's result also depends on (none for an untuned study, so that
-  its cells keep matching)."""
-  return ({"tuning.trials": trials, "tuning.search_space": search_space_text}
-          if trials else {})
+  tuning: object = None  # a tuning.Plan when each cell tunes first
 
 
 def tuning_dir(cell):
@@ -185,12 +178,12 @@ def train_cell(cell):
   try:
     if cell.name == verdicts.GBM and cell.tuning:
       from kmtl import tuning  # pylint: disable=g-import-not-at-top
-      result = tuning.tuned_gbm_run(cell.cfg, *cell.tuning, tuning_dir(cell))
+      result = tuning.tuned_gbm_run(cell.cfg, cell.tuning, tuning_dir(cell))
     elif cell.name == verdicts.GBM:
       result = gradient_boosting_run(cell.cfg)
     elif cell.tuning:
       from kmtl import tuning  # pylint: disable=g-import-not-at-top
-      result = tuning.tuned_run(cell.cfg, *cell.tuning, tuning_dir(cell))
+      result = tuning.tuned_run(cell.cfg, cell.tuning, tuning_dir(cell))
     elif cell.cfg.uncertainty.trains_ensemble:
       from kmtl import ensemble  # pylint: disable=g-import-not-at-top
       result = ensemble.train_and_evaluate(cell.cfg, log=lambda _: None)

@@ -68,7 +68,7 @@ def _hparams_summaries(directory, outcome):
         tf.summary.scalar("validation_loss", row["validation_loss"], step=0)
 
 
-def write_outcome(directory, outcome, cfg):
+def write_outcome(directory, outcome, cfg, plan):
   """trials.csv, best.json and best.cfg of a finished search."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
   table = pd.DataFrame([{**{k: v for k, v in r.items() if k != "values"},
@@ -78,6 +78,8 @@ def write_outcome(directory, outcome, cfg):
   counts = {s: int((table["state"] == s).sum()) for s in ("complete", "pruned", "fail")}
   atomic.write_text(os.path.join(directory, "best.json"), json.dumps({
       "configuration": f"{cfg.train.arch}:{cfg.train.surgery}", "budget": outcome.budget,
+      "scored_tasks": list(plan.tasks) or [t.name for t in cfg.data.tasks],
+      "folds": plan.folds,
       "trials": counts, "best_trial": outcome.best_number,
       "validation_loss": outcome.best_score, "values": outcome.best_values,
       "tuning_seconds": outcome.seconds}, indent=2, default=str))
@@ -88,7 +90,8 @@ def main(argv):
   if len(argv) > 1:
     sys.exit(f"{PROG}: error: unexpected arguments {argv[1:]}")
   try:
-    trials, overrides = _TUNING_FLAGS.settings()
+    plan = _TUNING_FLAGS.plan()
+    trials = plan.trials
     if not _OUT.value:
       raise ValueError("--out is required")
     if trials < 1:
@@ -97,7 +100,8 @@ def main(argv):
     cfg, data = run_lib.checked_inputs()
     from kmtl import search_space  # pylint: disable=g-import-not-at-top
     search_space.parameters(cfg.train.arch, cfg.train.surgery, [t.name for t in cfg.data.tasks],
-                            overrides)
+                            plan.overrides())
+    plan.check([t.name for t in cfg.data.tasks])
     if data is None:
       raise ValueError(f"--data={cfg.data.path}: tuning runs tables in memory")
     if cfg.uncertainty.trains_ensemble and cfg.uncertainty.ensemble > trials:
@@ -114,12 +118,12 @@ def main(argv):
   try:
     prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                               cfg.data.group_split, cfg.data.cv)
-    outcome = tuning.search(cfg, data, prepared, trials, _OUT.value, overrides,
+    outcome = tuning.search(cfg, data, prepared, plan, _OUT.value,
                             log=lambda m: logging.info("%s", m),
                             jobs=_TUNING_FLAGS.tune_jobs.value)
     best = search_space.apply(cfg, outcome.best_values,
                               tuning.base_task_weights(cfg, prepared))
-    write_outcome(_OUT.value, outcome, best)
+    write_outcome(_OUT.value, outcome, best, plan)
     _hparams_summaries(_OUT.value, outcome)
     if cfg.uncertainty.trains_ensemble:
       from kmtl import ensemble  # pylint: disable=g-import-not-at-top

@@ -2,9 +2,12 @@
 median pruner), on the training and validation rows of its split only.
 
 Each trial trains the configuration with the trial's values (kmtl/search_space.py) on the
-training rows and scores it by its mean validation loss over the tasks (model units, at the
-best epoch, as early stopping keeps it); the test rows are dropped before the first trial, so
-no trial can read them. A multi-task trial reports each epoch's mean validation loss, and the
+training rows and scores it by its mean validation loss over the scored tasks (all, or those of
+`--tune_tasks`; model units, at the best epoch, as early stopping keeps it). With
+`--tune_folds=K` the score is instead the mean over K grouped folds of the training and
+validation rows, each fold validating once a model trained on the others: K times the work for a
+score measured on every seen row rather than on the validation rows alone. The test rows are
+dropped before the first trial, so no trial can read them. A multi-task trial reports each epoch's mean validation loss, and the
 median pruner stops a trial whose loss is worse than the median of earlier trials at that epoch
 (once 5 trials have finished, from the 10th epoch on); the single-task baseline's networks
 train one after the other and are never pruned. A trial whose training fails (a non-finite loss, a solver error) is
@@ -37,6 +40,50 @@ TRIALS_PER_PROCESS = 10
 
 class TuningError(ValueError):
   """The search cannot run (no trial finished, a bad setting); the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """A tuned run's search: `trials` per configuration, the `--search_space` text, the tasks
+  whose validation loss scores a trial (`--tune_tasks`; empty: all) and the folds the score
+  is averaged over (`--tune_folds`; 1: the split's validation rows)."""
+  trials: int = 0
+  search_space: str = ""
+  tasks: tuple = ()
+  folds: int = 1
+
+  def __post_init__(self):
+    if self.trials < 0:
+      raise ValueError(f"--tune_trials={self.trials}: needs 0 or more")
+    if self.folds < 1:
+      raise ValueError(f"--tune_folds={self.folds}: needs 1 (the validation rows) or more "
+                       "(folds of the training and validation rows)")
+    if len(set(self.tasks)) != len(self.tasks):
+      raise ValueError(f"--tune_tasks={','.join(self.tasks)}: a task is named twice")
+
+  def overrides(self):
+    """{name: override} of the `--search_space` text; ValueError naming the flag."""
+    return search_space.parse_overrides(self.search_space)
+
+  def check(self, task_names):
+    """A ValueError naming `--tune_tasks` if it names a task the run does not have."""
+    unknown = [t for t in self.tasks if t not in task_names]
+    if unknown:
+      raise ValueError(f"--tune_tasks: {', '.join(unknown)} is not a task of this run "
+                       f"(tasks: {', '.join(task_names)})")
+
+  def settings(self):
+    """What a tuned cell's result also depends on (nothing untuned, so that untuned cells keep
+    matching; the objective only where it differs from the default, so that earlier tuned
+    cells do too)."""
+    if not self.trials:
+      return {}
+    out = {"tuning.trials": self.trials, "tuning.search_space": self.search_space}
+    if self.tasks:
+      out["tuning.tasks"] = ",".join(self.tasks)
+    if self.folds != 1:
+      out["tuning.folds"] = self.folds
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,16 +148,19 @@ def _mark_interrupted(study, optuna):
     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
 
-def validation_score(trainer, prepared):
-  """Mean over tasks of the validation loss (model units) of the trainer's current weights."""
+def validation_losses(trainer, prepared, names):
+  """{task: validation loss (model units)} of the trainer's current weights, for the tasks in
+  `names` that have validation rows."""
   losses, _ = trainer.evaluate(prepared.val)
-  return float(np.mean(losses))
+  return {t.name: float(loss) for t, loss in zip(trainer.tasks, losses)
+          if t.name in names and prepared.val.masks[t.name].sum() > 0}
 
 
-def train_trial(cfg, data, prepared, report=None):
-  """Trains `cfg` on `prepared` (without a test split) in this process; its validation score.
-  `report(epoch, score)` receives each epoch's mean validation loss of a multi-task model and
-  may raise to stop the trial."""
+def train_trial(cfg, data, prepared, names, report=None):
+  """Trains `cfg` on `prepared` (without a test split) in this process; {task: validation
+  loss} of the tasks in `names`. The single-task baseline trains only those tasks' networks:
+  the others cannot change the score. `report(epoch, score)` receives each epoch's mean
+  validation loss over `names` of a multi-task model and may raise to stop the trial."""
   import keras  # pylint: disable=g-import-not-at-top
   from kmtl import experiment  # pylint: disable=g-import-not-at-top
   from kmtl import models  # pylint: disable=g-import-not-at-top
@@ -121,17 +171,20 @@ def train_trial(cfg, data, prepared, report=None):
   # statistics, which cost time every epoch.
   cfg = dataclasses.replace(cfg, train=dataclasses.replace(
       cfg.train, summaries=False, grad_stats=False, affinity_batches=0))
+  tasks = data.tasks
+  if cfg.train.arch == "independent":
+    tasks = [t for t in data.tasks if t.name in names]
   experiment.set_seeds(cfg.seed)
   method = registry.create(cfg.train.surgery, **dict(cfg.train.surgery_kwargs))
-  net = models.build_model(cfg.train.arch, [t.name for t in data.tasks],
+  net = models.build_model(cfg.train.arch, [t.name for t in tasks],
                            len(prepared.input_names), cfg.model,
-                           predictive.head_outputs(data.tasks, cfg.uncertainty.heteroscedastic),
+                           predictive.head_outputs(tasks, cfg.uncertainty.heteroscedastic),
                            _selected_inputs(cfg, data, prepared))
-  trainer = experiment.build_trainer(cfg, net, data.tasks, prepared, method)
+  trainer = experiment.build_trainer(cfg, net, tasks, prepared, method)
 
   def on_epoch_end(record):
     if report is not None and "task" not in record:
-      report(record["epoch"], float(np.mean(list(record["val_loss"].values()))))
+      report(record["epoch"], float(np.mean([record["val_loss"][n] for n in names])))
   from absl import logging  # pylint: disable=g-import-not-at-top
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.WARNING)  # one line per trial, not per epoch
@@ -139,7 +192,60 @@ def train_trial(cfg, data, prepared, report=None):
     trainer.fit(on_epoch_end=on_epoch_end)
   finally:
     logging.set_verbosity(verbosity)
-  return validation_score(trainer, prepared)
+  return validation_losses(trainer, prepared, names)
+
+
+def scored_names(data, plan):
+  """The names of the tasks whose validation loss scores a trial."""
+  return tuple(plan.tasks) or tuple(t.name for t in data.tasks)
+
+
+def objective_splits(data, seen, plan, seed):
+  """The PreparedData a trial trains and validates on: `seen` itself (the split without its
+  test rows), or with `plan.folds` = K, K copies whose training and validation rows are the
+  seen rows dealt into K folds by composition (shuffled with `seed`), fold k validating."""
+  if plan.folds == 1:
+    return [seen]
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+  from kmtl.data import splits  # pylint: disable=g-import-not-at-top
+  groups = data.groups()
+  groups = np.concatenate([groups[seen.row_split == splits.TRAIN],
+                           groups[seen.row_split == splits.VAL]])
+  pool = splits.SplitArrays(
+      np.concatenate([seen.train.features, seen.val.features]),
+      {n: np.concatenate([seen.train.labels[n], seen.val.labels[n]]) for n in seen.train.labels},
+      {n: np.concatenate([seen.train.masks[n], seen.val.masks[n]]) for n in seen.train.masks})
+  unique = np.unique(groups)
+  if len(unique) < plan.folds:
+    raise TuningError(f"--tune_folds={plan.folds}: the training and validation rows hold "
+                      f"only {len(unique)} compositions")
+  fold_of_group = {}
+  splitter = model_selection.KFold(plan.folds, shuffle=True, random_state=seed)
+  for k, (_, held_out) in enumerate(splitter.split(unique)):
+    fold_of_group.update((g, k) for g in unique[held_out])
+  fold = np.array([fold_of_group[g] for g in groups])
+  out = []
+  for k in range(plan.folds):
+    train = pool.take(np.flatnonzero(fold != k))
+    for name in scored_names(data, plan):
+      if not train.masks[name].any():
+        raise TuningError(f"--tune_folds={plan.folds}: task {name!r} has labels in too few "
+                          "compositions of the training and validation rows to train in "
+                          f"every fold (fold {k + 1} has none)")
+    out.append(dataclasses.replace(seen, train=train, val=pool.take(np.flatnonzero(fold == k))))
+  return out
+
+
+def trial_score(losses_per_fold):
+  """A trial's score from its {task: validation loss} of each fold: the mean over tasks of
+  each task's mean over the folds that validate it."""
+  per_task = {}
+  for losses in losses_per_fold:
+    for name, loss in losses.items():
+      per_task.setdefault(name, []).append(loss)
+  if not per_task:
+    raise TuningError("no scored task has validation rows")
+  return float(np.mean([np.mean(v) for v in per_task.values()]))
 
 
 _SELECTED = {}
@@ -174,13 +280,14 @@ def _open(directory):
                                      direction="minimize", pruner=pruner, load_if_exists=True)
 
 
-def run_trials(cfg, data, seen, indices, directory, params, fixed, budget, log=print,
+def run_trials(cfg, data, folds, names, indices, directory, params, fixed, budget, log=print,
                kind="network"):
   """Trials `indices` of the search in `directory`, one after the other in this process, on
-  `seen` (the split without its test rows), of `cfg`'s network or, with `kind="gbm"`, of the
-  gradient-boosting reference."""
+  `folds` (`objective_splits`), scored on the tasks `names`, of `cfg`'s network or, with
+  `kind="gbm"`, of the gradient-boosting reference."""
   optuna, study = _open(directory)
-  weights = base_task_weights(cfg, seen)
+  weights = base_task_weights(cfg, folds[0])
+  scored = [t for t in data.tasks if t.name in names]
   for k in indices:
     study.sampler = optuna.samplers.TPESampler(seed=cfg.seed * 1_000_003 + k,
                                                n_startup_trials=STARTUP_TRIALS)
@@ -197,13 +304,20 @@ def run_trials(cfg, data, seen, indices, directory, params, fixed, budget, log=p
     try:
       if kind == search_space.GBM:
         from kmtl import gbm  # pylint: disable=g-import-not-at-top
-        score = gbm.validation_loss(seen, data.tasks, cfg.seed, search_space.gbm_params(values))
+        score = trial_score([gbm.validation_losses(f, scored, cfg.seed,
+                                                   search_space.gbm_params(values))
+                             for f in folds])
       else:
-        score = train_trial(search_space.apply(cfg, values, weights), data, seen, report)
+        # Pruning reads the first fold's epochs: every trial reports the same fold.
+        trial_cfg = search_space.apply(cfg, values, weights)
+        score = trial_score([train_trial(trial_cfg, data, f, names, report if i == 0 else None)
+                             for i, f in enumerate(folds)])
       if not np.isfinite(score):
         state, error = optuna.trial.TrialState.FAIL, "non-finite validation loss"
     except optuna.TrialPruned:
       state = optuna.trial.TrialState.PRUNED
+    except TuningError:
+      raise
     except (ValueError, ArithmeticError, RuntimeError) as e:
       state, error = optuna.trial.TrialState.FAIL, _reason(e)
     trial.set_user_attr("seconds", time.perf_counter() - trial_start)
@@ -250,7 +364,7 @@ def _run_in_processes(chunks, jobs, arguments, directory):
         chunk = pending.pop(0)
         path = os.path.join(directory, f".worker-{chunk[0]}.pickle")
         with open(path, "wb") as f:
-          pickle.dump((os.getpid(), threads, *arguments[:3], chunk, *arguments[3:]), f)
+          pickle.dump((os.getpid(), threads, *arguments[:4], chunk, *arguments[4:]), f)
         running.append((subprocess.Popen([sys.executable, "-c", _CHILD, path], env=env),
                         path))
       child, path = running.pop(0)
@@ -267,32 +381,34 @@ def _run_in_processes(chunks, jobs, arguments, directory):
         os.remove(path)
 
 
-def search(cfg, data, prepared, trials, directory, overrides=None, log=print,
+def search(cfg, data, prepared, plan, directory, log=print,
            trials_per_process=TRIALS_PER_PROCESS, jobs=1, kind="network"):
-  """Runs (or continues) the search of `cfg`'s configuration in `directory` until `trials`
-  trials have finished; returns its `Outcome`. `prepared` is the run's split; its test rows are
-  dropped here. Trials run in fresh processes of `trials_per_process` trials each (compiled
-  programs that TensorFlow keeps would otherwise grow with every trial), `jobs` at once; one
-  chunk on one job, or `trials_per_process=0`, runs in this process. `kind="gbm"` tunes the
-  gradient-boosting reference instead (in this process: it needs no TensorFlow)."""
+  """Runs (or continues) the search of `cfg`'s configuration in `directory` until
+  `plan.trials` trials have finished; returns its `Outcome`. `prepared` is the run's split;
+  its test rows are dropped here. Trials run in fresh processes of `trials_per_process` trials
+  each (compiled programs that TensorFlow keeps would otherwise grow with every trial), `jobs`
+  at once; one chunk on one job, or `trials_per_process=0`, runs in this process. `kind="gbm"`
+  tunes the gradient-boosting reference instead (in this process: it needs no TensorFlow)."""
   start = time.perf_counter()
+  task_names = [t.name for t in data.tasks]
+  plan.check(task_names)
   arch = search_space.GBM if kind == search_space.GBM else cfg.train.arch
-  params, fixed = search_space.parameters(arch, cfg.train.surgery,
-                                          [t.name for t in data.tasks], overrides)
-  seen = without_test(prepared)
+  params, fixed = search_space.parameters(arch, cfg.train.surgery, task_names, plan.overrides())
+  folds = objective_splits(data, without_test(prepared), plan, cfg.seed)
+  names = scored_names(data, plan)
   optuna, study = _open(directory)
   _mark_interrupted(study, optuna)
   done = {t.user_attrs.get("index") for t in _finished(study, optuna)}
-  todo = [k for k in range(trials) if k not in done]
+  todo = [k for k in range(plan.trials) if k not in done]
   chunks = ([todo[i:i + trials_per_process] for i in range(0, len(todo), trials_per_process)]
             if trials_per_process else [todo])
   # One chunk on one job runs here: this process is then what a fresh one would be.
   if kind == search_space.GBM or (len(chunks) == 1 and jobs == 1):
-    run_trials(cfg, data, seen, todo, directory, params, fixed, trials, log, kind)
+    run_trials(cfg, data, folds, names, todo, directory, params, fixed, plan.trials, log, kind)
   else:
-    _run_in_processes(chunks, jobs, (cfg, data, seen, directory, params, fixed, trials),
-                      directory)
-  return _outcome(study, optuna, params, fixed, trials, time.perf_counter() - start)
+    _run_in_processes(chunks, jobs, (cfg, data, folds, names, directory, params, fixed,
+                                     plan.trials), directory)
+  return _outcome(study, optuna, params, fixed, plan.trials, time.perf_counter() - start)
 
 
 def _reason(error):
@@ -324,7 +440,17 @@ def _value_of(params, parameter):
   return params[parameter.name]
 
 
-def tuned_run(cfg, trials, search_space_text, directory, log=lambda _: None):
+def summary(outcome, plan):
+  """A tuned cell's record of its search: the budget, the objective, the trials' outcomes,
+  the best values and score, and the seconds."""
+  states = [r["state"] for r in outcome.trials]
+  return {"budget": plan.trials, "tasks": list(plan.tasks), "folds": plan.folds,
+          "values": outcome.best_values, "validation_loss": outcome.best_score,
+          "seconds": outcome.seconds,
+          "trials": {s: states.count(s) for s in ("complete", "pruned", "fail")}}
+
+
+def tuned_run(cfg, plan, directory, log=lambda _: None):
   """A study cell that tunes first: the search of `cfg` on its split's training and validation
   rows in `directory`, then `cfg` with the best values trained and tested; the result dict of
   `experiment.train_and_evaluate`, with `tuning` (budget, states, best values, seconds)."""
@@ -334,18 +460,14 @@ def tuned_run(cfg, trials, search_space_text, directory, log=lambda _: None):
   data = io.load_from_config(cfg.data)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split, cfg.data.cv)
-  outcome = search(cfg, data, prepared, trials, directory,
-                   search_space.parse_overrides(search_space_text), log)
+  outcome = search(cfg, data, prepared, plan, directory, log)
   best = search_space.apply(cfg, outcome.best_values, base_task_weights(cfg, prepared))
   result = experiment.train_and_evaluate(best, data=data)
-  states = [r["state"] for r in outcome.trials]
-  result["tuning"] = {"budget": trials, "values": outcome.best_values,
-                      "validation_loss": outcome.best_score, "seconds": outcome.seconds,
-                      "trials": {s: states.count(s) for s in ("complete", "pruned", "fail")}}
+  result["tuning"] = summary(outcome, plan)
   return result
 
 
-def tuned_gbm_run(cfg, trials, search_space_text, directory):
+def tuned_gbm_run(cfg, plan, directory):
   """The study's gradient-boosting row, tuned: the search of the boosting models' settings on
   `cfg`'s split's training and validation rows, then the best settings tested; a result dict
   as `sweep.gradient_boosting_run` gives, with `tuning`."""
@@ -356,16 +478,12 @@ def tuned_gbm_run(cfg, trials, search_space_text, directory):
   data = io.load_from_config(cfg.data)
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed,
                             cfg.data.group_split, cfg.data.cv)
-  outcome = search(cfg, data, prepared, trials, directory,
-                   search_space.parse_overrides(search_space_text), kind=search_space.GBM,
+  outcome = search(cfg, data, prepared, plan, directory, kind=search_space.GBM,
                    log=lambda _: None)
   params = search_space.gbm_params(outcome.best_values)
-  states = [r["state"] for r in outcome.trials]
   return {"arch": "gbm", "surgery": "none", "seed": cfg.seed, "imbalance": [],
           "test": gbm.gradient_boosting(prepared, data.tasks, cfg.seed, params=params),
           "val": gbm.gradient_boosting(prepared, data.tasks, cfg.seed, split="val",
                                        params=params),
           "epochs_run": 0, "seconds": time.perf_counter() - start,
-          "tuning": {"budget": trials, "values": outcome.best_values,
-                     "validation_loss": outcome.best_score, "seconds": outcome.seconds,
-                     "trials": {s: states.count(s) for s in ("complete", "pruned", "fail")}}}
+          "tuning": summary(outcome, plan)}

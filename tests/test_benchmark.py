@@ -129,11 +129,13 @@ def test_an_auxiliary_task_never_tested_trains_in_every_baseline(tmp_path):
 
 
 def test_the_report_states_the_tuning_budget_and_each_configuration_time():
-  tuned = {"independent": {0: {"wall_seconds": 10.0, "tuning": {"budget": 20, "seconds": 8.0}},
-                           1: {"wall_seconds": 12.0, "tuning": {"budget": 20, "seconds": 9.5}}},
-           "gbm": {0: {"wall_seconds": 1.0, "tuning": {"budget": 20, "seconds": 0.5}}}}
+  search = {"budget": 20, "tasks": ["yield_strength_mpa"], "folds": 1}
+  tuned = {"independent": {0: {"wall_seconds": 10.0, "tuning": {**search, "seconds": 8.0}},
+                           1: {"wall_seconds": 12.0, "tuning": {**search, "seconds": 9.5}}},
+           "gbm": {0: {"wall_seconds": 1.0, "tuning": {**search, "seconds": 0.5}}}}
   lines = benchmark_scores.budget_lines(tuned)
   assert "Tuned: 20 trials per configuration inside each training fold" in lines[1]
+  assert "mean validation loss over yield_strength_mpa, on the validation rows" in lines[1]
   assert "| independent | 22 | 18 |" in lines and "| gbm | 1 | 0 |" in lines
   untuned = benchmark_scores.budget_lines({"shared": {0: {"wall_seconds": 3.0}}})
   assert untuned[1].startswith("Untuned") and "| shared | 3 | 0 |" in untuned

@@ -34,13 +34,12 @@ def tiny(tmp_path_factory):
   return cfg, data
 
 
-def _search(cfg, data, directory, trials=3, space=SPACE, trials_per_process=0):
+def _search(cfg, data, directory, trials=3, space=SPACE, trials_per_process=0, **objective):
   """A search in this process (so that a test can replace its trial function), or in fresh
-  processes of `trials_per_process` trials."""
+  processes of `trials_per_process` trials; `objective`: the plan's tasks and folds."""
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
-  return tuning.search(cfg, data, prepared, trials, str(directory),
-                       search_space.parse_overrides(space), log=lambda _: None,
-                       trials_per_process=trials_per_process)
+  return tuning.search(cfg, data, prepared, tuning.Plan(trials, space, **objective),
+                       str(directory), log=lambda _: None, trials_per_process=trials_per_process)
 
 
 def _trials(outcome):
@@ -126,12 +125,12 @@ def test_the_median_pruner_stops_a_trial_worse_than_the_earlier_ones(tiny, tmp_p
   cfg, data = tiny
   calls = []
 
-  def scripted(trial_cfg, trial_data, prepared, report):
+  def scripted(trial_cfg, trial_data, prepared, names, report):
     calls.append(1)
     worse = 10.0 if len(calls) == tuning.STARTUP_TRIALS + 1 else 1.0
     for epoch in range(1, tuning.WARMUP_EPOCHS + 3):
       report(epoch, worse + 1.0 / epoch)
-    return worse
+    return {"hardness": worse}
   monkeypatch.setattr(tuning, "train_trial", scripted)
   outcome = _search(cfg, data, tmp_path, trials=tuning.STARTUP_TRIALS + 2)
   states = [r["state"] for r in outcome.trials]
@@ -226,37 +225,126 @@ def test_boosting_validation_loss_is_the_networks_objective(tiny):
   cfg, data = tiny
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
   params = {"max_iter": 30, "learning_rate": 0.2}
-  want = []
+  want = {}
   for task in data.tasks:
     rows, val_rows = prepared.train.masks[task.name] > 0, prepared.val.masks[task.name] > 0
     x, y = prepared.train.features[rows], prepared.train.labels[task.name][rows]
     vx, vy = prepared.val.features[val_rows], prepared.val.labels[task.name][val_rows]
     if task.kind == "regression":
       model = ensemble.HistGradientBoostingRegressor(random_state=3, **params).fit(x, y)
-      want.append(np.mean((model.predict(vx) - vy) ** 2))
+      want[task.name] = np.mean((model.predict(vx) - vy) ** 2)
     else:
       model = ensemble.HistGradientBoostingClassifier(random_state=3, **params).fit(
           x, y.astype(int))
       p = model.predict_proba(vx)[:, 1]
-      want.append(-np.mean(vy * np.log(p) + (1 - vy) * np.log(1 - p)))
+      want[task.name] = -np.mean(vy * np.log(p) + (1 - vy) * np.log(1 - p))
   from kmtl import gbm  # pylint: disable=g-import-not-at-top
-  assert gbm.validation_loss(prepared, data.tasks, 3, params) == pytest.approx(np.mean(want),
-                                                                                rel=1e-9)
+  assert gbm.validation_losses(prepared, data.tasks, 3, params) == pytest.approx(want, rel=1e-9)
 
 
 def test_a_boosting_search_is_deterministic_and_blind_to_the_test_rows(tiny, tmp_path):
   cfg, data = tiny
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
-  overrides = search_space.parse_overrides("gbm.max_iter=20:60:int")
+  plan = tuning.Plan(4, "gbm.max_iter=20:60:int")
   test_rows = prepared.row_split == splits.TEST
   labels = {n: np.where(test_rows & ~np.isnan(v), 1e4, v) if n != "amorphous" else v
             for n, v in data.labels.items()}
   poisoned = dataclasses.replace(data, labels=labels)
   runs = [tuning.search(cfg, d, splits.prepare(d, cfg.data.val_fraction,
                                                cfg.data.test_fraction, cfg.seed),
-                        4, str(tmp_path / str(i)), overrides, log=lambda _: None,
+                        plan, str(tmp_path / str(i)), log=lambda _: None,
                         kind=search_space.GBM) for i, d in enumerate((data, poisoned))]
   assert _trials(runs[0]) == _trials(runs[1])
   assert {r["state"] for r in runs[0].trials} == {"complete"}
   assert set(runs[0].best_values) == {p.name for p in search_space.GBM_PARAMETERS}
   assert 20 <= runs[0].best_values["gbm.max_iter"] <= 60
+
+
+# The objective: which tasks score a trial, and on which rows.
+
+def test_a_trial_score_averages_each_task_over_its_folds_then_over_tasks():
+  # hardness: (1 + 3) / 2 = 2; resistivity, validated in one fold only: 4; the score is their
+  # mean, 3 (a mean over the three numbers would give 8 / 3).
+  assert tuning.trial_score([{"hardness": 1.0, "resistivity": 4.0}, {"hardness": 3.0}]) == 3.0
+  with pytest.raises(tuning.TuningError, match="no scored task has validation rows"):
+    tuning.trial_score([{}, {}])
+
+
+def test_the_plan_refuses_bad_objectives_naming_the_flag():
+  with pytest.raises(ValueError, match="--tune_folds=0: needs 1"):
+    tuning.Plan(2, folds=0)
+  with pytest.raises(ValueError, match="--tune_trials=-1: needs 0 or more"):
+    tuning.Plan(-1)
+  with pytest.raises(ValueError, match="--tune_tasks: density is not a task of this run"):
+    tuning.Plan(2, tasks=("density",)).check(["hardness", "resistivity"])
+  assert tuning.Plan(0, tasks=("hardness",)).settings() == {}
+  assert tuning.Plan(2, "lr=1e-3").settings() == {"tuning.trials": 2,
+                                                  "tuning.search_space": "lr=1e-3"}
+  assert tuning.Plan(2, "", ("hardness",), 3).settings() == {
+      "tuning.trials": 2, "tuning.search_space": "", "tuning.tasks": "hardness",
+      "tuning.folds": 3}
+
+
+def test_objective_folds_deal_every_seen_row_to_one_validation_fold_by_composition(tiny):
+  cfg, data = tiny
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+  seen = tuning.without_test(prepared)
+  folds = tuning.objective_splits(data, seen, tuning.Plan(2, folds=3), seed=3)
+  assert len(folds) == 3
+  pooled = np.concatenate([seen.train.features, seen.val.features])
+  validated = np.concatenate([f.val.features for f in folds])
+  # Every seen row validates exactly once, and only seen rows do.
+  assert len(validated) == len(pooled)
+  np.testing.assert_array_equal(np.sort(validated, axis=0), np.sort(pooled, axis=0))
+  for f in folds:
+    assert f.train.num_rows + f.val.num_rows == len(pooled)
+    assert f.test.num_rows == 0
+    # A composition (its feature row) never both trains and validates in one fold.
+    trained = {r.tobytes() for r in f.train.features}
+    assert not any(r.tobytes() in trained for r in f.val.features)
+    for name in data.labels:
+      assert f.train.masks[name].sum() + f.val.masks[name].sum() == (
+          seen.train.masks[name].sum() + seen.val.masks[name].sum())
+  assert tuning.objective_splits(data, seen, tuning.Plan(2), seed=3) == [seen]
+
+
+def test_a_target_task_objective_scores_that_task_of_the_same_training(tiny, tmp_path):
+  cfg, data = tiny
+  cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, arch="shared"))
+  outcome = _search(cfg, data, tmp_path, trials=1, tasks=("hardness",))
+  prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+  seen = tuning.without_test(prepared)
+  trial_cfg = search_space.apply(cfg, outcome.best_values, tuning.base_task_weights(cfg, seen))
+  losses = tuning.train_trial(trial_cfg, data, seen, [t.name for t in data.tasks])
+  assert outcome.best_score == pytest.approx(losses["hardness"], rel=1e-6)
+  assert losses["hardness"] != pytest.approx(np.mean(list(losses.values())), rel=1e-3)
+
+
+def test_the_single_task_baseline_tunes_only_the_scored_tasks_networks(tiny, tmp_path,
+                                                                       monkeypatch):
+  from kmtl import experiment  # pylint: disable=g-import-not-at-top
+  cfg, data = tiny
+  cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, arch="independent"))
+  real, built = experiment.build_trainer, []
+
+  def recorded(trial_cfg, net, tasks, *args, **kwargs):
+    built.append([t.name for t in tasks])
+    return real(trial_cfg, net, tasks, *args, **kwargs)
+  monkeypatch.setattr(experiment, "build_trainer", recorded)
+  outcome = _search(cfg, data, tmp_path, trials=2, tasks=("hardness",), folds=2)
+  assert built == [["hardness"]] * 4  # 2 trials x 2 folds
+  assert [r["state"] for r in outcome.trials] == ["complete"] * 2
+
+
+def test_a_cross_validated_search_is_deterministic_and_blind_to_the_test_rows(tiny, tmp_path):
+  cfg, data = tiny
+  test_rows = splits.row_splits(data, cfg.data.val_fraction, cfg.data.test_fraction,
+                                cfg.seed) == splits.TEST
+  labels = {n: np.where(test_rows & ~np.isnan(v), 1e4, v) if n != "amorphous" else v
+            for n, v in data.labels.items()}
+  runs = [_search(cfg, d, tmp_path / str(i), trials=2, folds=2)
+          for i, d in enumerate((data, dataclasses.replace(data, labels=labels)))]
+  assert _trials(runs[0]) == _trials(runs[1])
+  assert {r["state"] for r in runs[0].trials} == {"complete"}
+  one_fold = _search(cfg, data, tmp_path / "validation", trials=2)
+  assert _trials(one_fold) != _trials(runs[0])

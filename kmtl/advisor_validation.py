@@ -15,8 +15,10 @@ import os
 
 from kmtl import advisor
 
+# A study's verdicts as the advisor's classes; "no significant difference" is the verdict of
+# studies reported before the posterior decided; an undecided comparison measures nothing.
 VERDICT = {"negative transfer": advisor.HURTS, "positive transfer": advisor.HELPS,
-           "no significant difference": advisor.NO_EFFECT}
+           "equivalent": advisor.NO_EFFECT, "no significant difference": advisor.NO_EFFECT}
 ORDER = (advisor.HURTS, advisor.NO_EFFECT, advisor.HELPS)
 # Settings besides the data's that the probe shares with the study's cells.
 SHARED_SETTINGS = ("train.batch_size", "train.learning_rate", "train.task_weights")
@@ -36,7 +38,7 @@ class Scenario:
 def measured_verdicts(rows, config):
   """{task: measured verdict} of `config` in a study's summary rows (its headline rows)."""
   return {r["task"]: VERDICT[r["verdict"]] for r in rows
-          if r["config"] == config and "verdict" in r}
+          if r["config"] == config and r.get("verdict") in VERDICT}
 
 
 def read_cells(folder):

@@ -38,6 +38,7 @@ from kmtl import entry
 from kmtl import knob_flags
 from kmtl import model_flags
 from kmtl import quiet
+from kmtl import resampled_tests
 from kmtl import study_report
 from kmtl import sweep
 from kmtl import training_flags
@@ -59,7 +60,12 @@ _SURGERIES = flags.DEFINE_list("surgeries", [], "With --archs: the grid is their
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Number of seeds (0 .. seeds - 1).")
 _JOBS = flags.DEFINE_integer("jobs", os.cpu_count() or 1, "Parallel worker processes.")
 _THREADS = flags.DEFINE_integer("threads", 1, "Intra-op threads per worker process.")
-_ALPHA = flags.DEFINE_float("alpha", 0.05, "Significance level of the verdicts.")
+_ALPHA = flags.DEFINE_float("alpha", 0.05, "The level of the tests: the smallest detectable "
+                             "difference is stated at it.")
+_ROPE = flags.DEFINE_string(
+    "rope", "", "Regions of practical equivalence over the defaults "
+    f"({resampled_tests.DEFAULT_ROPES}), as METRIC:WIDTH or METRIC:PERCENT% (of the "
+    "baseline's mean), comma-separated: a difference within it counts as no difference.")
 _FRESH = flags.DEFINE_bool("fresh", False, "Remove the cells of an earlier study in --out and "
                            "start again (needed to change settings).")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Run the cells recorded as failed "
@@ -184,6 +190,10 @@ def _plan(configs, out, data):
     raise ValueError(f"--data={data.path}: larger than --memory_budget_gb="
                      f"{data.memory_budget_gb:g}; a study runs tables in memory (run "
                      "streamed tables with kmtl.run, or raise --memory_budget_gb)")
+  if not 0 < _ALPHA.value < 1:
+    raise ValueError(f"--alpha={_ALPHA.value}: expected a level between 0 and 1")
+  ropes = resampled_tests.ropes(_ROPE.value, [m for names in study_report.reported_metrics(
+      {t.kind for t in data.tasks}, uncertainty=True).values() for m in names])
   search = _TUNING_FLAGS.plan()
   from kmtl import search_space  # pylint: disable=g-import-not-at-top
   for c in configs:
@@ -207,7 +217,7 @@ def _plan(configs, out, data):
       plan.append(sweep.Cell(c.name, seed, cfg, settings,
                              sweep.cell_path(cells_dir, c.name, seed),
                              search if search.trials else None))
-  return plan
+  return plan, verdicts.Design.of(data, len(cell_data), ropes, _ALPHA.value)
 
 
 def _done_cells(plan):
@@ -247,19 +257,20 @@ def _studies():
 
 
 def _planned():
-  """[(label, folder, DataConfig, cells, done cells)] of every study to run."""
+  """[(label, folder, DataConfig, cells, done cells, verdicts.Design)] of every study to
+  run."""
   configs = grid()
   if _EXPERIMENT.value and not flags.FLAGS["grid"].present:
     configs = [verdicts.Configuration.parse(n) for n in transfer_experiments.GRID]
   planned = []
   for label, out, data in _studies():
-    plan = _plan(configs, out, data)
+    plan, design = _plan(configs, out, data)
     cells_dir = os.path.join(out, "cells")
     if _FRESH.value and os.path.isdir(cells_dir):
       for name in os.listdir(cells_dir):
         path = os.path.join(cells_dir, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-    planned.append((label, out, data, plan, _done_cells(plan)))
+    planned.append((label, out, data, plan, _done_cells(plan), design))
   return planned
 
 
@@ -288,7 +299,7 @@ def _run_and_report(planned, client):
   """Runs the cells not done yet, locally or on the Dask cluster of `client`, and writes the
   reports."""
   todo = []
-  for _, out, _, plan, cells in planned:
+  for _, out, _, plan, cells, _ in planned:
     os.makedirs(os.path.join(out, "cells"), exist_ok=True)
     todo += [c for c in plan if (c.name, c.seed) not in cells]
   total = sum(len(p[3]) for p in planned)
@@ -302,13 +313,13 @@ def _run_and_report(planned, client):
     sweep.run(todo, min(_JOBS.value, len(todo)), lambda m: logging.info("%s", m),
               _THREADS.value)
   rows, cells_by_point = {}, {}
-  for label, out, data, plan, cells in planned:
+  for label, out, data, plan, cells, design in planned:
     for cell in plan:
       if (cell.name, cell.seed) not in cells:
         with open(cell.path, encoding="utf-8") as f:
           cells[(cell.name, cell.seed)] = json.load(f)
-    rows[label] = study_report.write(out, cells, data.tasks, _ALPHA.value,
-                                     _TRAINING_FLAGS.stopping.value, bool(_DATA_FLAGS.cv.value))
+    rows[label] = study_report.write(out, cells, data.tasks, design,
+                                     _TRAINING_FLAGS.stopping.value)
     cells_by_point[label] = cells
   if _EXPERIMENT.value:
     print(transfer_experiments.report(_OUT.value, _EXPERIMENT.value,

@@ -49,26 +49,31 @@ def tuning_lines(cells):
   return lines
 
 
-def write(out, cells, tasks, alpha, stopping, folds=False):
-  """Writes the study's report of `cells` into `out` (study.md, summary.json, cells.csv,
-  transfer.png) and prints its table; returns the summary rows."""
+def reported_metrics(kinds, uncertainty=False):
+  """{task kind: [metric names]} a study reports for `kinds` of task (with the predictive
+  distribution's metrics for regression when `uncertainty`)."""
   quiet.import_tensorflow()
   from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   from kmtl import uncertainty_metrics  # pylint: disable=g-import-not-at-top
-  kinds = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
-           schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"],
-           schema.MULTICLASS: list(metrics_lib.MULTICLASS_METRICS)}
-  if any("coverage_95" in m for c in cells.values() for m in c.get("test", {}).values()):
-    kinds[schema.REGRESSION] += list(uncertainty_metrics.UNCERTAINTY_METRICS)
+  out = {schema.REGRESSION: list(metrics_lib.REGRESSION_METRICS + metrics_lib.LOG_METRICS),
+         schema.BINARY: [m for m in metrics_lib.BINARY_METRICS if m != "threshold"],
+         schema.MULTICLASS: list(metrics_lib.MULTICLASS_METRICS)}
+  if uncertainty:
+    out[schema.REGRESSION] += list(uncertainty_metrics.UNCERTAINTY_METRICS)
+  return {k: v for k, v in out.items() if k in kinds}
+
+
+def write(out, cells, tasks, design, stopping):
+  """Writes the study's report of `cells` into `out` (study.md, summary.json, cells.csv,
+  transfer.png) under its `verdicts.Design` and prints its table; returns the summary rows."""
+  from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
+  kinds = reported_metrics({t.kind for t in tasks}, any(
+      "coverage_95" in m for c in cells.values() for m in c.get("test", {}).values()))
   headline = {t.name: metrics_lib.headline(t) for t in tasks}
-  rows = verdicts.summarize(cells, tasks, kinds, headline, alpha)
-  family = sum("p_holm" in r for r in rows)
-  seeds = len({s for _, s in cells})
-  runs = f"{seeds} folds of a {seeds}-fold split" if folds else f"{seeds} seeds"
+  rows = verdicts.summarize(cells, tasks, kinds, headline, design)
   table = "\n".join([
-      f"{runs}; paired t-tests against STL, Holm-corrected over the {family} headline "
-      f"comparisons (alpha {alpha}); multi-task early stopping: {stopping}.", "",
-      verdicts.markdown_table(rows, headline), "", verdicts.calibration_table(rows)] +
+      f"{design.describe(verdicts.family_size(rows))} Multi-task early stopping: {stopping}.",
+      "", verdicts.markdown_table(rows, headline), "", verdicts.calibration_table(rows)] +
       (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []) +
       tuning_lines(cells))
   atomic.write_text(os.path.join(out, "study.md"), table + "\n")

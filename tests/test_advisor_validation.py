@@ -86,3 +86,11 @@ def test_confusion_counts_and_accuracy():
   assert accuracy == 0.75
   assert table.splitlines()[2:] == ["| hurts | 1 | 0 | 0 |", "| no effect | 1 | 1 | 0 |",
                                     "| helps | 0 | 0 | 1 |"]
+
+
+def test_posterior_verdicts_map_to_the_advisor_classes_and_undecided_measures_nothing():
+  rows = [{"config": "shared", "task": t, "metric": "r2", "verdict": v}
+          for t, v in (("a", "equivalent"), ("b", "undecided"), ("c", "positive transfer"),
+                       ("d", "no significant difference"))]
+  assert advisor_validation.measured_verdicts(rows, "shared") == {
+      "a": "no effect", "c": "helps", "d": "no effect"}

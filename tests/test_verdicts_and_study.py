@@ -11,11 +11,15 @@ import time
 import numpy as np
 import pytest
 
+from kmtl import resampled_tests
 from kmtl import verdicts
 from kmtl.data import schema
 from tests import helpers
 
 T_975_DF3 = 3.182446305284263  # scipy.stats.t.ppf(0.975, 3), the 95% quantile for 4 values
+# Five folds: each split tests a quarter as many rows as it trains on.
+FIVE_FOLDS = verdicts.Design("5 folds of a 5-fold split", 0.25,
+                             resampled_tests.parse_ropes(resampled_tests.DEFAULT_ROPES))
 
 
 def test_mean_and_ci_by_hand():
@@ -23,28 +27,37 @@ def test_mean_and_ci_by_hand():
   sd = math.sqrt(((0.03**2 + 0.01**2) * 2) / 3)
   assert mean == pytest.approx(0.93)
   assert half == pytest.approx(T_975_DF3 * sd / 2)
+  # Overlapping training sets (test/train 1/4) widen it: sqrt(1/4 + 1/4) instead of 1/2.
+  assert verdicts.mean_ci([0.90, 0.92, 0.94, 0.96], 0.25)[1] == pytest.approx(
+      T_975_DF3 * sd * math.sqrt(0.5))
   assert math.isnan(verdicts.mean_ci([0.5])[1])
 
 
 def test_paired_comparison_by_hand():
   stl = [0.96, 0.95, 0.97, 0.96]
   mtl = [0.90, 0.91, 0.90, 0.89]
-  # Differences -0.06 -0.04 -0.07 -0.07: mean -0.06, sd sqrt(0.0006 / 3).
-  out = verdicts.paired_comparison(mtl, stl, "r2")
-  sd = math.sqrt((0.0**2 + 0.02**2 + 0.01**2 + 0.01**2) / 3)
-  t = -0.06 / (sd / 2)
-  assert out["diff"] == pytest.approx(-0.06)
-  assert out["ci"] == pytest.approx(T_975_DF3 * sd / 2)
+  # Differences -0.06 -0.04 -0.07 -0.07: mean -0.06, sd sqrt(0.0006 / 3) = sqrt(0.0002); with
+  # test/train 1/4 the corrected scale is sd * sqrt(1/4 + 1/4) = 0.01 exactly, t = -6.
+  out = verdicts.paired_comparison(mtl, stl, "r2", 0.25, rope=0.01)
   from scipy import stats  # pylint: disable=g-import-not-at-top
-  assert out["p"] == pytest.approx(2 * stats.t.sf(abs(t), 3))
+  assert out["diff"] == pytest.approx(-0.06)
+  assert out["ci"] == pytest.approx(T_975_DF3 * 0.01)
+  assert out["p"] == pytest.approx(2 * stats.t.sf(6.0, 3))
+  # The posterior: t(3) at -0.06 with scale 0.01; P(mu < -0.01) = F3(5), P(mu > 0.01) = 1 - F3(7).
+  assert out["posterior"].below == pytest.approx(stats.t.cdf(5.0, 3))
+  assert out["posterior"].above == pytest.approx(stats.t.sf(7.0, 3))
   assert out["verdict"] == "negative transfer"
+  # Without the correction it is the paired t-test.
+  assert verdicts.paired_comparison(mtl, stl, "r2", 0.0)["p"] == pytest.approx(
+      stats.ttest_rel(mtl, stl).pvalue)
   # Lower is better for MAE: a drop is positive transfer.
-  assert verdicts.paired_comparison([1.0, 2.0, 1.5], [2.0, 3.1, 2.4], "mae")["verdict"] == \
-      "positive transfer"
-  noisy = verdicts.paired_comparison([0.5, 0.7, 0.4], [0.6, 0.5, 0.5], "recall")
-  assert noisy["verdict"] == "no significant difference"
-  same = verdicts.paired_comparison([0.5, 0.6], [0.4, 0.5], "recall")
-  assert math.isnan(same["p"]) and same["verdict"] == "no significant difference"
+  assert verdicts.paired_comparison([1.0, 2.0, 1.5], [2.0, 3.1, 2.4], "mae", 0.25,
+                                    rope=0.05)["verdict"] == "positive transfer"
+  noisy = verdicts.paired_comparison([0.5, 0.7, 0.4], [0.6, 0.5, 0.5], "recall", 0.25, 0.02)
+  assert noisy["verdict"] == "undecided"
+  same = verdicts.paired_comparison([0.5, 0.6], [0.4, 0.5], "recall", 0.25, 0.02)
+  assert math.isnan(same["p"]) and same["posterior"] is None
+  assert same["verdict"] == "undecided"
 
 
 def test_a_metric_in_small_units_still_gets_its_test():
@@ -52,8 +65,9 @@ def test_a_metric_in_small_units_still_gets_its_test():
   value; an absolute tolerance called its spread none and claimed no test."""
   stl = [0.96, 0.95, 0.97, 0.96]
   mtl = [0.90, 0.91, 0.90, 0.89]
-  large = verdicts.paired_comparison(mtl, stl, "mae")
-  small = verdicts.paired_comparison([v * 1e-9 for v in mtl], [v * 1e-9 for v in stl], "mae")
+  large = verdicts.paired_comparison(mtl, stl, "mae", 0.25)
+  small = verdicts.paired_comparison([v * 1e-9 for v in mtl], [v * 1e-9 for v in stl], "mae",
+                                     0.25)
   assert small["p"] == pytest.approx(large["p"], rel=1e-9)
   assert small["verdict"] == large["verdict"] == "positive transfer"
 
@@ -77,7 +91,8 @@ def test_summarize_pairs_by_seed():
            ("shared", 0): cell(0.6, 0.9), ("shared", 1): cell(0.52, 0.85),
            ("shared", 2): cell(0.56, 0.8)}
   headline = {"hardness": "r2", "amorphous": "recall"}
-  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"], "binary": ["recall"]}, headline)
+  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"], "binary": ["recall"]}, headline,
+                            FIVE_FOLDS)
   by = {(r["config"], r["task"]): r for r in rows}
   assert "diff" not in by[("independent", "hardness")]
   assert by[("shared", "hardness")]["diff"] == pytest.approx(-0.09)
@@ -92,7 +107,8 @@ def test_a_task_no_cell_scored_has_no_rows():
                               "tg": {"r2": float("nan"), "count": 0}}}
   cells = {("independent", 0): cell(0.7), ("independent", 1): cell(0.6),
            ("shared", 0): cell(0.8), ("shared", 1): {"failed": True, "error": "boom"}}
-  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2", "tg": "r2"})
+  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2", "tg": "r2"},
+                            FIVE_FOLDS)
   assert {r["task"] for r in rows} == {"hardness"}
   assert [r["failed"] for r in rows if r["config"] == "shared"] == [[1]]
 
@@ -103,37 +119,41 @@ def test_holm_by_hand():
   np.testing.assert_allclose(verdicts.holm([0.5, 0.6]), [1.0, 1.0])
 
 
-def test_verdicts_use_holm_adjusted_p_and_failures_are_counted():
-  """Two comparisons with raw p below 0.05 where only one survives Holm; a failed seed and a
-  NaN metric are counted, not dropped; gbm gets a difference but no verdict."""
+def test_verdicts_come_from_the_posterior_p_from_the_corrected_test_and_failures_count():
+  """A clear drop is negative transfer, a difference inside the ROPE equivalent, a noisy one
+  undecided; Holm adjusts the corrected p over the headline family; a failed split and a NaN
+  metric are counted, not dropped; gbm gets a difference but no verdict."""
   tasks = [schema.TaskSpec("hardness")]
   base = [0.70, 0.60, 0.65, 0.62, 0.68]
   strong = [b - 0.10 + 0.001 * i for i, b in enumerate(base)]  # a clear drop, tiny spread
-  weak = [b - d for b, d in zip(base, [0.02, 0.05, -0.005, 0.04, 0.03])]  # raw p 0.046
-  null = [b + d for b, d in zip(base, [0.03, -0.02, 0.01, -0.04, 0.01])]  # raw p 0.88
+  weak = [b - d for b, d in zip(base, [0.02, 0.05, -0.005, 0.04, 0.03])]  # P(worse) ~ 0.85
+  level = [b + d for b, d in zip(base, [0.001, -0.002, 0.0, 0.002, -0.001])]  # within +-0.01
   cells = {}
   for s in range(5):
     cells[("independent", s)] = {"test": {"hardness": {"r2": base[s]}}}
     cells[("shared", s)] = {"test": {"hardness": {"r2": strong[s]}}}
     cells[("structured", s)] = {"test": {"hardness": {"r2": weak[s]}}}
-    cells[("shared:gradnorm", s)] = {"test": {"hardness": {"r2": null[s]}}}
+    cells[("shared:gradnorm", s)] = {"test": {"hardness": {"r2": level[s]}}}
     cells[("gbm", s)] = {"test": {"hardness": {"r2": base[s] + 0.05}}}
   cells[("shared:pcgrad", 0)] = {"failed": True, "error": "TrainingError: non-finite loss"}
   for s in range(1, 5):
     cells[("shared:pcgrad", s)] = {"test": {"hardness": {"r2": float("nan") if s == 1
                                                          else base[s] - 0.1 - 0.002 * s}}}
-  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2"})
+  rows = verdicts.summarize(cells, tasks, {"regression": ["r2"]}, {"hardness": "r2"},
+                            FIVE_FOLDS)
   by = {r["config"]: r for r in rows}
-  raw = [by["shared"]["p"], by["structured"]["p"]]
-  assert max(raw) < 0.05
   family = [r for r in rows if "p_holm" in r]
-  assert len(family) == 4  # shared, structured, shared:pcgrad, shared:gradnorm; not gbm
+  assert len(family) == verdicts.family_size(rows) == 4  # not gbm
   np.testing.assert_allclose([r["p_holm"] for r in family],
                              verdicts.holm([r["p"] for r in family]))
-  assert by["shared"]["verdict"] == "negative transfer"
-  # Significant alone (raw p < 0.05), not after Holm's correction over four comparisons.
-  assert by["structured"]["p_holm"] >= 0.05
-  assert by["structured"]["verdict"] == "no significant difference"
+  assert by["shared"]["verdict"] == by["shared:pcgrad"]["verdict"] == "negative transfer"
+  assert by["shared:gradnorm"]["verdict"] == "equivalent"
+  assert by["shared:gradnorm"]["p_equivalent"] > 0.95 and by["shared:gradnorm"]["rope"] == 0.01
+  weak_row = by["structured"]
+  assert weak_row["verdict"] == "undecided"
+  assert 0.5 < weak_row["p_worse"] < 0.95
+  assert weak_row["p_better"] + weak_row["p_equivalent"] + weak_row["p_worse"] == \
+      pytest.approx(1.0)
   assert by["shared:pcgrad"]["failed"] == [0, 1] and by["shared:pcgrad"]["n"] == 3
   assert by["gbm"]["diff"] == pytest.approx(0.05) and "verdict" not in by["gbm"]
   assert "p" not in by["gbm"]

@@ -48,7 +48,9 @@ class DataConfig:
     composition_convention: how a bracket group's amount applies, "alloy" (its contents are
       normalised and scaled to it) or "chemical" (they are multiplied by it).
     conditions: `ConditionSpec`s of test-condition inputs (kmtl/data/conditions.py).
-    cv: (number of folds, held-out fold) for a k-fold split; () for the seeded split.
+    cv: (number of folds, held-out fold) for a k-fold split, with a third entry r >= 1 for the
+      r-th reshuffle of the compositions into folds (repeated cross-validation); () for the
+      seeded split.
     folds: a file of each row's fold (kmtl/data/folds.py) behind `cv`, else KFold's.
     memory_budget_gb: a Parquet table larger than this streams (kmtl/data/streaming.py).
     synthetic_knobs: the synthetic set's knobs (kmtl/data/knobs.py); defaults: the default.
@@ -100,8 +102,11 @@ class DataConfig:
                        f"{self.val_fraction} + {self.test_fraction}")
     if self.conditions and self.average_repeats:
       raise ValueError("--average_repeats would mix measurements under other --conditions")
-    if self.cv and not (len(self.cv) == 2 and self.cv[0] >= 2 and 0 <= self.cv[1] < self.cv[0]):
+    if self.cv and not (len(self.cv) in (2, 3) and self.cv[0] >= 2
+                        and 0 <= self.cv[1] < self.cv[0] and (len(self.cv) == 2 or self.cv[2] >= 1)):
       raise ValueError(f"--cv needs 2 or more folds and --cv_fold one of them. Received: {self.cv}")
+    if len(self.cv) == 3 and self.folds:
+      raise ValueError("--folds: a fold file's folds are fixed; repeats reshuffle --cv's")
     if self.folds and not self.cv:
       raise ValueError("--folds: the fold file's folds set --cv")
 

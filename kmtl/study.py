@@ -3,12 +3,13 @@
 
 Trains every configuration of the grid with every seed (cells in parallel worker processes;
 with `--cv=K`, the cells of a configuration are the K folds of one K-fold split, fold k with
-seed k), writes each finished cell to `OUT/cells/` at once with the settings it ran with (an
-interrupted sweep resumes by skipping them; a cell that failed is recorded with its reason and
-kept, `--retry_failed` runs it again; resuming with other settings is refused, naming them,
-unless `--fresh`), then reports per task and configuration the mean and 95% CI over seeds, the
-paired difference against the single-task baseline with its CI, paired t-test and
-Holm-adjusted p, and a verdict (see kmtl/verdicts.py):
+seed k, and with `--repeats=R` those of R such splits), writes each finished cell to
+`OUT/cells/` at once with the settings it ran with (an interrupted sweep resumes by skipping
+them; a cell that failed is recorded with its reason and kept, `--retry_failed` runs it again;
+resuming with other settings is refused, naming them, unless `--fresh`), then reports per task
+and configuration the mean and 95% CI over the splits, the paired difference against the
+single-task baseline with its CI, the corrected resampled t-test's Holm-adjusted p, the
+posterior beside the ROPE, and a verdict (see kmtl/verdicts.py):
 `OUT/study.md` (also printed), `OUT/cells.csv` (every cell and metric), `OUT/summary.json`
 (every row of the statistics) and `OUT/transfer.png` (needs matplotlib: pip install
 'kmtl[plot]').
@@ -60,6 +61,10 @@ _SURGERIES = flags.DEFINE_list("surgeries", [], "With --archs: the grid is their
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Number of seeds (0 .. seeds - 1).")
 _JOBS = flags.DEFINE_integer("jobs", os.cpu_count() or 1, "Parallel worker processes.")
 _THREADS = flags.DEFINE_integer("threads", 1, "Intra-op threads per worker process.")
+_REPEATS = flags.DEFINE_integer(
+    "repeats", 1, "With --cv=K: repeated K-fold cross-validation, the compositions reshuffled "
+    "into K folds R times (each shuffle fixed), K x R cells per configuration; every row is "
+    "tested once per repeat.")
 _ALPHA = flags.DEFINE_float("alpha", 0.05, "The level of the tests: the smallest detectable "
                              "difference is stated at it.")
 _ROPE = flags.DEFINE_string(
@@ -162,18 +167,28 @@ def _check_executor():
 
 def _cell_data(data):
   """{seed: the DataConfig of the cells with that seed}: `data` for each of --seeds, or with
-  --cv=K the K folds, cell k holding out fold k."""
+  --cv=K and --repeats=R the K folds of each of R shuffles, cell r * K + k holding out fold k
+  of shuffle r."""
+  if _REPEATS.value < 1:
+    raise ValueError(f"--repeats={_REPEATS.value}: needs 1 or more")
   if not data.cv:
+    if _REPEATS.value > 1:
+      raise ValueError(f"--repeats={_REPEATS.value} repeats --cv's folds; add --cv=K")
     return {seed: data for seed in range(_SEEDS.value)}
+  folds = data.cv[0]
+  if _REPEATS.value > 1 and data.folds:
+    raise ValueError(f"--repeats={_REPEATS.value}: the fold file's folds are fixed; repeats "
+                     "reshuffle --cv's")
   clashing = []
-  if flags.FLAGS["seeds"].present and _SEEDS.value != data.cv[0]:
+  if flags.FLAGS["seeds"].present and _SEEDS.value != folds * _REPEATS.value:
     clashing.append(f"--seeds={_SEEDS.value}")
   if flags.FLAGS["cv_fold"].present:
     clashing.append("--cv_fold")
   if clashing:
-    raise ValueError(f"--cv={data.cv[0]}: the cells are its {data.cv[0]} folds, each with its "
-                     f"index as seed; drop {' and '.join(clashing)}")
-  return {k: dataclasses.replace(data, cv=(data.cv[0], k)) for k in range(data.cv[0])}
+    raise ValueError(f"--cv={folds}: the cells are its {folds} folds x {_REPEATS.value} "
+                     f"repeats, each with its index as seed; drop {' and '.join(clashing)}")
+  return {r * folds + k: dataclasses.replace(data, cv=(folds, k, r) if r else (folds, k))
+          for r in range(_REPEATS.value) for k in range(folds)}
 
 
 def _plan(configs, out, data):

@@ -91,7 +91,10 @@ class Design:
     labels and trains (with validation) on the rest."""
     if data.cv:
       folds = data.cv[0]
-      return cls(f"{runs} folds of a {folds}-fold split", 1.0 / (folds - 1), ropes, alpha)
+      repeats = runs // folds
+      return cls(f"{runs} folds ({repeats} x {folds}-fold cross-validation)"
+                 if repeats > 1 else f"{runs} folds of a {folds}-fold split",
+                 1.0 / (folds - 1), ropes, alpha)
     return cls(f"{runs} seeds", data.test_fraction / (1.0 - data.test_fraction), ropes, alpha)
 
   def describe(self, family):

@@ -336,6 +336,10 @@ CATALOGUE = [
     ("study_out_is_a_file", STUDY, ["--out=FILE"], None, 1, "FILE"),
     ("study_folds_and_seeds", STUDY, ["--out=OUT", "--cv=3", "--seeds=2"], None, 1,
      "--cv=3: the cells are its 3 folds"),
+    ("study_no_repeats", STUDY, ["--out=OUT", "--cv=3", "--repeats=0"], None, 1,
+     "--repeats=0: needs 1 or more"),
+    ("study_repeats_without_folds", STUDY, ["--out=OUT", "--repeats=2"], None, 1,
+     "--repeats=2 repeats --cv's folds; add --cv=K"),
     # --- kmtl.run: uncertainty flags
     ("ensemble_of_none", RUN, ["--ensemble=0"], None, 1,
      "--ensemble=0: an ensemble needs at least 1 member"),

@@ -20,7 +20,7 @@ from kmtl.data import schema
 from kmtl.data import tables
 
 TRAIN, VAL, TEST = 0, 1, 2
-FOLD_SEED = 0  # cross-validation folds are one fixed partition; runs differ by their seed
+FOLD_SEED = 0  # cross-validation folds are one fixed partition per repeat; runs differ by seed
 SPLIT_NAMES = ("train", "val", "test")
 UNASSIGNED = -1
 
@@ -170,10 +170,11 @@ def _check_every_split_has_labels(data, row_split, cv=()):
           "(add labels, or change --val_fraction and --test_fraction)")
 
 
-def fold_of_rows(data, num_folds, group_split=True):
+def fold_of_rows(data, num_folds, group_split=True, repeat=0):
   """[N] fold (0 .. num_folds - 1) of every row: a fold file's (-1: never tested), or the
   canonical compositions (rows, without `group_split`) dealt into folds by a shuffle of fixed
-  seed, the same for every run."""
+  seed, the same for every run; repeat r >= 1 of a repeated cross-validation reshuffles them
+  with its own fixed seed."""
   if data.folds is not None:
     if int(data.folds.max()) + 1 != num_folds:
       raise tables.DataError(f"--cv={num_folds}: the fold file's rows name folds 0 to "
@@ -186,17 +187,18 @@ def fold_of_rows(data, num_folds, group_split=True):
     raise tables.DataError(f"--cv={num_folds}: the data has only {len(unique)} "
                            f"{'compositions' if group_split else 'rows'}")
   fold = np.empty(int(groups.max()) + 1, np.int64)
-  splitter = model_selection.KFold(num_folds, shuffle=True, random_state=FOLD_SEED)
+  splitter = model_selection.KFold(num_folds, shuffle=True, random_state=FOLD_SEED + repeat)
   for k, (_, held_out) in enumerate(splitter.split(unique)):
     fold[unique[held_out]] = k
   return fold[groups]
 
 
 def _cross_validation_splits(data, cv, val_fraction, seed, group_split):
-  """Fold `cv[1]` of `cv[0]` is the test split; validation rows come from the other folds,
-  `val_fraction` of each task's labels there, grouped like the folds."""
-  num_folds, held_out = cv
-  test = fold_of_rows(data, num_folds, group_split) == held_out
+  """Fold `cv[1]` of `cv[0]` (of repeat `cv[2]`, when given) is the test split; validation rows
+  come from the other folds, `val_fraction` of each task's labels there, grouped like the
+  folds."""
+  num_folds, held_out, repeat = (*cv, 0)[:3]
+  test = fold_of_rows(data, num_folds, group_split, repeat) == held_out
   groups = data.groups()
   # A row of a tested composition never trains, whatever its fold or task: given folds may
   # split repeats, and auxiliary rows from other sets may repeat a tested alloy.

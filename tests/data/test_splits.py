@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kmtl import config as config_lib
 from kmtl.data import io
 from kmtl.data import repeats
 from kmtl.data import scaling
@@ -199,3 +200,20 @@ def test_k_fold_splits_hold_out_each_composition_once():
   # One fixed partition: the seed draws validation rows, never the folds.
   other = splits.row_splits(data, 0.1, 0.2, seed=9, group_split=True, cv=(4, 1))
   np.testing.assert_array_equal(other == splits.TEST, folds == 1)
+
+
+def test_a_repeat_reshuffles_the_folds_and_tests_every_row_once_again():
+  data = io.load(synthetic.generate(seed=0).iloc[:3000])
+  first, second = splits.fold_of_rows(data, 3), splits.fold_of_rows(data, 3, repeat=1)
+  groups = data.groups()
+  assert all(len(set(second[groups == g])) == 1 for g in np.unique(groups)[:200])
+  # Another partition: about a third of the rows keep their fold by chance, not all.
+  assert 0.2 < np.mean(first == second) < 0.5
+  tested = np.zeros(data.num_rows, int)
+  for k in range(3):
+    row_split = splits.row_splits(data, 0.1, 0.2, seed=3 + k, group_split=True, cv=(3, k, 1))
+    np.testing.assert_array_equal(row_split == splits.TEST, second == k)
+    tested += row_split == splits.TEST
+  assert (tested == 1).all()
+  with pytest.raises(ValueError, match="--cv needs 2 or more folds"):
+    config_lib.DataConfig(cv=(3, 0, 0))

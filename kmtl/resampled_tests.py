@@ -170,12 +170,12 @@ def parse_ropes(text, flag="--rope"):
   return out
 
 
-def ropes(text, reported, flag="--rope"):
-  """The defaults with `text`'s entries over them; a ValueError naming `flag` for a metric
-  the study does not report (`reported`)."""
+def ropes(text, reported, flag="--rope", defaults=DEFAULT_ROPES):
+  """`defaults` with `text`'s entries over them; a ValueError naming `flag` for a metric the
+  study does not report (`reported`)."""
   given = parse_ropes(text, flag)
   unknown = sorted(set(given) - set(reported))
   if unknown:
     raise ValueError(f"{flag}: the study reports no {', '.join(unknown)} (it reports "
                      f"{', '.join(sorted(reported))})")
-  return {**parse_ropes(DEFAULT_ROPES), **given}
+  return {**parse_ropes(defaults), **given}

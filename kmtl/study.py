@@ -67,6 +67,10 @@ _REPEATS = flags.DEFINE_integer(
     "tested once per repeat.")
 _ALPHA = flags.DEFINE_float("alpha", 0.05, "The level of the tests: the smallest detectable "
                              "difference is stated at it.")
+_TARGET_EFFECT = flags.DEFINE_string(
+    "target_effect", "", "The difference the report says how many splits would find (80% "
+    "power), per metric as METRIC:SIZE or METRIC:PERCENT%, comma-separated; a metric not "
+    "named uses its ROPE.")
 _ROPE = flags.DEFINE_string(
     "rope", "", "Regions of practical equivalence over the defaults "
     f"({resampled_tests.DEFAULT_ROPES}), as METRIC:WIDTH or METRIC:PERCENT% (of the "
@@ -207,8 +211,11 @@ def _plan(configs, out, data):
                      "streamed tables with kmtl.run, or raise --memory_budget_gb)")
   if not 0 < _ALPHA.value < 1:
     raise ValueError(f"--alpha={_ALPHA.value}: expected a level between 0 and 1")
-  ropes = resampled_tests.ropes(_ROPE.value, [m for names in study_report.reported_metrics(
-      {t.kind for t in data.tasks}, uncertainty=True).values() for m in names])
+  reported = [m for names in study_report.reported_metrics(
+      {t.kind for t in data.tasks}, uncertainty=True).values() for m in names]
+  ropes = resampled_tests.ropes(_ROPE.value, reported)
+  targets = resampled_tests.ropes(_TARGET_EFFECT.value, reported, "--target_effect",
+                                  defaults="")
   search = _TUNING_FLAGS.plan()
   from kmtl import search_space  # pylint: disable=g-import-not-at-top
   for c in configs:
@@ -232,7 +239,7 @@ def _plan(configs, out, data):
       plan.append(sweep.Cell(c.name, seed, cfg, settings,
                              sweep.cell_path(cells_dir, c.name, seed),
                              search if search.trials else None))
-  return plan, verdicts.Design.of(data, len(cell_data), ropes, _ALPHA.value)
+  return plan, verdicts.Design.of(data, len(cell_data), ropes, _ALPHA.value, targets)
 
 
 def _done_cells(plan):

@@ -83,9 +83,10 @@ class Design:
   test_train_ratio: float
   ropes: dict
   alpha: float = 0.05
+  targets: dict = dataclasses.field(default_factory=dict)  # {metric: Rope}; else the ROPE
 
   @classmethod
-  def of(cls, data, runs, ropes, alpha=0.05):
+  def of(cls, data, runs, ropes, alpha=0.05, targets=None):
     """The design of `runs` cells per configuration on `data` (a DataConfig): K folds test
     1/K of the rows and train on the rest; a seeded split tests `test_fraction` of each task's
     labels and trains (with validation) on the rest."""
@@ -94,8 +95,9 @@ class Design:
       repeats = runs // folds
       return cls(f"{runs} folds ({repeats} x {folds}-fold cross-validation)"
                  if repeats > 1 else f"{runs} folds of a {folds}-fold split",
-                 1.0 / (folds - 1), ropes, alpha)
-    return cls(f"{runs} seeds", data.test_fraction / (1.0 - data.test_fraction), ropes, alpha)
+                 1.0 / (folds - 1), ropes, alpha, targets or {})
+    return cls(f"{runs} seeds", data.test_fraction / (1.0 - data.test_fraction), ropes, alpha,
+               targets or {})
 
   def describe(self, family):
     """The report's line on its statistics."""
@@ -104,7 +106,9 @@ class Design:
             f"for overlapping training sets (Nadeau-Bengio, test/train ratio "
             f"{self.test_train_ratio:.3g}); p: the corrected resampled t-test, Holm-adjusted "
             f"over the {family} headline comparisons; detectable: the smallest difference "
-            f"found with 80% power at alpha {self.alpha:g}; the verdict: the correlated "
+            f"found with 80% power at alpha {self.alpha:g}, and the splits needed to find "
+            f"one of the target size (the ROPE's unless --target_effect says otherwise; "
+            f"'never' where the correction's floor lies above it); the verdict: the correlated "
             f"Bayesian t-test's posterior at {resampled_tests.DECIDED:g} with the ROPEs "
             f"{ropes}.")
 
@@ -172,6 +176,13 @@ def _row(cells, config, task, metric, seeds, design):
                                    test_train_ratio, half_width, design.alpha)
     row.update({"diff": comparison["diff"], "diff_ci": comparison["ci"], "p": comparison["p"],
                 "detectable": comparison["detectable"], "rope": half_width})
+    target = design.targets.get(metric, rope)
+    if target is not None:
+      row["target_effect"] = target.half_width(float(np.mean(baseline)))
+      sd = float(np.std(np.subtract([value(config, s) for s in paired], baseline), ddof=1))
+      row["splits_needed"] = (resampled_tests.runs_needed(sd, row["target_effect"],
+                                                          test_train_ratio, design.alpha)
+                              if row["target_effect"] > 0 else None)
     if comparison["posterior"] is not None:
       row["p_better"], row["p_equivalent"], row["p_worse"] = comparison["posterior"].oriented(
           metric in LOWER_IS_BETTER)
@@ -243,15 +254,19 @@ def _probabilities(row):
 def markdown_table(rows, headline):
   """The study table for the headline metric of each task ({task: metric})."""
   lines = ["| configuration | task | metric | n | failed | mean +- 95% CI | "
-           "diff vs STL +- 95% CI | detectable | p | p (Holm) | ROPE | "
+           "diff vs STL +- 95% CI | detectable | splits for target | p | p (Holm) | ROPE | "
            "P(better / equivalent / worse) | verdict |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for row in rows:
     if headline.get(row["task"]) != row["metric"]:
       continue
     diff = (f"{row['diff']:+.4f} +- {row['diff_ci']:.4f}" if "diff" in row else
             "baseline" if row["config"] == BASELINE else "")
     detectable = f"{row['detectable']:.4f}" if "detectable" in row else ""
+    needed = ""
+    if "target_effect" in row:
+      count = row["splits_needed"]
+      needed = f"{count if count is not None else 'never'} for {row['target_effect']:.4g}"
     p = f"{row['p']:.3g}" if "p" in row else ""
     p_holm = f"{row['p_holm']:.3g}" if "p_holm" in row else ""
     rope = f"+-{row['rope']:.4g}" if "rope" in row else ""
@@ -259,6 +274,7 @@ def markdown_table(rows, headline):
     verdict = row.get("verdict", "reference, no verdict" if row["config"] == GBM else "")
     lines.append(f"| {_label(row['config'])} | {row['task']} | {row['metric']} | {row['n']} | "
                  f"{failed} | {row['mean']:.4f} +- {row['ci']:.4f} | {diff} | {detectable} | "
+                 f"{needed} | "
                  f"{p} | {p_holm} | {rope} | {_probabilities(row)} | {verdict} |")
   return "\n".join(lines)
 

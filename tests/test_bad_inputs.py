@@ -187,6 +187,8 @@ CATALOGUE = [
     ("study_rope_for_an_unreported_metric", STUDY, ["--out=OUT", "--rope=r2:0.02,accuracy:0.01",
                                                     "--tasks=hardness"], None, 1,
      "--rope: the study reports no accuracy"),
+    ("study_target_effect_not_a_number", STUDY, ["--out=OUT", "--target_effect=r2:big"], None,
+     1, "--target_effect: 'r2:big': expected METRIC:WIDTH"),
     ("study_tuned_on_an_unknown_task", STUDY, ["--out=OUT", "--tune_trials=2",
                                                "--tune_tasks=hardness,density"], None, 1,
      "--tune_tasks: density is not a task of this run"),

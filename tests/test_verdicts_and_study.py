@@ -1,5 +1,6 @@
 """The negative-transfer study: statistics by hand, resume, and a tiny sweep end to end."""
 
+import dataclasses
 import json
 import math
 import os
@@ -155,11 +156,21 @@ def test_verdicts_come_from_the_posterior_p_from_the_corrected_test_and_failures
   assert 0.5 < weak_row["p_worse"] < 0.95
   assert weak_row["p_better"] + weak_row["p_equivalent"] + weak_row["p_worse"] == \
       pytest.approx(1.0)
+  # Evidence: a ROPE-sized difference (0.01) lies below the correction's floor for this
+  # spread (about 2.8 * 0.021 * sqrt(1/4) = 0.03), so no number of splits finds it; 0.05 does.
+  assert weak_row["target_effect"] == 0.01 and weak_row["splits_needed"] is None
+  wider = dataclasses.replace(FIVE_FOLDS, targets={"r2": resampled_tests.Rope(0.05)})
+  again = {r["config"]: r for r in verdicts.summarize(cells, tasks, {"regression": ["r2"]},
+                                                       {"hardness": "r2"}, wider)}
+  sd = np.std(np.subtract(weak, base), ddof=1)
+  assert again["structured"]["splits_needed"] == resampled_tests.runs_needed(sd, 0.05, 0.25)
+  assert again["structured"]["splits_needed"] > 2
   assert by["shared:pcgrad"]["failed"] == [0, 1] and by["shared:pcgrad"]["n"] == 3
   assert by["gbm"]["diff"] == pytest.approx(0.05) and "verdict" not in by["gbm"]
   assert "p" not in by["gbm"]
   table = verdicts.markdown_table(rows, {"hardness": "r2"})
   assert "| shared:pcgrad | hardness | r2 | 3 | 0,1 |" in table
+  assert "| never for 0.01 |" in table
   assert "gbm (reference) | hardness | r2 | 5 | 0 |" in table
   assert "reference, no verdict" in table
   assert verdicts.failures(cells) == ["- shared:pcgrad seed 0: TrainingError: non-finite loss"]

@@ -22,7 +22,9 @@ BINARY_METRICS = ("recall", "precision", "f1", "accuracy", "auroc", "balanced_ac
                   "brier", "ece", "threshold")
 MULTICLASS_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "auroc", "brier", "ece")
 CALIBRATION_BINS = 10
-HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "recall",
+# A binary task's headline is threshold-free: AUROC ranks every test row, where recall at one
+# threshold moves only when a row crosses it (recall is still reported beside it).
+HEADLINE = {schema.REGRESSION: "r2", schema.BINARY: "auroc",
             schema.MULTICLASS: "balanced_accuracy"}
 METRICS_OF_KIND = {schema.REGRESSION: REGRESSION_METRICS, schema.BINARY: BINARY_METRICS,
                    schema.MULTICLASS: MULTICLASS_METRICS}
@@ -31,7 +33,7 @@ LOG_METRICS = ("r2_log", "mae_log10")
 
 def headline(task):
   """The metric a study table shows for `task`: R2 (in log space for log-transformed targets,
-  where a few huge values would dominate R2 in original units) or recall."""
+  where a few huge values would dominate R2 in original units), AUROC or balanced accuracy."""
   if task.kind == schema.REGRESSION and task.transform == "log":
     return "r2_log"
   return HEADLINE[task.kind]

@@ -73,7 +73,8 @@ def write(out, cells, tasks, design, stopping):
   rows = verdicts.summarize(cells, tasks, kinds, headline, design)
   table = "\n".join([
       f"{design.describe(verdicts.family_size(rows))} Multi-task early stopping: {stopping}.",
-      "", verdicts.markdown_table(rows, headline), "", verdicts.calibration_table(rows)] +
+      "", verdicts.markdown_table(rows, headline), "", verdicts.threshold_table(rows), "",
+      verdicts.calibration_table(rows)] +
       (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []) +
       tuning_lines(cells))
   atomic.write_text(os.path.join(out, "study.md"), table + "\n")

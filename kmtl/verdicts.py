@@ -279,15 +279,14 @@ def markdown_table(rows, headline):
   return "\n".join(lines)
 
 
-def calibration_table(rows):
-  """Calibration beside accuracy: every `CALIBRATION_METRICS` row, with its paired difference
+def side_table(rows, metrics, title):
+  """A table beside the headline one: every row of `metrics`, with its paired difference
   against STL and its p (corrected for the overlap, not Holm-adjusted: these rows are not in
-  the family)."""
-  lines = ["Calibration (regression: after recalibration on validation; p corrected for the "
-           "overlap, not Holm-adjusted):", "",
+  the family); empty when no such row has a finite mean."""
+  lines = [f"{title} (p corrected for the overlap, not Holm-adjusted):", "",
            "| configuration | task | metric | n | mean +- 95% CI | diff vs STL +- 95% CI | p |",
            "|---|---|---|---|---|---|---|"]
-  chosen = [r for r in rows if r["metric"] in CALIBRATION_METRICS and np.isfinite(r["mean"])]
+  chosen = [r for r in rows if r["metric"] in metrics and np.isfinite(r["mean"])]
   for row in chosen:
     diff = (f"{row['diff']:+.4f} +- {row['diff_ci']:.4f}" if "diff" in row else
             "baseline" if row["config"] == BASELINE else "")
@@ -295,6 +294,17 @@ def calibration_table(rows):
     lines.append(f"| {_label(row['config'])} | {row['task']} | {row['metric']} | {row['n']} | "
                  f"{row['mean']:.4f} +- {row['ci']:.4f} | {diff} | {p} |")
   return "\n".join(lines) if chosen else ""
+
+
+def calibration_table(rows):
+  """Calibration beside accuracy: every `CALIBRATION_METRICS` row."""
+  return side_table(rows, CALIBRATION_METRICS,
+                    "Calibration (regression: after recalibration on validation)")
+
+
+def threshold_table(rows):
+  """Binary tasks at their decision threshold: recall, beside the threshold-free headline."""
+  return side_table(rows, ("recall",), "Binary tasks at the decision threshold: recall")
 
 
 def failures(cells):

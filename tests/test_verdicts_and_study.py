@@ -204,7 +204,10 @@ def test_tiny_sweep_end_to_end_and_resume(tiny_csv, tmp_path):
   assert "| shared:pcgrad | hardness | r2 | 2 |" in table and table in first.stdout
   rows = json.loads((out / "summary.json").read_text())
   assert {r["config"] for r in rows} == {"independent", "shared:pcgrad", "gbm"}
-  assert "| gbm (reference) | amorphous | recall | 2 |" in table
+  # Binary tasks head the table by AUROC, with recall at the threshold in a table beside it.
+  assert "| gbm (reference) | amorphous | auroc | 2 |" in table
+  assert "Binary tasks at the decision threshold: recall" in table
+  assert "| shared:pcgrad | amorphous | recall | 2 |" in table
   cell = json.loads((out / "cells" / "shared__pcgrad__seed0.json").read_text())
   assert cell["settings"]["train.epochs"] == 2 and len(cell["settings"]["data.fingerprint"]) == 64
 

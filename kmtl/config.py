@@ -17,6 +17,7 @@ ARCHITECTURES = ("independent", "independent_joint", "shared", "structured", "mm
                  "cross_stitch", "task_attention", "groups")
 SEPARATE_NETWORKS = ("independent", "independent_joint")
 STOPPING_CRITERIA = ("mean_val_loss", "relative_val_loss")
+MODEL_SELECTIONS = ("joint", "per_task")
 REGRESSION_LOSSES = ("mse", "huber")
 TASK_WEIGHTINGS = ("equal", "inverse_count")
 GRAD_MODES = ("jacobian", "loop", "batched")
@@ -152,6 +153,8 @@ class TrainConfig:
       validate, stop early and keep the averaged weights (0: none).
     patience, min_delta: epochs without an improvement of min_delta before stopping.
     stopping: `mean_val_loss` or `relative_val_loss` (kmtl/early_stopping.py).
+    model_selection: `joint` (the weights of the stopping score's best epoch for every task)
+      or `per_task` (each task's metrics from its own best epoch; kmtl/task_selection.py).
     grad_mode: per-task gradients by one `jacobian` (pfor), a `loop` of T gradient calls, or
       one `batched` backward through the trunk (kmtl/grad_space.py).
     grad_space: `parameters` or `representation` (kmtl/grad_space.py).
@@ -178,6 +181,7 @@ class TrainConfig:
   patience: int = 20
   min_delta: float = 0.0
   stopping: str = "mean_val_loss"
+  model_selection: str = "joint"
   grad_mode: str = "loop"
   jit_compile: bool = True
   steps_per_call: int = 0
@@ -215,7 +219,8 @@ class TrainConfig:
                        "run before the learning rate drops")
     for name, choices in (("strategy", STRATEGIES), ("grad_mode", GRAD_MODES),
                           ("lr_schedule", LR_SCHEDULES),
-                          ("arch", ARCHITECTURES), ("stopping", STOPPING_CRITERIA)):
+                          ("arch", ARCHITECTURES), ("stopping", STOPPING_CRITERIA),
+                          ("model_selection", MODEL_SELECTIONS)):
       if getattr(self, name) not in choices:
         raise ValueError(f"Invalid value for `{name}`. Expected one of {list(choices)}. "
                          f"Received: {getattr(self, name)!r}")

@@ -31,6 +31,7 @@ from kmtl import predictive
 from kmtl import run_files
 from kmtl import single_task
 from kmtl import summaries
+from kmtl import task_selection
 from kmtl import trainer as trainer_lib
 from kmtl import uncertainty
 from kmtl import uncertainty_config
@@ -124,7 +125,14 @@ def evaluated(cfg, trainer, tasks, prepared):
   names = [t.name for t in tasks]
   _, test_metrics = trainer.evaluate(prepared.test, final=True)
   val_losses, val_metrics = trainer.evaluate(prepared.val, final=True)
-  return {
+  selection = {}
+  if getattr(trainer, "task_selection", None) is not None:
+    selection = {"test_joint": test_metrics, "val_joint": val_metrics,
+                 "best_epoch_per_task": dict(zip(
+                     names, trainer.task_selection.best_epoch.numpy().tolist()))}
+    test_metrics = task_selection.selected_metrics(trainer, prepared.test, tasks)
+    val_metrics = task_selection.selected_metrics(trainer, prepared.val, tasks)
+  return {**selection,
       "arch": cfg.train.arch, "surgery": cfg.train.surgery, "seed": cfg.seed,
       "imbalance": list(cfg.imbalance.methods),
       "test": test_metrics, "val": val_metrics,

@@ -136,6 +136,10 @@ def checked_inputs():
     raise ValueError(f"--ensemble_jobs={_ENSEMBLE_JOBS.value}: needs 1 or more")
   if _EXPORT_DIR.value and not cfg.workdir:
     raise ValueError("--export_dir needs --workdir (the export reads the finished run)")
+  if _EXPORT_DIR.value and cfg.train.model_selection == "per_task":
+    raise ValueError("--export_dir exports one set of weights; --model_selection=per_task "
+                     "reports each task from its own (train with --model_selection=joint to "
+                     "export)")
   for path, flag in ((cfg.workdir, "--workdir"), (_EXPORT_DIR.value, "--export_dir")):
     if path:
       atomic.check_output_dir(path, flag)

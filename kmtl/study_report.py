@@ -63,6 +63,31 @@ def reported_metrics(kinds, uncertainty=False):
   return {k: v for k, v in out.items() if k in kinds}
 
 
+def selection_lines(cells, tasks, kinds, headline, design, rows):
+  """With `--model_selection=per_task`, how much of each difference the stopping rule
+  explains: the headline difference against STL with each task's own best epoch (the table
+  above) beside the joint selection's; nothing otherwise."""
+  if not any("test_joint" in c for c in cells.values()):
+    return []
+  joint_cells = {k: ({**c, "test": c["test_joint"]} if "test_joint" in c else c)
+                 for k, c in cells.items()}
+  joint = {(r["config"], r["task"]): r for r in verdicts.summarize(
+      joint_cells, tasks, kinds, headline, design) if headline.get(r["task"]) == r["metric"]}
+  lines = ["", "Model selection: each multi-task model's tasks scored at their own best "
+           "validation epoch (above) against the joint stopping score's best epoch:", "",
+           "| configuration | task | metric | diff vs STL, per task | verdict | "
+           "diff vs STL, joint | verdict |", "|---|---|---|---|---|---|---|"]
+  for r in rows:
+    other = joint.get((r["config"], r["task"]))
+    if "diff" not in r or other is None or "diff" not in other or r["config"] == verdicts.GBM \
+        or headline.get(r["task"]) != r["metric"]:
+      continue
+    lines.append(f"| {r['config']} | {r['task']} | {r['metric']} | {r['diff']:+.4f} +- "
+                 f"{r['diff_ci']:.4f} | {r.get('verdict', '')} | {other['diff']:+.4f} +- "
+                 f"{other['diff_ci']:.4f} | {other.get('verdict', '')} |")
+  return lines
+
+
 def write(out, cells, tasks, design, stopping):
   """Writes the study's report of `cells` into `out` (study.md, summary.json, cells.csv,
   transfer.png) under its `verdicts.Design` and prints its table; returns the summary rows."""
@@ -76,7 +101,7 @@ def write(out, cells, tasks, design, stopping):
       "", verdicts.markdown_table(rows, headline), "", verdicts.threshold_table(rows), "",
       verdicts.calibration_table(rows)] +
       (["", "Failed cells:"] + verdicts.failures(cells) if verdicts.failures(cells) else []) +
-      tuning_lines(cells))
+      selection_lines(cells, tasks, kinds, headline, design, rows) + tuning_lines(cells))
   atomic.write_text(os.path.join(out, "study.md"), table + "\n")
   atomic.write_text(os.path.join(out, "summary.json"), json.dumps(rows, indent=2) + "\n")
   lines = ["config,seed,task,metric,value"]

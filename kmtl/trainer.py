@@ -31,6 +31,7 @@ from kmtl import losses as losses_lib
 from kmtl import optimizer as optimizer_lib
 from kmtl import progress
 from kmtl import step as step_lib
+from kmtl import task_selection
 from kmtl.data import sampling
 from kmtl.data import stream
 from kmtl.data import streaming
@@ -115,6 +116,10 @@ class Trainer:
       units = [("model", list(self.model.variables), list(range(self.num_tasks)))]
     self.stopping = early_stopping.EarlyStopping(units, config.patience, config.min_delta,
                                                  config.stopping, self.num_tasks)
+    # Per-task selection means something only where the tasks share weights.
+    self.task_selection = (task_selection.TaskSelection(self.model.variables, self.num_tasks)
+                           if config.model_selection == "per_task" and self.shared_vars
+                           else None)
     self.update = step_lib.UpdateStep(
         self.net, self.tasks, self.method, self.optimizer, self.shared_vars, self.task_vars,
         self.base_weights, self.task_active, self.loss_config, config.grad_mode,
@@ -159,6 +164,8 @@ class Trainer:
     extra = dict(self.extra_state)
     if self.plateau is not None:
       extra["lr_plateau"] = self.plateau
+    if self.task_selection is not None:
+      extra["task_selection"] = self.task_selection
     return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, method=self.method,
                                stopping=self.stopping, task_active=self.task_active,
                                epoch=self.epoch, optimizer_steps=self.optimizer_steps,
@@ -227,9 +234,11 @@ class Trainer:
     """(task losses [T] in model units, {task: metrics in original units}) on SplitArrays."""
     return self.evaluator.evaluate(split, final)
 
+  def _has_val(self):
+    return np.array([self.val.masks[t.name].sum() > 0 for t in self.tasks])
+
   def _unit_scores(self, val_losses):
-    has_val = np.array([self.val.masks[t.name].sum() > 0 for t in self.tasks])
-    return self.stopping.scores(val_losses, has_val)
+    return self.stopping.scores(val_losses, self._has_val())
 
   def fit(self, save=None, on_epoch_end=None):
     """Trains from `self.epoch` on until every unit stopped or `epochs` ran; restores the best
@@ -257,6 +266,8 @@ class Trainer:
         val_losses, val_metrics = self.evaluate(self.val)
         scores = self._unit_scores(val_losses)
         newly_stopped = self.stopping.update(scores, epoch)
+        if self.task_selection is not None:
+          self.task_selection.update(val_losses, self._has_val(), epoch)
         for u in newly_stopped:
           for t in self.stopping.unit_tasks[u]:
             self.task_active[t].assign(0.0)

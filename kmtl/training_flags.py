@@ -64,6 +64,11 @@ class TrainingFlags(BatchFlags):
         "stopping", "mean_val_loss", list(config_lib.STOPPING_CRITERIA),
         "Early stopping of a multi-task model: mean of the per-task validation losses, or mean "
         "of each divided by its first-epoch value.")
+    self.model_selection = flags.DEFINE_enum(
+        "model_selection", "joint", list(config_lib.MODEL_SELECTIONS),
+        "A multi-task model's weights for each task: those of the stopping score's best epoch "
+        "(joint), or each task's own best validation epoch (per_task: T copies of the model "
+        "kept; the joint selection's test metrics are reported beside).")
     self.jit_compile = flags.DEFINE_bool("jit_compile", True,
                                          "Compile the training steps with XLA.")
     self.regression_loss = flags.DEFINE_enum(
@@ -109,7 +114,8 @@ class TrainingFlags(BatchFlags):
   def train_settings(self):
     """{TrainConfig field: value} of the optimisation flags."""
     return {**self.settings(), "epochs": self.epochs.value, "patience": self.patience.value,
-            "stopping": self.stopping.value, "jit_compile": self.jit_compile.value,
+            "stopping": self.stopping.value, "model_selection": self.model_selection.value,
+            "jit_compile": self.jit_compile.value,
             "weight_decay": self.weight_decay.value, "lr_schedule": self.lr_schedule.value,
             "lr_plateau_patience": self.lr_plateau_patience.value,
             "lr_plateau_factor": self.lr_plateau_factor.value,

@@ -48,6 +48,11 @@ class UncertaintyConfig:
 
   def check(self, tasks, model, loss, imbalance, train):
     """A ValueError naming the flag when the rest of the run's settings rule these out."""
+    if train.model_selection == "per_task" and (self.ensemble > 1 or self.heteroscedastic
+                                                or self.mc_samples):
+      raise ValueError("--model_selection=per_task picks each task's point predictions from "
+                       "its own weights; the ensemble's and the predictive distribution's "
+                       "come from one set (use --model_selection=joint)")
     if self.mc_samples and not model.has_dropout:
       raise ValueError(f"--mc_samples={self.mc_samples} needs --dropout > 0 (MC dropout "
                        "samples the dropout masks)")

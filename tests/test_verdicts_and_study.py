@@ -409,3 +409,22 @@ def test_a_cell_worker_caps_its_native_thread_pools():
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                        env={**os.environ, "OMP_NUM_THREADS": "2"})
   assert out.stdout.strip() == "[1]"
+
+
+def test_the_report_sets_per_task_selection_beside_the_joint_one():
+  from kmtl import study_report  # pylint: disable=g-import-not-at-top
+  tasks = [schema.TaskSpec("hardness")]
+  cells = {}
+  for s, (stl, own, joint) in enumerate([(0.70, 0.69, 0.60), (0.60, 0.61, 0.52),
+                                         (0.65, 0.64, 0.55)]):
+    cells[("independent", s)] = {"test": {"hardness": {"r2": stl}}}
+    cells[("shared", s)] = {"test": {"hardness": {"r2": own}},
+                            "test_joint": {"hardness": {"r2": joint}}}
+  kinds, headline = {"regression": ["r2"]}, {"hardness": "r2"}
+  rows = verdicts.summarize(cells, tasks, kinds, headline, FIVE_FOLDS)
+  lines = study_report.selection_lines(cells, tasks, kinds, headline, FIVE_FOLDS, rows)
+  shared = [line for line in lines if line.startswith("| shared | hardness | r2 |")]
+  # Per task: -0.01, +0.01, -0.01 (mean -0.0033); joint: -0.10, -0.08, -0.10 (mean -0.0933).
+  assert len(shared) == 1 and "| -0.0033 +- " in shared[0] and "| -0.0933 +- " in shared[0]
+  assert study_report.selection_lines({k: {"test": c["test"]} for k, c in cells.items()},
+                                      tasks, kinds, headline, FIVE_FOLDS, rows) == []

@@ -345,8 +345,7 @@ def _run_and_report(planned, client):
     cells_by_point[label] = cells
   if _EXPERIMENT.value:
     print(transfer_experiments.report(_OUT.value, _EXPERIMENT.value,
-                                      {p[0]: p[2] for p in planned}, rows, cells_by_point,
-                                      _ALPHA.value))
+                                      {p[0]: p[2] for p in planned}, rows, cells_by_point))
 
 
 if __name__ == "__main__":

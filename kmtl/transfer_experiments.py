@@ -2,8 +2,9 @@
 once per value of one knob of the synthetic generator (kmtl/data/knobs.py), in
 `OUT/<point>/`, and sets the paired transfer (multi-task minus single-task, 95% CI) against the
 knob, beside the gradient cosine measured in the same runs: `OUT/experiment.md` (also
-printed), `OUT/experiment.json` and `OUT/experiment.png`. Holm's correction runs over every
-headline comparison of the experiment.
+printed), `OUT/experiment.json` and `OUT/experiment.png`. Holm's correction of the corrected
+p runs over every headline comparison of the experiment; each verdict is its comparison's
+posterior against the ROPE (kmtl/verdicts.py), which no family size changes.
 """
 
 import dataclasses
@@ -44,6 +45,12 @@ PRESETS = {
     "latent": Preset("correlation of noise-free log targets", "resistivity,hardness", (
         ("default forms", {}), ("0", {"latent": 0.0}), ("0.5", {"latent": 0.5}),
         ("0.9", {"latent": 0.9}))),
+    # The textbook regime for positive transfer: a scarce task whose every row also carries
+    # an abundant task driven by the same latent factor.
+    "scarce": Preset("hardness labels, each on a resistivity row (resistivity 5,000; "
+                     "target corr. 0.9)", "resistivity,hardness", tuple(
+                         (str(n), {"counts": (("resistivity", 5000), ("hardness", n)),
+                                   "overlap": 1.0, "latent": 0.9}) for n in (30, 100, 300))),
     "derived": Preset("thermal conductivity", "resistivity,thermal_conductivity", tuple(
         (kind.replace("_", " "), {"conductivity": kind}) for kind in knobs_lib.CONDUCTIVITY)),
 }
@@ -66,9 +73,10 @@ def _cosine(cells, config, pair):
   return float(np.mean(values)) if values else float("nan")
 
 
-def summarize(rows_by_point, cells_by_point, headline, alpha):
+def summarize(rows_by_point, cells_by_point, headline):
   """Experiment rows: per point, task and multi-task configuration, the paired transfer in
-  the headline metric with its CI, Holm-adjusted over the experiment, the verdict, and the
+  the headline metric with its CI, its corrected p Holm-adjusted over the experiment, the
+  posterior and its verdict (each comparison's own, whatever the family), and the
   configuration's mean gradient cosine between the tasks."""
   out = []
   for label, rows in rows_by_point.items():
@@ -79,24 +87,26 @@ def summarize(rows_by_point, cells_by_point, headline, alpha):
         out.append({"point": label, "config": r["config"], "task": r["task"],
                     "metric": r["metric"], "n": r["n"], "failed": r["failed"],
                     "diff": r["diff"], "diff_ci": r["diff_ci"], "p": r["p"],
+                    "verdict": r.get("verdict", "undecided"),
+                    "posterior": [r.get(k, float("nan"))
+                                  for k in ("p_better", "p_equivalent", "p_worse")],
                     "cosine": _cosine(cells_by_point[label], r["config"], pair)})
   for row, adjusted in zip(out, verdicts.holm([r["p"] for r in out]) if out else []):
     row["p_holm"] = adjusted
-    better = -row["diff"] if row["metric"] in verdicts.LOWER_IS_BETTER else row["diff"]
-    row["verdict"] = ("no significant difference" if not adjusted < alpha else
-                      "positive transfer" if better > 0 else "negative transfer")
   return out
 
 
 def markdown(rows, preset, correlations):
   """The experiment table: one line per point, task and configuration."""
   lines = [f"| {preset.knob} | target corr. | task | configuration | n | transfer +- 95% CI | "
-           "p (Holm) | verdict | grad cosine |", "|---|---|---|---|---|---|---|---|---|"]
+           "p (Holm) | P(better / equivalent / worse) | verdict | grad cosine |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
     corr = correlations.get(r["point"], float("nan"))
+    posterior = " / ".join(f"{v:.2f}" for v in r["posterior"])
     lines.append(f"| {r['point']} | {corr:.2f} | {r['task']} ({r['metric']}) | {r['config']} "
                  f"| {r['n']} | {r['diff']:+.4f} +- {r['diff_ci']:.4f} | {r['p_holm']:.3g} | "
-                 f"{r['verdict']} | {r['cosine']:.3f} |")
+                 f"{posterior} | {r['verdict']} | {r['cosine']:.3f} |")
   return "\n".join(lines)
 
 
@@ -151,7 +161,7 @@ def write(out, name, rows, correlations):
   return table
 
 
-def report(out, name, data_by_point, rows_by_point, cells_by_point, alpha):
+def report(out, name, data_by_point, rows_by_point, cells_by_point):
   """Writes the experiment `name` of the studies {point: DataConfig} with their summary rows
   and cells into `out`; returns its table."""
   from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
@@ -161,5 +171,5 @@ def report(out, name, data_by_point, rows_by_point, cells_by_point, alpha):
   if {t.name for t in tasks} >= {"resistivity", "hardness"}:
     correlations = {label: controlled.target_correlation(data.synthetic_knobs)
                     for label, data in data_by_point.items()}
-  rows = summarize(rows_by_point, cells_by_point, headline, alpha)
+  rows = summarize(rows_by_point, cells_by_point, headline)
   return write(out, name, rows, correlations)

@@ -233,21 +233,21 @@ def test_tiny_sweep_end_to_end_and_resume(tiny_csv, tmp_path):
 def test_a_repeated_cross_validated_study_tests_every_row_once_per_repeat(tiny_csv, tmp_path):
   out = tmp_path / "cv"
   subprocess.run([sys.executable, "-m", "kmtl.study", f"--out={out}", f"--data={tiny_csv}",
-                  "--grid=independent,shared", "--cv=2", "--repeats=2", "--epochs=1",
+                  "--grid=independent,gbm", "--cv=2", "--repeats=2", "--epochs=1",
                   "--jobs=2", "--nojit_compile"], capture_output=True, text=True, check=True)
   cells = {(c["config"], c["seed"]): c for c in
            (json.loads(p.read_text()) for p in (out / "cells").glob("*.json"))}
-  assert sorted(cells) == [(n, k) for n in ("independent", "shared") for k in range(4)]
+  assert sorted(cells) == [(n, k) for n in ("gbm", "independent") for k in range(4)]
   labelled = int(pd.read_csv(tiny_csv)["hardness"].notna().sum())
-  for name in ("independent", "shared"):
+  for name in ("independent", "gbm"):
     for repeat in range(2):
       assert sum(cells[(name, 2 * repeat + k)]["test"]["hardness"]["count"]
                  for k in range(2)) == labelled
-  assert cells[("shared", 3)]["settings"]["data.cv"] == [2, 1, 1]
+  assert cells[("independent", 3)]["settings"]["data.cv"] == [2, 1, 1]
   table = (out / "study.md").read_text()
   assert table.startswith("4 folds (2 x 2-fold cross-validation), paired against STL")
   assert "test/train ratio 1)" in table
-  assert "| shared | hardness | r2 | 4 | 0 |" in table
+  assert "| gbm (reference) | hardness | r2 | 4 | 0 |" in table
 
 
 def test_a_failing_cell_is_recorded_and_the_others_run(tmp_path):

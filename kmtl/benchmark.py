@@ -31,6 +31,7 @@ from kmtl import benchmark_scores
 from kmtl import entry
 from kmtl import leaderboards
 from kmtl import matbench
+from kmtl import provenance
 from kmtl import tuning_flags
 from kmtl.data import tables
 
@@ -80,6 +81,7 @@ def main(argv):
         leaderboards.BY_BENCHMARK[bench.name])
   except (ValueError, tables.DataError, OSError) as e:
     sys.exit(f"{PROG}: error: {e}")
+  report["markdown"] = provenance.line(PROG) + "\n\n" + report["markdown"]
   atomic.write_text(os.path.join(_OUT.value, "benchmark.md"), report["markdown"] + "\n")
   atomic.write_text(os.path.join(_OUT.value, "benchmark.json"),
                     json.dumps(report["rows"], indent=2) + "\n")

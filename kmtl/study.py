@@ -38,6 +38,7 @@ from kmtl import data_flags
 from kmtl import entry
 from kmtl import knob_flags
 from kmtl import model_flags
+from kmtl import provenance
 from kmtl import quiet
 from kmtl import resampled_tests
 from kmtl import study_report
@@ -341,7 +342,7 @@ def _run_and_report(planned, client):
         with open(cell.path, encoding="utf-8") as f:
           cells[(cell.name, cell.seed)] = json.load(f)
     rows[label] = study_report.write(out, cells, data.tasks, design,
-                                     _TRAINING_FLAGS.stopping.value)
+                                     _TRAINING_FLAGS.stopping.value, provenance.line(PROG))
     cells_by_point[label] = cells
   if _EXPERIMENT.value:
     print(transfer_experiments.report(_OUT.value, _EXPERIMENT.value,

@@ -88,15 +88,16 @@ def selection_lines(cells, tasks, kinds, headline, design, rows):
   return lines
 
 
-def write(out, cells, tasks, design, stopping):
+def write(out, cells, tasks, design, stopping, made_by=""):
   """Writes the study's report of `cells` into `out` (study.md, summary.json, cells.csv,
-  transfer.png) under its `verdicts.Design` and prints its table; returns the summary rows."""
+  transfer.png) under its `verdicts.Design`, headed by `made_by` (its provenance line), and
+  prints its table; returns the summary rows."""
   from kmtl import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   kinds = reported_metrics({t.kind for t in tasks}, any(
       "coverage_95" in m for c in cells.values() for m in c.get("test", {}).values()))
   headline = {t.name: metrics_lib.headline(t) for t in tasks}
   rows = verdicts.summarize(cells, tasks, kinds, headline, design)
-  table = "\n".join([
+  table = "\n".join(([made_by, ""] if made_by else []) + [
       f"{design.describe(verdicts.family_size(rows))} Multi-task early stopping: {stopping}.",
       "", verdicts.markdown_table(rows, headline), "", verdicts.threshold_table(rows), "",
       verdicts.calibration_table(rows)] +

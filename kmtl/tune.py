@@ -28,6 +28,7 @@ from kmtl import data_flags  # pylint: disable=g-import-not-at-top
 from kmtl import entry  # pylint: disable=g-import-not-at-top
 from kmtl import knob_flags  # pylint: disable=g-import-not-at-top
 from kmtl import model_flags  # pylint: disable=g-import-not-at-top
+from kmtl import provenance  # pylint: disable=g-import-not-at-top
 from kmtl import quiet  # pylint: disable=g-import-not-at-top
 from kmtl import run as run_lib  # pylint: disable=g-import-not-at-top  (the training flags)
 from kmtl import training_flags  # pylint: disable=g-import-not-at-top
@@ -77,6 +78,7 @@ def write_outcome(directory, outcome, cfg, plan):
   atomic.write_text(os.path.join(directory, "trials.csv"), table.to_csv(index=False))
   counts = {s: int((table["state"] == s).sum()) for s in ("complete", "pruned", "fail")}
   atomic.write_text(os.path.join(directory, "best.json"), json.dumps({
+      "made_by": provenance.line(PROG),
       "configuration": f"{cfg.train.arch}:{cfg.train.surgery}", "budget": outcome.budget,
       "scored_tasks": list(plan.tasks) or [t.name for t in cfg.data.tasks],
       "folds": plan.folds,

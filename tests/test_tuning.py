@@ -193,6 +193,8 @@ def test_kmtl_tune_writes_its_search_and_the_ensemble_of_the_best_trials_serves(
   assert "best of 3 trials" in done.stdout and "ensemble of the 2 best trials" in done.stdout
   best = json.loads((out / "best.json").read_text())
   assert best["budget"] == 3 and sum(best["trials"].values()) == 3
+  assert best["made_by"].startswith("Made by `python -m kmtl.tune --data=")
+  assert best["scored_tasks"] == ["resistivity", "hardness", "amorphous"] and best["folds"] == 1
   flagfile = (out / "best.cfg").read_text()
   assert f"--lr={best['values']['lr']!r}" in flagfile
   assert f"--trunk_units={best['values']['trunk_width']}" in flagfile

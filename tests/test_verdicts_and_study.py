@@ -245,7 +245,9 @@ def test_a_repeated_cross_validated_study_tests_every_row_once_per_repeat(tiny_c
                  for k in range(2)) == labelled
   assert cells[("independent", 3)]["settings"]["data.cv"] == [2, 1, 1]
   table = (out / "study.md").read_text()
-  assert table.startswith("4 folds (2 x 2-fold cross-validation), paired against STL")
+  made_by, _, design = table.splitlines()[:3]
+  assert made_by.startswith("Made by `python -m kmtl.study --out=") and "--repeats=2" in made_by
+  assert design.startswith("4 folds (2 x 2-fold cross-validation), paired against STL")
   assert "test/train ratio 1)" in table
   assert "| gbm (reference) | hardness | r2 | 4 | 0 |" in table
 
@@ -428,3 +430,13 @@ def test_the_report_sets_per_task_selection_beside_the_joint_one():
   assert len(shared) == 1 and "| -0.0033 +- " in shared[0] and "| -0.0933 +- " in shared[0]
   assert study_report.selection_lines({k: {"test": c["test"]} for k, c in cells.items()},
                                       tasks, kinds, headline, FIVE_FOLDS, rows) == []
+
+
+def test_a_report_says_which_command_and_code_made_it():
+  from kmtl import provenance  # pylint: disable=g-import-not-at-top
+  import kmtl  # pylint: disable=g-import-not-at-top
+  assert provenance.command("kmtl.study", ["--tasks=a b", "--seeds=5"]) == \
+      "python -m kmtl.study '--tasks=a b' --seeds=5"
+  assert provenance.code_version().startswith(f"kmtl {kmtl.__version__}")
+  assert provenance.line("kmtl.study", ["--seeds=5"]).startswith(
+      "Made by `python -m kmtl.study --seeds=5` (kmtl ")

@@ -212,11 +212,6 @@ def _plan(configs, out, data):
                      "streamed tables with kmtl.run, or raise --memory_budget_gb)")
   if not 0 < _ALPHA.value < 1:
     raise ValueError(f"--alpha={_ALPHA.value}: expected a level between 0 and 1")
-  reported = [m for names in study_report.reported_metrics(
-      {t.kind for t in data.tasks}, uncertainty=True).values() for m in names]
-  ropes = resampled_tests.ropes(_ROPE.value, reported)
-  targets = resampled_tests.ropes(_TARGET_EFFECT.value, reported, "--target_effect",
-                                  defaults="")
   search = _TUNING_FLAGS.plan()
   from kmtl import search_space  # pylint: disable=g-import-not-at-top
   for c in configs:
@@ -240,7 +235,22 @@ def _plan(configs, out, data):
       plan.append(sweep.Cell(c.name, seed, cfg, settings,
                              sweep.cell_path(cells_dir, c.name, seed),
                              search if search.trials else None))
+  ropes, targets = _ropes_and_targets(data.tasks)
   return plan, verdicts.Design.of(data, len(cell_data), ropes, _ALPHA.value, targets)
+
+
+def _ropes_and_targets(tasks):
+  """({metric: Rope}, {metric: Rope}) of --rope over the defaults and of --target_effect; a
+  ValueError naming the flag for a metric the study does not report (checked only when one
+  is given: the metric names come with TensorFlow)."""
+  # Their form first, which needs no TensorFlow.
+  if not (resampled_tests.parse_ropes(_ROPE.value)
+          or resampled_tests.parse_ropes(_TARGET_EFFECT.value, "--target_effect")):
+    return resampled_tests.parse_ropes(resampled_tests.DEFAULT_ROPES), {}
+  reported = [m for names in study_report.reported_metrics(
+      {t.kind for t in tasks}, uncertainty=True).values() for m in names]
+  return (resampled_tests.ropes(_ROPE.value, reported),
+          resampled_tests.ropes(_TARGET_EFFECT.value, reported, "--target_effect", defaults=""))
 
 
 def _done_cells(plan):

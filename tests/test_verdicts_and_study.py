@@ -362,22 +362,21 @@ def test_a_tuned_study_gives_every_configuration_the_same_budget(tiny_csv, tmp_p
   args = [sys.executable, "-m", "kmtl.study", f"--out={out}", f"--data={tiny_csv}",
           "--grid=independent,shared,gbm", "--seeds=1", "--epochs=2", "--jobs=2",
           "--nojit_compile", "--search_space=trunk_depth=1,trunk_width=16,head_width=8",
-          "--tune_tasks=hardness", "--tune_folds=2"]
+          "--tune_tasks=hardness"]
   subprocess.run(args + ["--tune_trials=2"], capture_output=True, text=True, check=True)
   for name in ("independent", "shared"):
     cell = json.loads((out / "cells" / f"{name}__seed0.json").read_text())
     assert cell["tuning"]["budget"] == 2 and sum(cell["tuning"]["trials"].values()) == 2
-    assert (cell["tuning"]["tasks"], cell["tuning"]["folds"]) == (["hardness"], 2)
+    assert (cell["tuning"]["tasks"], cell["tuning"]["folds"]) == (["hardness"], 1)
     assert cell["settings"]["tuning.trials"] == 2
-    assert (cell["settings"]["tuning.tasks"], cell["settings"]["tuning.folds"]) == ("hardness", 2)
+    assert cell["settings"]["tuning.tasks"] == "hardness" and "tuning.folds" not in cell["settings"]
     assert cell["tuning"]["values"]["trunk_width"] == 16
     assert (out / "cells" / f"{name}__seed0.tuning" / "tuning.db").exists()
   gbm_cell = json.loads((out / "cells" / "gbm__seed0.json").read_text())
   assert gbm_cell["tuning"]["budget"] == 2 and "gbm.learning_rate" in gbm_cell["tuning"]["values"]
   table = (out / "study.md").read_text()
   assert "Tuning: 2 trials per cell and configuration" in table and "not tuned" not in table
-  assert ("scored by the mean validation loss over hardness, averaged over 2 folds of those "
-          "rows grouped by composition") in table
+  assert "scored by the mean validation loss over hardness, on the validation rows" in table
   # Another budget is another study: refused, naming the setting.
   changed = subprocess.run(args + ["--tune_trials=3"], capture_output=True, text=True,
                            check=False)
@@ -440,3 +439,11 @@ def test_a_report_says_which_command_and_code_made_it():
   assert provenance.code_version().startswith(f"kmtl {kmtl.__version__}")
   assert provenance.line("kmtl.study", ["--seeds=5"]).startswith(
       "Made by `python -m kmtl.study --seeds=5` (kmtl ")
+
+
+def test_the_report_says_how_a_trial_was_scored():
+  from kmtl import study_report  # pylint: disable=g-import-not-at-top
+  assert study_report.objective({"tasks": ["hardness"], "folds": 3}) == (
+      "a trial scored by the mean validation loss over hardness, averaged over 3 folds of "
+      "those rows grouped by composition")
+  assert study_report.objective({"budget": 2}).endswith("over all tasks, on the validation rows")

@@ -6,8 +6,9 @@ training rows and scores it by its mean validation loss over the scored tasks (a
 `--tune_tasks`; model units, at the best epoch, as early stopping keeps it). With
 `--tune_folds=K` the score is instead the mean over K grouped folds of the training and
 validation rows, each fold validating once a model trained on the others: K times the work for a
-score measured on every seen row rather than on the validation rows alone. The test rows are
-dropped before the first trial, so no trial can read them. A multi-task trial reports each epoch's mean validation loss, and the
+score measured on every seen row rather than on the validation rows alone
+(kmtl/trial_objective.py). The test rows are dropped before the first trial, so no trial can
+read them. A multi-task trial reports each epoch's mean validation loss, and the
 median pruner stops a trial whose loss is worse than the median of earlier trials at that epoch
 (once 5 trials have finished, from the 10th epoch on); the single-task baseline's networks
 train one after the other and are never pruned. A trial whose training fails (a non-finite loss, a solver error) is
@@ -30,6 +31,7 @@ import time
 import numpy as np
 
 from kmtl import search_space
+from kmtl import trial_objective
 
 DATABASE = "tuning.db"
 STUDY_NAME = "kmtl"
@@ -148,14 +150,6 @@ def _mark_interrupted(study, optuna):
     study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
 
-def validation_losses(trainer, prepared, names):
-  """{task: validation loss (model units)} of the trainer's current weights, for the tasks in
-  `names` that have validation rows."""
-  losses, _ = trainer.evaluate(prepared.val)
-  return {t.name: float(loss) for t, loss in zip(trainer.tasks, losses)
-          if t.name in names and prepared.val.masks[t.name].sum() > 0}
-
-
 def train_trial(cfg, data, prepared, names, report=None):
   """Trains `cfg` on `prepared` (without a test split) in this process; {task: validation
   loss} of the tasks in `names`. The single-task baseline trains only those tasks' networks:
@@ -192,60 +186,7 @@ def train_trial(cfg, data, prepared, names, report=None):
     trainer.fit(on_epoch_end=on_epoch_end)
   finally:
     logging.set_verbosity(verbosity)
-  return validation_losses(trainer, prepared, names)
-
-
-def scored_names(data, plan):
-  """The names of the tasks whose validation loss scores a trial."""
-  return tuple(plan.tasks) or tuple(t.name for t in data.tasks)
-
-
-def objective_splits(data, seen, plan, seed):
-  """The PreparedData a trial trains and validates on: `seen` itself (the split without its
-  test rows), or with `plan.folds` = K, K copies whose training and validation rows are the
-  seen rows dealt into K folds by composition (shuffled with `seed`), fold k validating."""
-  if plan.folds == 1:
-    return [seen]
-  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
-  from kmtl.data import splits  # pylint: disable=g-import-not-at-top
-  groups = data.groups()
-  groups = np.concatenate([groups[seen.row_split == splits.TRAIN],
-                           groups[seen.row_split == splits.VAL]])
-  pool = splits.SplitArrays(
-      np.concatenate([seen.train.features, seen.val.features]),
-      {n: np.concatenate([seen.train.labels[n], seen.val.labels[n]]) for n in seen.train.labels},
-      {n: np.concatenate([seen.train.masks[n], seen.val.masks[n]]) for n in seen.train.masks})
-  unique = np.unique(groups)
-  if len(unique) < plan.folds:
-    raise TuningError(f"--tune_folds={plan.folds}: the training and validation rows hold "
-                      f"only {len(unique)} compositions")
-  fold_of_group = {}
-  splitter = model_selection.KFold(plan.folds, shuffle=True, random_state=seed)
-  for k, (_, held_out) in enumerate(splitter.split(unique)):
-    fold_of_group.update((g, k) for g in unique[held_out])
-  fold = np.array([fold_of_group[g] for g in groups])
-  out = []
-  for k in range(plan.folds):
-    train = pool.take(np.flatnonzero(fold != k))
-    for name in scored_names(data, plan):
-      if not train.masks[name].any():
-        raise TuningError(f"--tune_folds={plan.folds}: task {name!r} has labels in too few "
-                          "compositions of the training and validation rows to train in "
-                          f"every fold (fold {k + 1} has none)")
-    out.append(dataclasses.replace(seen, train=train, val=pool.take(np.flatnonzero(fold == k))))
-  return out
-
-
-def trial_score(losses_per_fold):
-  """A trial's score from its {task: validation loss} of each fold: the mean over tasks of
-  each task's mean over the folds that validate it."""
-  per_task = {}
-  for losses in losses_per_fold:
-    for name, loss in losses.items():
-      per_task.setdefault(name, []).append(loss)
-  if not per_task:
-    raise TuningError("no scored task has validation rows")
-  return float(np.mean([np.mean(v) for v in per_task.values()]))
+  return trial_objective.validation_losses(trainer, prepared, names)
 
 
 _SELECTED = {}
@@ -304,20 +245,19 @@ def run_trials(cfg, data, folds, names, indices, directory, params, fixed, budge
     try:
       if kind == search_space.GBM:
         from kmtl import gbm  # pylint: disable=g-import-not-at-top
-        score = trial_score([gbm.validation_losses(f, scored, cfg.seed,
-                                                   search_space.gbm_params(values))
-                             for f in folds])
+        score = trial_objective.trial_score([
+            gbm.validation_losses(f, scored, cfg.seed, search_space.gbm_params(values))
+            for f in folds])
       else:
         # Pruning reads the first fold's epochs: every trial reports the same fold.
         trial_cfg = search_space.apply(cfg, values, weights)
-        score = trial_score([train_trial(trial_cfg, data, f, names, report if i == 0 else None)
-                             for i, f in enumerate(folds)])
+        score = trial_objective.trial_score([
+            train_trial(trial_cfg, data, f, names, report if i == 0 else None)
+            for i, f in enumerate(folds)])
       if not np.isfinite(score):
         state, error = optuna.trial.TrialState.FAIL, "non-finite validation loss"
     except optuna.TrialPruned:
       state = optuna.trial.TrialState.PRUNED
-    except TuningError:
-      raise
     except (ValueError, ArithmeticError, RuntimeError) as e:
       state, error = optuna.trial.TrialState.FAIL, _reason(e)
     trial.set_user_attr("seconds", time.perf_counter() - trial_start)
@@ -394,8 +334,8 @@ def search(cfg, data, prepared, plan, directory, log=print,
   plan.check(task_names)
   arch = search_space.GBM if kind == search_space.GBM else cfg.train.arch
   params, fixed = search_space.parameters(arch, cfg.train.surgery, task_names, plan.overrides())
-  folds = objective_splits(data, without_test(prepared), plan, cfg.seed)
-  names = scored_names(data, plan)
+  folds = trial_objective.objective_splits(data, without_test(prepared), plan, cfg.seed)
+  names = trial_objective.scored_names(data, plan)
   optuna, study = _open(directory)
   _mark_interrupted(study, optuna)
   done = {t.user_attrs.get("index") for t in _finished(study, optuna)}

@@ -11,6 +11,7 @@ import pytest
 
 from kmtl import config as config_lib
 from kmtl import search_space
+from kmtl import trial_objective
 from kmtl import tuning
 from kmtl.data import io
 from kmtl.data import splits
@@ -267,9 +268,9 @@ def test_a_boosting_search_is_deterministic_and_blind_to_the_test_rows(tiny, tmp
 def test_a_trial_score_averages_each_task_over_its_folds_then_over_tasks():
   # hardness: (1 + 3) / 2 = 2; resistivity, validated in one fold only: 4; the score is their
   # mean, 3 (a mean over the three numbers would give 8 / 3).
-  assert tuning.trial_score([{"hardness": 1.0, "resistivity": 4.0}, {"hardness": 3.0}]) == 3.0
-  with pytest.raises(tuning.TuningError, match="no scored task has validation rows"):
-    tuning.trial_score([{}, {}])
+  assert trial_objective.trial_score([{"hardness": 1.0, "resistivity": 4.0}, {"hardness": 3.0}]) == 3.0
+  with pytest.raises(ValueError, match="no scored task has validation rows"):
+    trial_objective.trial_score([{}, {}])
 
 
 def test_the_plan_refuses_bad_objectives_naming_the_flag():
@@ -291,7 +292,7 @@ def test_objective_folds_deal_every_seen_row_to_one_validation_fold_by_compositi
   cfg, data = tiny
   prepared = splits.prepare(data, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
   seen = tuning.without_test(prepared)
-  folds = tuning.objective_splits(data, seen, tuning.Plan(2, folds=3), seed=3)
+  folds = trial_objective.objective_splits(data, seen, tuning.Plan(2, folds=3), seed=3)
   assert len(folds) == 3
   pooled = np.concatenate([seen.train.features, seen.val.features])
   validated = np.concatenate([f.val.features for f in folds])
@@ -307,7 +308,7 @@ def test_objective_folds_deal_every_seen_row_to_one_validation_fold_by_compositi
     for name in data.labels:
       assert f.train.masks[name].sum() + f.val.masks[name].sum() == (
           seen.train.masks[name].sum() + seen.val.masks[name].sum())
-  assert tuning.objective_splits(data, seen, tuning.Plan(2), seed=3) == [seen]
+  assert trial_objective.objective_splits(data, seen, tuning.Plan(2), seed=3) == [seen]
 
 
 def test_a_target_task_objective_scores_that_task_of_the_same_training(tiny, tmp_path):

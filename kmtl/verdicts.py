@@ -133,7 +133,7 @@ def paired_comparison(values, baseline, metric, test_train_ratio, rope=0.0, alph
   _, p = resampled_tests.corrected_t_test(diff, test_train_ratio)
   sd = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
   posterior = resampled_tests.posterior(diff, test_train_ratio, rope)
-  return {"diff": mean, "ci": half, "p": p, "posterior": posterior,
+  return {"diff": mean, "ci": half, "p": p, "posterior": posterior, "sd": sd,
           "detectable": resampled_tests.detectable_effect(sd, len(diff), test_train_ratio,
                                                           alpha),
           "verdict": resampled_tests.verdict(posterior, metric in LOWER_IS_BETTER)}
@@ -179,8 +179,7 @@ def _row(cells, config, task, metric, seeds, design):
     target = design.targets.get(metric, rope)
     if target is not None:
       row["target_effect"] = target.half_width(float(np.mean(baseline)))
-      sd = float(np.std(np.subtract([value(config, s) for s in paired], baseline), ddof=1))
-      row["splits_needed"] = (resampled_tests.runs_needed(sd, row["target_effect"],
+      row["splits_needed"] = (resampled_tests.runs_needed(comparison["sd"], row["target_effect"],
                                                           test_train_ratio, design.alpha)
                               if row["target_effect"] > 0 else None)
     if comparison["posterior"] is not None:
